@@ -1,0 +1,79 @@
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::container::Container;
+use libcontainer::syscall::syscall::SyscallType;
+
+use super::remove_container;
+use crate::cli::{Create, CreateOpts, GlobalOpts};
+use crate::executor::HardenedExecutor;
+use crate::layout::{ContainerId, ContainerRecord, StateRoot};
+use crate::pipeline;
+
+pub fn create(global: &GlobalOpts, args: Create) -> Result<()> {
+    let id = ContainerId::parse(&args.container_id)?;
+    let root = StateRoot::open(&global.root, true)?;
+    create_container(global, &root, &id, &args.opts, true)?;
+    Ok(())
+}
+
+/// Runs the spec pipeline and has libcontainer create the container from the effective
+/// spec. On any failure everything created so far is removed again.
+pub(super) fn create_container(
+    global: &GlobalOpts,
+    root: &StateRoot,
+    id: &ContainerId,
+    opts: &CreateOpts,
+    detach: bool,
+) -> Result<Container> {
+    let bundle = std::fs::canonicalize(&opts.bundle)
+        .with_context(|| format!("bundle {}", opts.bundle.display()))?;
+    let private = root.claim(id)?;
+    let created = build(global, root, id, opts, detach, &bundle, &private);
+    if created.is_err() {
+        if let Err(cleanup) = remove_container(root, id) {
+            tracing::error!(%id, error = %format!("{cleanup:#}"), "cleanup after a failed create");
+        }
+    }
+    created
+}
+
+fn build(
+    global: &GlobalOpts,
+    root: &StateRoot,
+    id: &ContainerId,
+    opts: &CreateOpts,
+    detach: bool,
+    bundle: &Path,
+    private: &Path,
+) -> Result<Container> {
+    let spec = pipeline::effective_spec(bundle)?;
+    pipeline::write_effective_spec(&spec, &root.effective_spec_path(id))?;
+    let rootfs = spec
+        .root()
+        .as_ref()
+        .map(|r| r.path().clone())
+        .unwrap_or_default();
+    ContainerRecord {
+        bundle: bundle.to_owned(),
+        rootfs,
+    }
+    .save(root, id)?;
+    tracing::debug!(%id, bundle = %bundle.display(), "creating container from the effective spec");
+
+    let container = ContainerBuilder::new(id.to_string(), SyscallType::default())
+        .with_executor(HardenedExecutor::for_init())
+        .with_pid_file(opts.pid_file.as_ref())?
+        .with_console_socket(opts.console_socket.as_ref())
+        .with_root_path(root.path())?
+        .with_preserved_fds(opts.preserve_fds)
+        .validate_id()?
+        .as_init(private)
+        .with_systemd(global.systemd_cgroup)
+        .with_detach(detach)
+        .with_no_pivot(opts.no_pivot)
+        .build()
+        .with_context(|| format!("cannot create container {id}"))?;
+    Ok(container)
+}

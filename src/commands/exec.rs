@@ -1,0 +1,66 @@
+use std::fs;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::oci_spec::runtime::Spec;
+use libcontainer::syscall::syscall::SyscallType;
+use nix::sys::wait::waitpid;
+
+use super::{load_container, open};
+use crate::atomic_file;
+use crate::cli::Exec;
+use crate::exec_process::{self, ExecError};
+use crate::executor::HardenedExecutor;
+use crate::pipeline;
+
+/// Runs a process in a running container under the container's security context (see
+/// `exec_process` and `executor`). Returns the process's exit code, or 0 with --detach.
+pub fn exec(root: &Path, args: Exec) -> Result<i32> {
+    let (root, id) = open(root, &args.container_id)?;
+    // Fail early with runc's message for a missing container, before reading anything.
+    load_container(&root, &id)?;
+    let spec: Spec = pipeline::read_json(&root.effective_spec_path(&id))
+        .with_context(|| format!("cannot read the effective spec of container {id}"))?;
+    let init = spec.process().as_ref().ok_or(ExecError::NoInitProcess)?;
+    let process = exec_process::derive(init, &args)?;
+
+    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
+    if seccomp
+        .as_ref()
+        .is_some_and(libcontainer::seccomp::is_notify)
+    {
+        // A notify filter needs the listener handshake libcontainer only does for init.
+        bail!("exec into a container whose seccomp profile uses SCMP_ACT_NOTIFY is not supported");
+    }
+
+    let process_file = exec_process::process_file(&root.private_dir(&id));
+    atomic_file::write(&process_file, &serde_json::to_vec(&process)?, 0o600)
+        .with_context(|| format!("cannot write {}", process_file.display()))?;
+    let built = ContainerBuilder::new(id.to_string(), SyscallType::default())
+        .with_executor(HardenedExecutor::for_exec(seccomp))
+        .with_root_path(root.path())
+        .and_then(|b| b.with_pid_file(args.pid_file.as_ref()))
+        .map(|b| {
+            b.with_console_socket(args.console_socket.as_ref())
+                .with_preserved_fds(args.preserve_fds)
+        })
+        .and_then(|b| b.validate_id())
+        .and_then(|b| {
+            b.as_tenant()
+                .with_detach(args.detach)
+                .with_process(Some(&process_file))
+                .with_ignore_paused(args.ignore_paused)
+                .with_sub_cgroup(args.cgroup.clone())
+                .build()
+        });
+    // libcontainer has read the file by the time build returns, success or not.
+    let _ = fs::remove_file(&process_file);
+    let pid = built.with_context(|| format!("cannot exec in container {id}"))?;
+
+    if args.detach {
+        return Ok(0);
+    }
+    let status = waitpid(pid, None).context("waitpid for the exec'd process")?;
+    Ok(super::run::exit_code(status))
+}

@@ -1,0 +1,87 @@
+use std::path::Path;
+
+use anyhow::Result;
+use libcontainer::oci_spec::runtime::VERSION;
+use libcontainer::syscall::linux::MountOption;
+use libseccomp::{ScmpArch, ScmpVersion};
+use serde_json::{json, Value};
+
+use crate::host;
+
+const NAMESPACES: [&str; 8] = [
+    "cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts",
+];
+
+/// The OCI features document (runtime-spec features.md). Every entry says what this
+/// build and this host really do: a namespace the kernel lacks, or AppArmor on a kernel
+/// without it, is reported absent.
+pub fn features() -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(&document())?);
+    Ok(())
+}
+
+fn document() -> Value {
+    let libseccomp = ScmpVersion::current()
+        .map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro))
+        .unwrap_or_else(|_| "unknown".into());
+    json!({
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": VERSION,
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
+        "mountOptions": MountOption::known_options(),
+        "linux": {
+            "namespaces": host_namespaces(),
+            "capabilities": kernel_capabilities(),
+            "cgroup": {"v1": true, "v2": true, "systemd": true, "systemdUser": false, "rdma": false},
+            "seccomp": {
+                "enabled": true,
+                "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
+                            "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"],
+                "operators": ["SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT",
+                              "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"],
+                "archs": [native_arch()],
+            },
+            "apparmor": {"enabled": host::apparmor_enabled()},
+            "selinux": {"enabled": false},
+            "intelRdt": {"enabled": Path::new("/sys/fs/resctrl/schemata").exists()},
+        },
+        "annotations": {
+            "io.github.seccomp.libseccomp.version": libseccomp,
+            "io.github.bulwark.version": env!("CARGO_PKG_VERSION"),
+            "io.github.bulwark.libcontainer.version": "0.7.0",
+        },
+    })
+}
+
+fn host_namespaces() -> Vec<&'static str> {
+    let proc_name = |ns: &str| {
+        match ns {
+            "mount" => "mnt",
+            "network" => "net",
+            other => other,
+        }
+        .to_owned()
+    };
+    NAMESPACES
+        .into_iter()
+        .filter(|ns| Path::new("/proc/self/ns").join(proc_name(ns)).exists())
+        .collect()
+}
+
+fn kernel_capabilities() -> Vec<String> {
+    let mut names: Vec<String> = caps::runtime::thread_all_supported()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+fn native_arch() -> &'static str {
+    match ScmpArch::native() {
+        ScmpArch::X8664 => "SCMP_ARCH_X86_64",
+        ScmpArch::Aarch64 => "SCMP_ARCH_AARCH64",
+        ScmpArch::X86 => "SCMP_ARCH_X86",
+        _ => "SCMP_ARCH_NATIVE",
+    }
+}

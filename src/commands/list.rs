@@ -1,0 +1,47 @@
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{bail, Result};
+
+use super::state::StateView;
+use crate::cli::List;
+use crate::layout::StateRoot;
+
+pub fn list(root: &Path, args: List) -> Result<()> {
+    // A root that was never created holds no containers.
+    let views = match StateRoot::open(root, false) {
+        Ok(root) => root
+            .container_ids()?
+            .iter()
+            .filter_map(|id| StateView::load(&root, id).ok())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    let mut out = std::io::stdout().lock();
+    match (args.format.as_str(), args.quiet) {
+        (_, true) => {
+            for view in &views {
+                writeln!(out, "{}", view.id)?;
+            }
+        }
+        ("json", false) => writeln!(out, "{}", serde_json::to_string(&views)?)?,
+        ("table", false) => {
+            writeln!(out, "ID\tPID\tSTATUS\tBUNDLE\tCREATED\tOWNER")?;
+            for view in &views {
+                let created = view.created.map(|c| c.to_rfc3339()).unwrap_or_default();
+                writeln!(
+                    out,
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    view.id,
+                    view.pid,
+                    view.status.to_string().to_lowercase(),
+                    view.bundle.display(),
+                    created,
+                    view.owner
+                )?;
+            }
+        }
+        (other, false) => bail!("unknown --format {other:?}: use table or json"),
+    }
+    Ok(())
+}

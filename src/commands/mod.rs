@@ -1,0 +1,82 @@
+//! One module a subcommand. Commands use `anyhow` to add context to the module errors
+//! they roll up; `main` turns the final error into runc's log line and exit code.
+
+use std::fs;
+
+use anyhow::{Context, Result};
+use libcgroups::common::{AnyCgroupManager, CgroupConfig};
+use libcontainer::container::Container;
+
+use crate::layout::{ContainerId, LayoutError, StateRoot};
+
+pub mod create;
+pub mod delete;
+pub mod events;
+pub mod exec;
+pub mod features;
+pub mod kill;
+pub mod list;
+pub mod pause;
+pub mod ps;
+pub mod run;
+pub mod spec;
+pub mod start;
+pub mod state;
+pub mod update;
+
+/// Opens an existing root (commands other than create/run never create one) and parses
+/// the id before any path is built from it.
+fn open(root: &std::path::Path, id: &str) -> Result<(StateRoot, ContainerId)> {
+    let id = ContainerId::parse(id)?;
+    let root = StateRoot::open(root, false).map_err(|err| match err {
+        // runc's wording when nothing was ever created under this root.
+        LayoutError::Root { .. } => LayoutError::NotFound(id.to_string()),
+        other => other,
+    })?;
+    Ok((root, id))
+}
+
+fn load_container(root: &StateRoot, id: &ContainerId) -> Result<Container> {
+    let dir = root.container_dir(id);
+    if !dir.join("state.json").exists() {
+        return Err(LayoutError::NotFound(id.to_string()).into());
+    }
+    Container::load(dir).with_context(|| format!("cannot load the state of container {id}"))
+}
+
+fn cgroup_manager(container: &Container) -> Result<AnyCgroupManager> {
+    let config = container.spec().with_context(|| {
+        format!(
+            "cannot read the saved config of container {}",
+            container.id()
+        )
+    })?;
+    Ok(libcgroups::common::create_cgroup_manager(CgroupConfig {
+        cgroup_path: config.cgroup_path,
+        systemd_cgroup: container.systemd(),
+        container_name: container.id().to_owned(),
+    })?)
+}
+
+/// Removes everything a container left under the root: libcontainer's state, cgroup
+/// and processes (through its forced delete), then bulwark's private directory. Used by
+/// `delete` and after a failed create, so a failure leaves nothing behind.
+fn remove_container(root: &StateRoot, id: &ContainerId) -> Result<()> {
+    let dir = root.container_dir(id);
+    if dir.exists() {
+        match Container::load(dir.clone()) {
+            Ok(mut container) => container
+                .delete(true)
+                .with_context(|| format!("cannot delete container {id}"))?,
+            Err(err) => {
+                // A create killed before libcontainer saved its state leaves a directory
+                // without a readable state.json: nothing runs from it, remove it.
+                tracing::warn!(%id, error = %err, "removing container directory without a readable state");
+                fs::remove_dir_all(&dir)
+                    .with_context(|| format!("cannot remove {}", dir.display()))?;
+            }
+        }
+    }
+    root.release(id)?;
+    Ok(())
+}

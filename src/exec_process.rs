@@ -1,0 +1,313 @@
+//! The process an `exec` runs, derived from the container's effective init process.
+//!
+//! libcontainer 0.7's tenant builder, given only flags, runs the new process as uid 0
+//! with no capability sets from the spec; given a process.json, it trusts every field.
+//! bulwark always builds the complete process itself and hands libcontainer a
+//! process.json. The security context comes from the container's init process: the
+//! capability sets, no-new-privileges, the AppArmor profile and the rlimits. An exec may
+//! choose its arguments, environment, working directory, terminal and user (runc
+//! semantics; the baseline decides which users are acceptable), but it cannot add a
+//! capability or swap the profile.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use libcontainer::oci_spec::runtime::{Capability, Process, User};
+
+use crate::cli::Exec;
+use crate::pipeline::{self, SpecError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error(transparent)]
+    Read(#[from] SpecError),
+    #[error("no command given: pass the command after the container id, or --process")]
+    NoCommand,
+    #[error("--env {0:?} is not NAME=value")]
+    InvalidEnv(String),
+    #[error("--user {0:?} is not uid[:gid] (numeric)")]
+    InvalidUser(String),
+    #[error("cwd {0:?} must be an absolute path inside the container")]
+    RelativeCwd(PathBuf),
+    #[error("{0:?} is not a capability name")]
+    UnknownCapability(String),
+    #[error(
+        "exec may not add capabilities the container's init process does not hold: {0}; \
+         the container holds {1}"
+    )]
+    CapabilityNotHeld(String, String),
+    #[error(
+        "exec asks for AppArmor profile {requested:?}, the container runs under {container:?}; \
+         an exec'd process always runs under the container's profile"
+    )]
+    ApparmorMismatch {
+        requested: String,
+        container: Option<String>,
+    },
+    #[error("the container's effective spec has no process")]
+    NoInitProcess,
+}
+
+/// Builds the exec'd process from the request and the container's init process.
+pub fn derive(init: &Process, request: &Exec) -> Result<Process, ExecError> {
+    let mut process = match &request.process {
+        Some(path) => pipeline::read_json::<Process>(path)?,
+        None => from_flags(init, request)?,
+    };
+
+    // Fields an exec cannot choose: they come from the init process.
+    process.set_capabilities(init.capabilities().clone());
+    process.set_rlimits(init.rlimits().clone());
+    let requested_nnp = process.no_new_privileges().unwrap_or(false) || request.no_new_privs;
+    let nnp = init.no_new_privileges().unwrap_or(false) || requested_nnp;
+    process.set_no_new_privileges(Some(nnp));
+
+    let requested_profile = request
+        .apparmor
+        .clone()
+        .or_else(|| process.apparmor_profile().clone());
+    if let Some(requested) = requested_profile {
+        if Some(&requested) != init.apparmor_profile().as_ref() {
+            return Err(ExecError::ApparmorMismatch {
+                requested,
+                container: init.apparmor_profile().clone(),
+            });
+        }
+    }
+    process.set_apparmor_profile(init.apparmor_profile().clone());
+    pipeline::require_available_apparmor(&process)?;
+
+    check_added_capabilities(init, &request.cap)?;
+
+    if !process.cwd().is_absolute() {
+        return Err(ExecError::RelativeCwd(process.cwd().clone()));
+    }
+    if process.args().as_ref().is_none_or(|a| a.is_empty()) {
+        return Err(ExecError::NoCommand);
+    }
+    Ok(process)
+}
+
+fn from_flags(init: &Process, request: &Exec) -> Result<Process, ExecError> {
+    if request.command.is_empty() {
+        return Err(ExecError::NoCommand);
+    }
+    let mut process = init.clone();
+    process.set_args(Some(request.command.clone()));
+    process.set_terminal(Some(request.tty));
+    process.set_console_size(None);
+    process.set_env(Some(merge_env(
+        init.env().as_deref().unwrap_or_default(),
+        &request.env,
+    )?));
+    if let Some(cwd) = &request.cwd {
+        process.set_cwd(cwd.clone());
+    }
+    if let Some(user) = &request.user {
+        let (uid, gid) = parse_user(user)?;
+        let mut spec_user = User::default();
+        spec_user.set_uid(uid);
+        spec_user.set_gid(gid.unwrap_or(init.user().gid()));
+        process.set_user(spec_user);
+    }
+    if !request.additional_gids.is_empty() {
+        let mut user = process.user().clone();
+        user.set_additional_gids(Some(request.additional_gids.clone()));
+        process.set_user(user);
+    }
+    Ok(process)
+}
+
+/// runc's rule: the container's environment, with `--env` entries replacing same-named
+/// variables and new ones appended in order.
+fn merge_env(base: &[String], overrides: &[String]) -> Result<Vec<String>, ExecError> {
+    let mut replacements: HashMap<&str, &str> = HashMap::new();
+    let mut order = Vec::new();
+    for entry in overrides {
+        let (name, _) = entry
+            .split_once('=')
+            .filter(|(name, _)| !name.is_empty())
+            .ok_or_else(|| ExecError::InvalidEnv(entry.clone()))?;
+        if replacements.insert(name, entry).is_none() {
+            order.push(name);
+        }
+    }
+    let mut env: Vec<String> = base
+        .iter()
+        .filter(|entry| {
+            let name = entry.split_once('=').map_or(entry.as_str(), |(n, _)| n);
+            !replacements.contains_key(name)
+        })
+        .cloned()
+        .collect();
+    env.extend(order.iter().map(|name| replacements[name].to_owned()));
+    Ok(env)
+}
+
+fn parse_user(user: &str) -> Result<(u32, Option<u32>), ExecError> {
+    let invalid = || ExecError::InvalidUser(user.to_owned());
+    match user.split_once(':') {
+        Some((uid, gid)) => Ok((
+            uid.parse().map_err(|_| invalid())?,
+            Some(gid.parse().map_err(|_| invalid())?),
+        )),
+        None => Ok((user.parse().map_err(|_| invalid())?, None)),
+    }
+}
+
+fn check_added_capabilities(init: &Process, requested: &[String]) -> Result<(), ExecError> {
+    if requested.is_empty() {
+        return Ok(());
+    }
+    let held = init
+        .capabilities()
+        .as_ref()
+        .and_then(|c| c.bounding().clone())
+        .unwrap_or_default();
+    let mut missing = Vec::new();
+    for name in requested {
+        let upper = name.to_ascii_uppercase();
+        // oci-spec parses the name without its CAP_ prefix ("KILL").
+        let bare = upper.strip_prefix("CAP_").unwrap_or(&upper);
+        let cap: Capability = bare
+            .parse()
+            .map_err(|_| ExecError::UnknownCapability(name.clone()))?;
+        if !held.contains(&cap) {
+            missing.push(format!("CAP_{bare}"));
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let mut held: Vec<String> = held.iter().map(|c| format!("CAP_{c}")).collect();
+    held.sort();
+    let held = if held.is_empty() {
+        "none".to_owned()
+    } else {
+        held.join(", ")
+    };
+    Err(ExecError::CapabilityNotHeld(missing.join(", "), held))
+}
+
+/// Where the derived process.json is written for libcontainer to read.
+pub fn process_file(private_dir: &Path) -> PathBuf {
+    private_dir.join(format!("exec-{}.json", std::process::id()))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn init_process() -> Process {
+        serde_json::from_value(serde_json::json!({
+            "args": ["/probe", "sleep", "100"],
+            "cwd": "/work",
+            "env": ["PATH=/bin", "A=1"],
+            "user": {"uid": 1000, "gid": 1000, "additionalGids": [5]},
+            "noNewPrivileges": true,
+            "capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]},
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}]
+        }))
+        .unwrap()
+    }
+
+    fn exec_args(args: &[&str]) -> Exec {
+        let argv = ["bulwark", "exec"].iter().chain(args).copied();
+        match Cli::parse_from(argv).command {
+            Command::Exec(exec) => exec,
+            other => panic!("parsed {other:?}"),
+        }
+    }
+
+    #[test]
+    fn flags_inherit_the_init_security_context() {
+        let process = derive(&init_process(), &exec_args(&["c1", "/probe", "report"])).unwrap();
+        assert_eq!(process.user().uid(), 1000);
+        assert_eq!(process.user().gid(), 1000);
+        assert_eq!(process.no_new_privileges(), Some(true));
+        assert_eq!(process.capabilities(), init_process().capabilities());
+        assert_eq!(process.cwd(), Path::new("/work"));
+        assert_eq!(
+            process.args().as_ref().unwrap(),
+            &vec!["/probe".to_string(), "report".to_string()]
+        );
+    }
+
+    #[test]
+    fn env_overrides_replace_and_append() {
+        let process = derive(
+            &init_process(),
+            &exec_args(&["-e", "A=2", "--env=B=3", "c1", "/probe"]),
+        )
+        .unwrap();
+        assert_eq!(
+            process.env().as_ref().unwrap(),
+            &vec!["PATH=/bin".to_string(), "A=2".into(), "B=3".into()]
+        );
+    }
+
+    #[test]
+    fn user_flag_sets_ids() {
+        let process = derive(
+            &init_process(),
+            &exec_args(&["--user", "7:8", "c1", "/probe"]),
+        )
+        .unwrap();
+        assert_eq!((process.user().uid(), process.user().gid()), (7, 8));
+        assert!(derive(&init_process(), &exec_args(&["-u", "root", "c1", "x"])).is_err());
+    }
+
+    #[test]
+    fn process_json_cannot_raise_capabilities_or_drop_nnp() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("process.json");
+        std::fs::write(
+            &path,
+            serde_json::json!({
+                "args": ["/probe"], "cwd": "/", "user": {"uid": 0, "gid": 0},
+                "noNewPrivileges": false,
+                "capabilities": {"bounding": ["CAP_SYS_ADMIN"], "effective": ["CAP_SYS_ADMIN"]}
+            })
+            .to_string(),
+        )
+        .unwrap();
+        let request = exec_args(&["--process", path.to_str().unwrap(), "c1"]);
+        let process = derive(&init_process(), &request).unwrap();
+        assert_eq!(process.capabilities(), init_process().capabilities());
+        assert_eq!(process.no_new_privileges(), Some(true));
+        assert_eq!(process.rlimits(), init_process().rlimits());
+    }
+
+    #[test]
+    fn cap_flag_beyond_the_container_is_refused() {
+        let err = derive(
+            &init_process(),
+            &exec_args(&["--cap", "CAP_SYS_ADMIN", "c1", "/probe"]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("CAP_SYS_ADMIN"), "{err}");
+        derive(
+            &init_process(),
+            &exec_args(&["--cap", "kill", "c1", "/probe"]),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn relative_cwd_and_missing_command_are_refused() {
+        assert!(matches!(
+            derive(
+                &init_process(),
+                &exec_args(&["--cwd", "rel", "c1", "/probe"])
+            ),
+            Err(ExecError::RelativeCwd(_))
+        ));
+        assert!(matches!(
+            derive(&init_process(), &exec_args(&["c1"])),
+            Err(ExecError::NoCommand)
+        ));
+    }
+}

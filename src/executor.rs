@@ -1,0 +1,170 @@
+//! Last-moment hardening inside the container, right before execve.
+//!
+//! libcontainer calls `Executor::validate` inside the new process after it has set the
+//! ids, dropped capabilities and loaded the spec's seccomp filter, before it reports the
+//! process ready. bulwark uses that point for two things libcontainer 0.7 leaves to the
+//! caller:
+//! - an `exec`'d process gets the container's seccomp filter: the tenant builder keeps
+//!   only namespaces/cgroupsPath/personality/timeOffsets of `linux`, so without this an
+//!   exec'd process would run unfiltered;
+//! - it proves the controls the spec asks for are in force (no-new-privileges, seccomp
+//!   mode, ids, no capability beyond the spec's) and fails the create/exec otherwise:
+//!   libcontainer ignores a failed PR_SET_NO_NEW_PRIVS, and a control bulwark cannot
+//!   prove is a control it refuses to run without.
+
+use std::collections::HashSet;
+
+use caps::{CapSet, Capability as KernelCapability};
+use libcontainer::capabilities::CapabilityExt;
+use libcontainer::oci_spec::runtime::{Capabilities, LinuxSeccomp, Process, Spec};
+use libcontainer::workload::{default, Executor, ExecutorError, ExecutorValidationError};
+use nix::unistd::{getegid, geteuid, getgid, getuid};
+
+/// Seccomp mode reported by PR_GET_SECCOMP for a filtered process.
+const SECCOMP_MODE_FILTER: i32 = 2;
+
+#[derive(Clone, Default)]
+pub struct HardenedExecutor {
+    /// The container's filter, loaded here for exec'd processes only: the init process
+    /// already had libcontainer load the spec's filter.
+    tenant_seccomp: Option<LinuxSeccomp>,
+}
+
+impl HardenedExecutor {
+    pub fn for_init() -> Self {
+        Self::default()
+    }
+
+    pub fn for_exec(container_seccomp: Option<LinuxSeccomp>) -> Self {
+        Self {
+            tenant_seccomp: container_seccomp,
+        }
+    }
+}
+
+impl Executor for HardenedExecutor {
+    fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
+        if let Some(seccomp) = &self.tenant_seccomp {
+            libcontainer::seccomp::initialize_seccomp(seccomp).map_err(|err| {
+                refusal(format!(
+                    "cannot load the container's seccomp filter for exec: {err}"
+                ))
+            })?;
+        }
+        let process = spec
+            .process()
+            .as_ref()
+            .ok_or_else(|| refusal("the spec has no process".into()))?;
+        let seccomp_expected = self.tenant_seccomp.is_some()
+            || spec
+                .linux()
+                .as_ref()
+                .and_then(|l| l.seccomp().as_ref())
+                .is_some();
+        verify_controls_in_force(process, seccomp_expected).map_err(refusal)?;
+        default::get_executor().validate(spec)
+    }
+
+    fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
+        default::get_executor().exec(spec)
+    }
+}
+
+fn refusal(reason: String) -> ExecutorValidationError {
+    ExecutorValidationError::ArgValidationError(format!("bulwark: {reason}"))
+}
+
+/// Checks, from inside the process, that what the spec asks for took effect.
+fn verify_controls_in_force(process: &Process, seccomp_expected: bool) -> Result<(), String> {
+    if process.no_new_privileges() == Some(true) {
+        // SAFETY: PR_GET_NO_NEW_PRIVS takes no pointer arguments.
+        let nnp = unsafe { libc::prctl(libc::PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) };
+        if nnp != 1 {
+            return Err(format!(
+                "no-new-privileges is not in force (PR_GET_NO_NEW_PRIVS returned {nnp})"
+            ));
+        }
+    }
+    if seccomp_expected {
+        // SAFETY: PR_GET_SECCOMP takes no pointer arguments.
+        let mode = unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) };
+        if mode != SECCOMP_MODE_FILTER {
+            return Err(format!(
+                "the seccomp filter is not in force (PR_GET_SECCOMP returned {mode})"
+            ));
+        }
+    }
+
+    let user = process.user();
+    let ids = [
+        ("uid", getuid().as_raw(), user.uid()),
+        ("euid", geteuid().as_raw(), user.uid()),
+        ("gid", getgid().as_raw(), user.gid()),
+        ("egid", getegid().as_raw(), user.gid()),
+    ];
+    for (name, actual, expected) in ids {
+        if actual != expected {
+            return Err(format!(
+                "the process runs with {name} {actual}, the spec asks for {expected}"
+            ));
+        }
+    }
+
+    if let Some(spec_caps) = process.capabilities() {
+        let sets = [
+            ("bounding", CapSet::Bounding, spec_caps.bounding()),
+            ("effective", CapSet::Effective, spec_caps.effective()),
+            ("permitted", CapSet::Permitted, spec_caps.permitted()),
+            ("inheritable", CapSet::Inheritable, spec_caps.inheritable()),
+            ("ambient", CapSet::Ambient, spec_caps.ambient()),
+        ];
+        for (name, set, allowed) in sets {
+            let held = caps::read(None, set)
+                .map_err(|e| format!("cannot read the {name} capability set: {e}"))?;
+            let extra = beyond_allowed(&held, allowed.as_ref());
+            if !extra.is_empty() {
+                return Err(format!(
+                    "the {name} capability set holds {extra:?}, which the spec does not grant"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Capabilities held but not granted. A subset is fine: the kernel may not know every
+/// capability a spec names, and holding less is never a weaker control.
+fn beyond_allowed(
+    held: &HashSet<KernelCapability>,
+    allowed: Option<&Capabilities>,
+) -> Vec<KernelCapability> {
+    let allowed: HashSet<KernelCapability> = allowed
+        .map(|set| set.iter().map(|c| c.to_cap()).collect())
+        .unwrap_or_default();
+    let mut extra: Vec<_> = held.difference(&allowed).copied().collect();
+    extra.sort_by_key(|c| c.index());
+    extra
+}
+
+#[cfg(test)]
+mod tests {
+    use libcontainer::oci_spec::runtime::Capability as SpecCapability;
+
+    use super::*;
+
+    #[test]
+    fn capabilities_beyond_the_spec_are_reported() {
+        let held: HashSet<_> = [KernelCapability::CAP_CHOWN, KernelCapability::CAP_SYS_ADMIN]
+            .into_iter()
+            .collect();
+        let allowed: Capabilities = [SpecCapability::Chown, SpecCapability::Kill]
+            .into_iter()
+            .collect();
+        assert_eq!(
+            beyond_allowed(&held, Some(&allowed)),
+            vec![KernelCapability::CAP_SYS_ADMIN]
+        );
+        assert_eq!(beyond_allowed(&HashSet::new(), None), vec![]);
+        assert_eq!(beyond_allowed(&held, None).len(), 2);
+    }
+}

@@ -1,0 +1,283 @@
+//! Where bulwark keeps container state under `--root`.
+//!
+//! ```text
+//! <root>/                 0700
+//! <root>/<id>/            libcontainer's container directory (state.json, sockets)
+//! <root>/@bulwark/<id>/   bulwark's private directory: the effective spec (config.json),
+//!                         which libcontainer reads as the bundle for create and exec,
+//!                         and record.json (the engine's original bundle path)
+//! ```
+//! `@` cannot appear in a container id, so `@bulwark` never collides with one. The private
+//! directory is created with `mkdir` (not `mkdir -p`): its creation is the exclusive claim
+//! on an id, so two concurrent creates of one id cannot both proceed.
+
+use std::fs::{self, DirBuilder};
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::atomic_file;
+
+const PRIVATE_DIR: &str = "@bulwark";
+const EFFECTIVE_SPEC: &str = "config.json";
+const RECORD: &str = "record.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LayoutError {
+    #[error("invalid container id {id:?}: {reason}")]
+    InvalidId { id: String, reason: &'static str },
+    #[error("container {0} already exists")]
+    AlreadyExists(String),
+    #[error("container {0} does not exist")]
+    NotFound(String),
+    #[error("state root {path}: {source}")]
+    Root { path: PathBuf, source: io::Error },
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("corrupt bulwark record {path}: {source}")]
+    Record {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+}
+
+/// A container id that is safe to use as a single path component: runc's rule
+/// (`^[\w+-.]+$`, not `.` or `..`), checked before any path is built from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerId(String);
+
+impl ContainerId {
+    pub fn parse(id: &str) -> Result<Self, LayoutError> {
+        let invalid = |reason| LayoutError::InvalidId {
+            id: id.to_owned(),
+            reason,
+        };
+        if id.is_empty() {
+            return Err(invalid("it is empty"));
+        }
+        if id == "." || id == ".." {
+            return Err(invalid("it is not a file name"));
+        }
+        if id.len() > 1024 {
+            return Err(invalid("it is longer than 1024 bytes"));
+        }
+        if !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-' | '.'))
+        {
+            return Err(invalid(
+                "only letters, digits, '_', '+', '-' and '.' are allowed",
+            ));
+        }
+        Ok(Self(id.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ContainerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The canonical state root.
+#[derive(Debug, Clone)]
+pub struct StateRoot {
+    path: PathBuf,
+}
+
+impl StateRoot {
+    /// Opens the root, creating it (0700, like runc's /run/runc) for commands that create
+    /// containers.
+    pub fn open(path: &Path, create: bool) -> Result<Self, LayoutError> {
+        let root_err = |source| LayoutError::Root {
+            path: path.to_owned(),
+            source,
+        };
+        if create {
+            DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(path)
+                .map_err(root_err)?;
+        }
+        let path = fs::canonicalize(path).map_err(root_err)?;
+        Ok(Self { path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// libcontainer's directory for this container.
+    pub fn container_dir(&self, id: &ContainerId) -> PathBuf {
+        self.path.join(id.as_str())
+    }
+
+    /// bulwark's private directory for this container.
+    pub fn private_dir(&self, id: &ContainerId) -> PathBuf {
+        self.path.join(PRIVATE_DIR).join(id.as_str())
+    }
+
+    pub fn effective_spec_path(&self, id: &ContainerId) -> PathBuf {
+        self.private_dir(id).join(EFFECTIVE_SPEC)
+    }
+
+    pub fn exists(&self, id: &ContainerId) -> bool {
+        self.container_dir(id).exists() || self.private_dir(id).exists()
+    }
+
+    /// Claims `id` for a new container by creating its private directory.
+    pub fn claim(&self, id: &ContainerId) -> Result<PathBuf, LayoutError> {
+        if self.container_dir(id).exists() {
+            return Err(LayoutError::AlreadyExists(id.to_string()));
+        }
+        let parent = self.path.join(PRIVATE_DIR);
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&parent)
+            .map_err(|source| LayoutError::Io {
+                action: "create",
+                path: parent.clone(),
+                source,
+            })?;
+        let private = self.private_dir(id);
+        match DirBuilder::new().mode(0o700).create(&private) {
+            Ok(()) => Ok(private),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                Err(LayoutError::AlreadyExists(id.to_string()))
+            }
+            Err(source) => Err(LayoutError::Io {
+                action: "create",
+                path: private,
+                source,
+            }),
+        }
+    }
+
+    /// Removes the private directory; a missing one is not an error (delete is
+    /// idempotent under `--force`).
+    pub fn release(&self, id: &ContainerId) -> Result<(), LayoutError> {
+        let private = self.private_dir(id);
+        match fs::remove_dir_all(&private) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(LayoutError::Io {
+                action: "remove",
+                path: private,
+                source,
+            }),
+        }
+    }
+
+    /// Ids of every container under this root, libcontainer's or half-created ones.
+    pub fn container_ids(&self) -> Result<Vec<ContainerId>, LayoutError> {
+        let entries = fs::read_dir(&self.path).map_err(|source| LayoutError::Io {
+            action: "read",
+            path: self.path.clone(),
+            source,
+        })?;
+        let mut ids: Vec<ContainerId> = entries
+            .filter_map(Result::ok)
+            .filter_map(|entry| entry.file_name().into_string().ok())
+            .filter_map(|name| ContainerId::parse(&name).ok())
+            .filter(|id| self.container_dir(id).join("state.json").exists())
+            .collect();
+        ids.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(ids)
+    }
+}
+
+/// What bulwark remembers about a container beyond libcontainer's state.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerRecord {
+    /// The bundle the engine passed. `state` reports it (engines compare it), while
+    /// libcontainer's own state points at the private directory.
+    pub bundle: PathBuf,
+    /// The canonical rootfs, reported by `state` without re-reading the spec.
+    pub rootfs: PathBuf,
+}
+
+impl ContainerRecord {
+    pub fn save(&self, root: &StateRoot, id: &ContainerId) -> Result<(), LayoutError> {
+        let path = root.private_dir(id).join(RECORD);
+        let bytes = serde_json::to_vec(self).map_err(|source| LayoutError::Record {
+            path: path.clone(),
+            source,
+        })?;
+        atomic_file::write(&path, &bytes, 0o600).map_err(|source| LayoutError::Io {
+            action: "write",
+            path,
+            source,
+        })
+    }
+
+    pub fn load(root: &StateRoot, id: &ContainerId) -> Result<Self, LayoutError> {
+        let path = root.private_dir(id).join(RECORD);
+        let bytes = fs::read(&path).map_err(|source| match source.kind() {
+            io::ErrorKind::NotFound => LayoutError::NotFound(id.to_string()),
+            _ => LayoutError::Io {
+                action: "read",
+                path: path.clone(),
+                source,
+            },
+        })?;
+        serde_json::from_slice(&bytes).map_err(|source| LayoutError::Record { path, source })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_follow_runc_rules() {
+        for good in ["abc", "a.b-c_d+e", "0123456789abcdef", "x..y"] {
+            assert!(ContainerId::parse(good).is_ok(), "{good}");
+        }
+        for bad in ["", ".", "..", "../x", "a/b", "a b", "@bulwark", "é", "x\0"] {
+            assert!(ContainerId::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn claim_is_exclusive_and_release_is_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = StateRoot::open(&dir.path().join("root"), true).unwrap();
+        let id = ContainerId::parse("c1").unwrap();
+        root.claim(&id).unwrap();
+        assert!(matches!(
+            root.claim(&id),
+            Err(LayoutError::AlreadyExists(_))
+        ));
+        root.release(&id).unwrap();
+        root.release(&id).unwrap();
+        assert!(!root.exists(&id));
+        root.claim(&id).unwrap();
+    }
+
+    #[test]
+    fn record_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = StateRoot::open(dir.path(), true).unwrap();
+        let id = ContainerId::parse("c2").unwrap();
+        root.claim(&id).unwrap();
+        let record = ContainerRecord {
+            bundle: "/srv/bundle".into(),
+            rootfs: "/srv/bundle/rootfs".into(),
+        };
+        record.save(&root, &id).unwrap();
+        assert_eq!(ContainerRecord::load(&root, &id).unwrap(), record);
+    }
+}

@@ -1,0 +1,89 @@
+//! bulwark: a hardened, runc-compatible OCI container runtime on youki's libcontainer.
+
+mod atomic_file;
+mod cli;
+mod commands;
+mod exec_process;
+mod executor;
+mod host;
+mod layout;
+mod logging;
+mod pipeline;
+
+use clap::Parser;
+use tracing::Level;
+
+use crate::cli::{Cli, Command};
+use crate::logging::LogSink;
+
+/// runc's exit code for a failed operation.
+const EXIT_FAILURE: i32 = 1;
+
+fn main() {
+    // Parsing has no side effects and starts no thread, so it may precede sealing.
+    let cli = Cli::parse();
+
+    if cli.command.enters_container() {
+        // CVE-2019-5736: a process in the container can open this binary through
+        // /proc/<pid>/exe while bulwark joins the container, and overwrite it. Re-exec
+        // from a sealed memfd copy first, as runc and youki do; libcontainer leaves
+        // this to the binary.
+        if let Err(err) = pentacle::ensure_sealed() {
+            eprintln!("bulwark: cannot re-execute from a sealed copy of the binary: {err}");
+            std::process::exit(EXIT_FAILURE);
+        }
+    }
+
+    let sink = match LogSink::open(&cli.global) {
+        Ok(sink) => sink,
+        Err(err) => {
+            eprintln!("bulwark: {err}");
+            std::process::exit(EXIT_FAILURE);
+        }
+    };
+    if let Err(err) = logging::init(&sink, cli.global.debug) {
+        eprintln!("bulwark: {err}");
+        std::process::exit(EXIT_FAILURE);
+    }
+
+    let code = match dispatch(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            report(&sink, &err);
+            EXIT_FAILURE
+        }
+    };
+    std::process::exit(code);
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+    let global = cli.global;
+    let root = global.root.as_path();
+    match cli.command {
+        Command::Create(args) => commands::create::create(&global, args).map(|()| 0),
+        Command::Run(args) => commands::run::run(&global, args),
+        Command::Exec(args) => commands::exec::exec(root, args),
+        Command::Start(args) => commands::start::start(root, args).map(|()| 0),
+        Command::State(args) => commands::state::state(root, args).map(|()| 0),
+        Command::Kill(args) => commands::kill::kill(root, args).map(|()| 0),
+        Command::Delete(args) => commands::delete::delete(root, args).map(|()| 0),
+        Command::Ps(args) => commands::ps::ps(root, args).map(|()| 0),
+        Command::Pause(args) => commands::pause::pause(root, args).map(|()| 0),
+        Command::Resume(args) => commands::pause::resume(root, args).map(|()| 0),
+        Command::Update(args) => commands::update::update(root, args).map(|()| 0),
+        Command::List(args) => commands::list::list(root, args).map(|()| 0),
+        Command::Spec(args) => commands::spec::spec(args).map(|()| 0),
+        Command::Events(args) => commands::events::events(root, args).map(|()| 0),
+        Command::Features => commands::features::features().map(|()| 0),
+    }
+}
+
+/// A failed operation: one line in the log (runc's form, which containerd and conmon
+/// show the user) and one plain line on stderr.
+fn report(sink: &LogSink, err: &anyhow::Error) {
+    let msg = format!("{err:#}");
+    if !sink.is_plain_stderr() {
+        sink.write(Level::ERROR, &msg);
+    }
+    eprintln!("bulwark: {msg}");
+}

@@ -1,0 +1,222 @@
+//! The spec pipeline: from the engine's `<bundle>/config.json` to the effective spec that
+//! libcontainer runs.
+//!
+//! libcontainer takes no Spec object: it re-reads `config.json` from the bundle it is
+//! given, at create and again at every exec. So the effective spec is written to
+//! bulwark's private directory and that directory is the bundle libcontainer sees; the
+//! engine's bundle is never modified.
+//!
+//! Stages, in order: read (size-limited) → resolve bundle-relative paths → host
+//! capability checks. Admission, baseline, secrets and the policy decision plug in here.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use libcontainer::oci_spec::runtime::{Mount, Process, Spec};
+
+use crate::atomic_file;
+use crate::host;
+
+/// A config.json larger than this is refused before it is parsed. Real specs are tens of
+/// KiB; the limit keeps a hostile bundle from making bulwark allocate without bound.
+pub const MAX_SPEC_BYTES: u64 = 4 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("{path} is {size} bytes; at most {MAX_SPEC_BYTES} bytes are accepted")]
+    TooLarge { path: PathBuf, size: u64 },
+    #[error("{path} is not a valid OCI runtime spec: {source}")]
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("ociVersion {0:?} is not supported: only 1.x specs are")]
+    UnsupportedVersion(String),
+    #[error("root.path is missing from the spec")]
+    NoRoot,
+    #[error("process is missing from the spec")]
+    NoProcess,
+    #[error("root.path {path}: {source}")]
+    Rootfs { path: PathBuf, source: io::Error },
+    #[error(
+        "process.apparmorProfile is {profile:?} but this kernel has no AppArmor \
+         (/sys/module/apparmor/parameters/enabled is not \"Y\"); remove the field or run on a host with AppArmor"
+    )]
+    AppArmorUnavailable { profile: String },
+    #[error("cannot write the effective spec {path}: {source}")]
+    Write { path: PathBuf, source: io::Error },
+}
+
+/// Reads a JSON document of at most [`MAX_SPEC_BYTES`].
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, SpecError> {
+    let read_err = |source| SpecError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let file = File::open(path).map_err(read_err)?;
+    let size = file.metadata().map_err(read_err)?.len();
+    if size > MAX_SPEC_BYTES {
+        return Err(SpecError::TooLarge {
+            path: path.to_owned(),
+            size,
+        });
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    // take(): the file may grow between metadata() and read().
+    file.take(MAX_SPEC_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_err)?;
+    if bytes.len() as u64 > MAX_SPEC_BYTES {
+        return Err(SpecError::TooLarge {
+            path: path.to_owned(),
+            size: bytes.len() as u64,
+        });
+    }
+    serde_json::from_slice(&bytes).map_err(|source| SpecError::Parse {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Builds the effective spec for a new container from the engine's bundle.
+pub fn effective_spec(bundle: &Path) -> Result<Spec, SpecError> {
+    let mut spec: Spec = read_json(&bundle.join("config.json"))?;
+    if !spec.version().starts_with("1.") {
+        return Err(SpecError::UnsupportedVersion(spec.version().clone()));
+    }
+    resolve_bundle_paths(&mut spec, bundle)?;
+    let process = spec.process().as_ref().ok_or(SpecError::NoProcess)?;
+    require_available_apparmor(process)?;
+    Ok(spec)
+}
+
+/// runc resolves a relative `root.path` and relative bind-mount sources against the
+/// bundle (it chdirs into it). The effective spec lives elsewhere, so they become
+/// absolute here.
+fn resolve_bundle_paths(spec: &mut Spec, bundle: &Path) -> Result<(), SpecError> {
+    let mut root = spec.root().clone().ok_or(SpecError::NoRoot)?;
+    let rootfs = bundle.join(root.path());
+    let rootfs = std::fs::canonicalize(&rootfs).map_err(|source| SpecError::Rootfs {
+        path: rootfs.clone(),
+        source,
+    })?;
+    root.set_path(rootfs);
+    spec.set_root(Some(root));
+
+    if let Some(mounts) = spec.mounts_mut() {
+        for mount in mounts.iter_mut().filter(|m| is_bind(m)) {
+            if let Some(source) = mount.source().as_ref().filter(|s| s.is_relative()) {
+                let absolute = bundle.join(source);
+                mount.set_source(Some(absolute));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn is_bind(mount: &Mount) -> bool {
+    mount.typ().as_deref() == Some("bind")
+        || mount
+            .options()
+            .as_ref()
+            .is_some_and(|o| o.iter().any(|o| o == "bind" || o == "rbind"))
+}
+
+/// libcontainer 0.7 answers an AppArmor profile on a kernel without AppArmor with a bare
+/// ENOENT from /proc/self/attr/apparmor/exec; say what is wrong instead.
+pub fn require_available_apparmor(process: &Process) -> Result<(), SpecError> {
+    match process.apparmor_profile() {
+        Some(profile) if !host::apparmor_enabled() => Err(SpecError::AppArmorUnavailable {
+            profile: profile.clone(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+pub fn write_effective_spec(spec: &Spec, path: &Path) -> Result<(), SpecError> {
+    let write_err = |source| SpecError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let bytes = serde_json::to_vec_pretty(spec).map_err(|e| write_err(e.into()))?;
+    atomic_file::write(path, &bytes, 0o600).map_err(write_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use super::*;
+
+    fn bundle_with(config: serde_json::Value) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("rootfs")).unwrap();
+        fs::create_dir(dir.path().join("data")).unwrap();
+        fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
+        dir
+    }
+
+    fn minimal(extra_mounts: serde_json::Value) -> serde_json::Value {
+        serde_json::json!({
+            "ociVersion": "1.0.2",
+            "process": {"args": ["/probe"], "cwd": "/", "user": {"uid": 0, "gid": 0}},
+            "root": {"path": "rootfs"},
+            "mounts": extra_mounts,
+        })
+    }
+
+    #[test]
+    fn relative_root_and_bind_sources_become_absolute() {
+        let bundle = bundle_with(minimal(serde_json::json!([
+            {"destination": "/data", "type": "bind", "source": "data", "options": ["rbind"]},
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+        ])));
+        let spec = effective_spec(bundle.path()).unwrap();
+        let canonical = fs::canonicalize(bundle.path()).unwrap();
+        assert_eq!(
+            spec.root().as_ref().unwrap().path(),
+            &canonical.join("rootfs")
+        );
+        let mounts = spec.mounts().as_ref().unwrap();
+        assert_eq!(
+            mounts[0].source().as_ref().unwrap(),
+            &bundle.path().join("data")
+        );
+        // Only bind sources are paths; "proc" names the filesystem.
+        assert_eq!(mounts[1].source().as_ref().unwrap(), Path::new("proc"));
+    }
+
+    #[test]
+    fn oversized_spec_is_refused_before_parsing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        fs::write(&path, vec![b' '; MAX_SPEC_BYTES as usize + 1]).unwrap();
+        assert!(matches!(
+            effective_spec(dir.path()),
+            Err(SpecError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn unsupported_version_is_refused() {
+        let mut config = minimal(serde_json::json!([]));
+        config["ociVersion"] = "2.0.0".into();
+        let bundle = bundle_with(config);
+        assert!(matches!(
+            effective_spec(bundle.path()),
+            Err(SpecError::UnsupportedVersion(_))
+        ));
+    }
+
+    #[test]
+    fn missing_rootfs_names_the_path() {
+        let mut config = minimal(serde_json::json!([]));
+        config["root"]["path"] = "nope".into();
+        let bundle = bundle_with(config);
+        let err = effective_spec(bundle.path()).unwrap_err().to_string();
+        assert!(err.contains("nope"), "{err}");
+    }
+}
