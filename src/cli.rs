@@ -352,13 +352,9 @@ pub struct List {
 
 #[derive(Args, Debug)]
 pub struct SpecCmd {
-    /// Directory to write config.json into
+    /// Directory to write config.json into (`--rootless` is accepted and ignored)
     #[arg(short, long, default_value = ".")]
     pub bundle: PathBuf,
-
-    /// Ignored: bulwark's starter spec is the same either way
-    #[arg(long)]
-    pub rootless: bool,
 }
 
 #[derive(Args, Debug)]

@@ -49,7 +49,12 @@ pub enum ExecError {
 }
 
 /// Builds the exec'd process from the request and the container's init process.
-pub fn derive(init: &Process, request: &Exec) -> Result<Process, ExecError> {
+/// `seccomp_filtered`: the container has a seccomp filter the process must run under.
+pub fn derive(
+    init: &Process,
+    request: &Exec,
+    seccomp_filtered: bool,
+) -> Result<Process, ExecError> {
     let mut process = match &request.process {
         Some(path) => pipeline::read_json::<Process>(path)?,
         None => from_flags(init, request)?,
@@ -59,7 +64,10 @@ pub fn derive(init: &Process, request: &Exec) -> Result<Process, ExecError> {
     process.set_capabilities(init.capabilities().clone());
     process.set_rlimits(init.rlimits().clone());
     let requested_nnp = process.no_new_privileges().unwrap_or(false) || request.no_new_privs;
-    let nnp = init.no_new_privileges().unwrap_or(false) || requested_nnp;
+    // libcontainer's tenant path drops capabilities before bulwark can install the
+    // container's seccomp filter, and the kernel lets a process without CAP_SYS_ADMIN
+    // install one only under no-new-privileges: a filtered exec always gets it.
+    let nnp = init.no_new_privileges().unwrap_or(false) || requested_nnp || seccomp_filtered;
     process.set_no_new_privileges(Some(nnp));
 
     let requested_profile = request
@@ -224,7 +232,12 @@ mod tests {
 
     #[test]
     fn flags_inherit_the_init_security_context() {
-        let process = derive(&init_process(), &exec_args(&["c1", "/probe", "report"])).unwrap();
+        let process = derive(
+            &init_process(),
+            &exec_args(&["c1", "/probe", "report"]),
+            false,
+        )
+        .unwrap();
         assert_eq!(process.user().uid(), 1000);
         assert_eq!(process.user().gid(), 1000);
         assert_eq!(process.no_new_privileges(), Some(true));
@@ -237,10 +250,21 @@ mod tests {
     }
 
     #[test]
+    fn a_filtered_exec_gets_no_new_privileges() {
+        let mut init = init_process();
+        init.set_no_new_privileges(Some(false));
+        let process = derive(&init, &exec_args(&["c1", "/probe"]), true).unwrap();
+        assert_eq!(process.no_new_privileges(), Some(true));
+        let process = derive(&init, &exec_args(&["c1", "/probe"]), false).unwrap();
+        assert_eq!(process.no_new_privileges(), Some(false));
+    }
+
+    #[test]
     fn env_overrides_replace_and_append() {
         let process = derive(
             &init_process(),
             &exec_args(&["-e", "A=2", "--env=B=3", "c1", "/probe"]),
+            false,
         )
         .unwrap();
         assert_eq!(
@@ -254,10 +278,16 @@ mod tests {
         let process = derive(
             &init_process(),
             &exec_args(&["--user", "7:8", "c1", "/probe"]),
+            false,
         )
         .unwrap();
         assert_eq!((process.user().uid(), process.user().gid()), (7, 8));
-        assert!(derive(&init_process(), &exec_args(&["-u", "root", "c1", "x"])).is_err());
+        assert!(derive(
+            &init_process(),
+            &exec_args(&["-u", "root", "c1", "x"]),
+            false
+        )
+        .is_err());
     }
 
     #[test]
@@ -275,7 +305,7 @@ mod tests {
         )
         .unwrap();
         let request = exec_args(&["--process", path.to_str().unwrap(), "c1"]);
-        let process = derive(&init_process(), &request).unwrap();
+        let process = derive(&init_process(), &request, false).unwrap();
         assert_eq!(process.capabilities(), init_process().capabilities());
         assert_eq!(process.no_new_privileges(), Some(true));
         assert_eq!(process.rlimits(), init_process().rlimits());
@@ -286,12 +316,14 @@ mod tests {
         let err = derive(
             &init_process(),
             &exec_args(&["--cap", "CAP_SYS_ADMIN", "c1", "/probe"]),
+            false,
         )
         .unwrap_err();
         assert!(err.to_string().contains("CAP_SYS_ADMIN"), "{err}");
         derive(
             &init_process(),
             &exec_args(&["--cap", "kill", "c1", "/probe"]),
+            false,
         )
         .unwrap();
     }
@@ -301,12 +333,13 @@ mod tests {
         assert!(matches!(
             derive(
                 &init_process(),
-                &exec_args(&["--cwd", "rel", "c1", "/probe"])
+                &exec_args(&["--cwd", "rel", "c1", "/probe"]),
+                false
             ),
             Err(ExecError::RelativeCwd(_))
         ));
         assert!(matches!(
-            derive(&init_process(), &exec_args(&["c1"])),
+            derive(&init_process(), &exec_args(&["c1"]), false),
             Err(ExecError::NoCommand)
         ));
     }

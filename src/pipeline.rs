@@ -13,7 +13,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use libcontainer::oci_spec::runtime::{Mount, Process, Spec};
+use libcontainer::oci_spec::runtime::{Capabilities, LinuxCapabilities, Mount, Process, Spec};
 
 use crate::atomic_file;
 use crate::host;
@@ -81,16 +81,47 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, SpecE
     })
 }
 
+/// What the pipeline needs besides the bundle.
+pub struct PipelineInput<'a> {
+    pub bundle: &'a Path,
+    pub container_id: &'a str,
+    pub systemd_cgroup: bool,
+}
+
 /// Builds the effective spec for a new container from the engine's bundle.
-pub fn effective_spec(bundle: &Path) -> Result<Spec, SpecError> {
-    let mut spec: Spec = read_json(&bundle.join("config.json"))?;
+pub fn effective_spec(input: &PipelineInput) -> Result<Spec, SpecError> {
+    let mut spec: Spec = read_json(&input.bundle.join("config.json"))?;
     if !spec.version().starts_with("1.") {
         return Err(SpecError::UnsupportedVersion(spec.version().clone()));
     }
-    resolve_bundle_paths(&mut spec, bundle)?;
-    let process = spec.process().as_ref().ok_or(SpecError::NoProcess)?;
+    resolve_bundle_paths(&mut spec, input.bundle)?;
+    default_cgroups_path(&mut spec, input);
+    let process = spec.process_mut().as_mut().ok_or(SpecError::NoProcess)?;
+    absent_capability_sets_grant_nothing(process);
     require_available_apparmor(process)?;
     Ok(spec)
+}
+
+/// OCI: a capability set that is absent grants nothing. libcontainer 0.7 instead leaves
+/// an absent set untouched, so a non-root process would keep the full effective and
+/// permitted sets it had as root (seen with podman `--user`). Spell every set out.
+fn absent_capability_sets_grant_nothing(process: &mut Process) {
+    let requested = process.capabilities().clone();
+    let set = |pick: fn(&LinuxCapabilities) -> &Option<Capabilities>| {
+        Some(
+            requested
+                .as_ref()
+                .and_then(|c| pick(c).clone())
+                .unwrap_or_default(),
+        )
+    };
+    let mut caps = LinuxCapabilities::default();
+    caps.set_bounding(set(LinuxCapabilities::bounding));
+    caps.set_effective(set(LinuxCapabilities::effective));
+    caps.set_permitted(set(LinuxCapabilities::permitted));
+    caps.set_inheritable(set(LinuxCapabilities::inheritable));
+    caps.set_ambient(set(LinuxCapabilities::ambient));
+    process.set_capabilities(Some(caps));
 }
 
 /// runc resolves a relative `root.path` and relative bind-mount sources against the
@@ -115,6 +146,24 @@ fn resolve_bundle_paths(spec: &mut Spec, bundle: &Path) -> Result<(), SpecError>
         }
     }
     Ok(())
+}
+
+/// Without a cgroupsPath libcontainer would use ":youki:<id>", which on the cgroupfs
+/// driver becomes a directory of that literal name in every controller. bulwark's
+/// default groups its containers: "/bulwark/<id>", or "system.slice:bulwark:<id>" under
+/// systemd.
+fn default_cgroups_path(spec: &mut Spec, input: &PipelineInput) {
+    let Some(linux) = spec.linux_mut() else {
+        return;
+    };
+    if linux.cgroups_path().is_none() {
+        let path = if input.systemd_cgroup {
+            format!("system.slice:bulwark:{}", input.container_id)
+        } else {
+            format!("/bulwark/{}", input.container_id)
+        };
+        linux.set_cgroups_path(Some(path.into()));
+    }
 }
 
 fn is_bind(mount: &Mount) -> bool {
@@ -159,12 +208,21 @@ mod tests {
         dir
     }
 
+    fn effective(bundle: &Path) -> Result<Spec, SpecError> {
+        effective_spec(&PipelineInput {
+            bundle,
+            container_id: "c1",
+            systemd_cgroup: false,
+        })
+    }
+
     fn minimal(extra_mounts: serde_json::Value) -> serde_json::Value {
         serde_json::json!({
             "ociVersion": "1.0.2",
             "process": {"args": ["/probe"], "cwd": "/", "user": {"uid": 0, "gid": 0}},
             "root": {"path": "rootfs"},
             "mounts": extra_mounts,
+            "linux": {},
         })
     }
 
@@ -174,7 +232,7 @@ mod tests {
             {"destination": "/data", "type": "bind", "source": "data", "options": ["rbind"]},
             {"destination": "/proc", "type": "proc", "source": "proc"},
         ])));
-        let spec = effective_spec(bundle.path()).unwrap();
+        let spec = effective(bundle.path()).unwrap();
         let canonical = fs::canonicalize(bundle.path()).unwrap();
         assert_eq!(
             spec.root().as_ref().unwrap().path(),
@@ -190,12 +248,60 @@ mod tests {
     }
 
     #[test]
+    fn absent_capability_sets_become_empty() {
+        let mut config = minimal(serde_json::json!([]));
+        config["process"]["capabilities"] = serde_json::json!({"bounding": ["CAP_KILL"]});
+        let bundle = bundle_with(config);
+        let spec = effective(bundle.path()).unwrap();
+        let caps = spec
+            .process()
+            .as_ref()
+            .unwrap()
+            .capabilities()
+            .clone()
+            .unwrap();
+        assert_eq!(caps.bounding().as_ref().unwrap().len(), 1);
+        for set in [
+            caps.effective(),
+            caps.permitted(),
+            caps.inheritable(),
+            caps.ambient(),
+        ] {
+            assert_eq!(set, &Some(Capabilities::new()));
+        }
+
+        let mut config = minimal(serde_json::json!([]));
+        config["process"]["capabilities"] = serde_json::Value::Null;
+        let bundle = bundle_with(config);
+        let spec = effective(bundle.path()).unwrap();
+        let caps = spec
+            .process()
+            .as_ref()
+            .unwrap()
+            .capabilities()
+            .clone()
+            .unwrap();
+        assert_eq!(caps.bounding(), &Some(Capabilities::new()));
+    }
+
+    #[test]
+    fn cgroups_path_defaults_under_bulwark() {
+        let bundle = bundle_with(minimal(serde_json::json!([])));
+        let spec = effective(bundle.path()).unwrap();
+        let linux = spec.linux().as_ref().unwrap();
+        assert_eq!(
+            linux.cgroups_path().as_deref(),
+            Some(Path::new("/bulwark/c1"))
+        );
+    }
+
+    #[test]
     fn oversized_spec_is_refused_before_parsing() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.json");
         fs::write(&path, vec![b' '; MAX_SPEC_BYTES as usize + 1]).unwrap();
         assert!(matches!(
-            effective_spec(dir.path()),
+            effective(dir.path()),
             Err(SpecError::TooLarge { .. })
         ));
     }
@@ -206,7 +312,7 @@ mod tests {
         config["ociVersion"] = "2.0.0".into();
         let bundle = bundle_with(config);
         assert!(matches!(
-            effective_spec(bundle.path()),
+            effective(bundle.path()),
             Err(SpecError::UnsupportedVersion(_))
         ));
     }
@@ -216,7 +322,7 @@ mod tests {
         let mut config = minimal(serde_json::json!([]));
         config["root"]["path"] = "nope".into();
         let bundle = bundle_with(config);
-        let err = effective_spec(bundle.path()).unwrap_err().to_string();
+        let err = effective(bundle.path()).unwrap_err().to_string();
         assert!(err.contains("nope"), "{err}");
     }
 }

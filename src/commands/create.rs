@@ -9,7 +9,7 @@ use super::remove_container;
 use crate::cli::{Create, CreateOpts, GlobalOpts};
 use crate::executor::HardenedExecutor;
 use crate::layout::{ContainerId, ContainerRecord, StateRoot};
-use crate::pipeline;
+use crate::pipeline::{self, PipelineInput};
 
 pub fn create(global: &GlobalOpts, args: Create) -> Result<()> {
     let id = ContainerId::parse(&args.container_id)?;
@@ -48,7 +48,11 @@ fn build(
     bundle: &Path,
     private: &Path,
 ) -> Result<Container> {
-    let spec = pipeline::effective_spec(bundle)?;
+    let spec = pipeline::effective_spec(&PipelineInput {
+        bundle,
+        container_id: id.as_str(),
+        systemd_cgroup: global.systemd_cgroup,
+    })?;
     pipeline::write_effective_spec(&spec, &root.effective_spec_path(id))?;
     let rootfs = spec
         .root()

@@ -23,9 +23,8 @@ pub fn exec(root: &Path, args: Exec) -> Result<i32> {
     let spec: Spec = pipeline::read_json(&root.effective_spec_path(&id))
         .with_context(|| format!("cannot read the effective spec of container {id}"))?;
     let init = spec.process().as_ref().ok_or(ExecError::NoInitProcess)?;
-    let process = exec_process::derive(init, &args)?;
-
     let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
+    let process = exec_process::derive(init, &args, seccomp.is_some())?;
     if seccomp
         .as_ref()
         .is_some_and(libcontainer::seccomp::is_notify)

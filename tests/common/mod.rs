@@ -1,0 +1,318 @@
+//! Fixtures for tests that run real containers through the built `bulwark` binary:
+//! bundles around the static probe, and a runtime with its own temporary `--root`.
+//!
+//! Needs root and the static probe (`make probe`, or `BULWARK_PROBE=<path>`).
+
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+pub const BULWARK: &str = env!("CARGO_BIN_EXE_bulwark");
+
+/// The static probe binary that reports the security context inside a container.
+pub fn probe_path() -> PathBuf {
+    let path = std::env::var_os("BULWARK_PROBE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("target/x86_64-unknown-linux-gnu/release/bulwark-probe")
+        });
+    assert!(
+        path.is_file(),
+        "probe binary {} missing: run `make probe` or set BULWARK_PROBE",
+        path.display()
+    );
+    path
+}
+
+/// A container id unique within this test process and across concurrent test binaries.
+pub fn unique_id(prefix: &str) -> String {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A seccomp profile that allows everything but answers keyctl with EOPNOTSUPP: an
+/// errno no other layer produces, so a process reporting it runs under this filter.
+pub fn marker_seccomp() -> Value {
+    json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [{"names": ["keyctl"], "action": "SCMP_ACT_ERRNO", "errnoRet": 95}]
+    })
+}
+
+/// An OCI bundle whose rootfs holds only the probe at /probe.
+pub struct Bundle {
+    dir: TempDir,
+    pub config: Value,
+}
+
+impl Bundle {
+    pub fn new(args: &[&str]) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("bulwark-bundle-")
+            .tempdir()
+            .unwrap();
+        let rootfs = dir.path().join("rootfs");
+        for sub in ["proc", "dev", "sys", "tmp", "etc"] {
+            fs::create_dir_all(rootfs.join(sub)).unwrap();
+        }
+        fs::copy(probe_path(), rootfs.join("probe")).unwrap();
+        let bundle = Self {
+            dir,
+            config: default_config(args),
+        };
+        bundle.write();
+        bundle
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn path_str(&self) -> &str {
+        self.dir.path().to_str().unwrap()
+    }
+
+    pub fn write(&self) {
+        fs::write(
+            self.dir.path().join("config.json"),
+            serde_json::to_vec_pretty(&self.config).unwrap(),
+        )
+        .unwrap();
+    }
+
+    /// Sets a value at a JSON pointer in config.json (creating objects on the way).
+    pub fn set(&mut self, pointer: &str, value: Value) -> &mut Self {
+        let mut target = &mut self.config;
+        for key in pointer.trim_start_matches('/').split('/') {
+            if !target.is_object() {
+                *target = json!({});
+            }
+            target = target
+                .as_object_mut()
+                .unwrap()
+                .entry(key)
+                .or_insert(Value::Null);
+        }
+        *target = value;
+        self.write();
+        self
+    }
+}
+
+/// runc's `spec` output, with the probe as the process and the rlimit this host allows.
+fn default_config(args: &[&str]) -> Value {
+    json!({
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": false,
+            "user": {"uid": 0, "gid": 0},
+            "args": args,
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+            "cwd": "/",
+            "capabilities": {
+                "bounding": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+                "effective": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+                "permitted": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+                "ambient": []
+            },
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+            "noNewPrivileges": true
+        },
+        "root": {"path": "rootfs", "readonly": true},
+        "hostname": "bulwark-test",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+             "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+             "options": ["nosuid", "noexec", "nodev", "ro"]},
+            {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "nodev", "size=16m"]}
+        ],
+        "linux": {
+            "resources": {
+                "devices": [{"allow": false, "access": "rwm"}],
+                "memory": {"limit": 134217728},
+                "pids": {"limit": 64}
+            },
+            "namespaces": [
+                {"type": "pid"}, {"type": "network"}, {"type": "ipc"},
+                {"type": "uts"}, {"type": "mount"}
+            ],
+            "maskedPaths": [
+                "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
+                "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+                "/proc/sched_debug", "/sys/firmware", "/proc/scsi"
+            ],
+            "readonlyPaths": [
+                "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"
+            ],
+            "seccomp": marker_seccomp()
+        }
+    })
+}
+
+/// The built bulwark binary with a private state root.
+pub struct Runtime {
+    root: TempDir,
+}
+
+impl Runtime {
+    pub fn new() -> Self {
+        Self {
+            root: tempfile::Builder::new()
+                .prefix("bulwark-root-")
+                .tempdir()
+                .unwrap(),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BULWARK);
+        cmd.arg("--root").arg(self.root.path()).args(args);
+        cmd.stdin(Stdio::null());
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        output_via_files(self.command(args))
+    }
+
+    /// Runs and asserts success, printing everything bulwark said otherwise.
+    pub fn ok(&self, args: &[&str]) -> Output {
+        let out = self.run(args);
+        assert!(out.status.success(), "{}", describe(args, &out));
+        out
+    }
+
+    /// Runs and asserts failure with exit code 1 (runc's), returning stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_eq!(out.status.code(), Some(1), "{}", describe(args, &out));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    pub fn state(&self, id: &str) -> Value {
+        serde_json::from_slice(&self.ok(&["state", id]).stdout).unwrap()
+    }
+
+    /// Polls `state` until the container reaches `status`; a process exit or signal
+    /// delivery has no event bulwark could wait on.
+    pub fn wait_for_status(&self, id: &str, status: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let state = self.state(id);
+            if state["status"] == status {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "container {id} never reached {status}: {state}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Everything this runtime's root holds for `id`, which must be nothing after
+    /// delete or a refused create.
+    pub fn leftovers(&self, id: &str) -> Vec<PathBuf> {
+        [
+            self.root.path().join(id),
+            self.root.path().join("@bulwark").join(id),
+            PathBuf::from(format!("/sys/fs/cgroup/pids/bulwark/{id}")),
+            PathBuf::from(format!("/sys/fs/cgroup/memory/bulwark/{id}")),
+            PathBuf::from(format!("/sys/fs/cgroup/freezer/bulwark/{id}")),
+        ]
+        .into_iter()
+        .filter(|p| p.exists())
+        .collect()
+    }
+}
+
+impl Drop for Runtime {
+    /// Deletes whatever a failed test left running, so no process or cgroup outlives it.
+    fn drop(&mut self) {
+        let out = self.run(&["list", "--quiet"]);
+        for id in String::from_utf8_lossy(&out.stdout).lines() {
+            let _ = self.run(&["delete", "--force", id]);
+        }
+    }
+}
+
+/// Runs a command with stdout and stderr in files rather than pipes. A created or
+/// detached container inherits the runtime's stdio, as engines expect, so a pipe would
+/// not reach EOF until the container exits.
+pub fn output_via_files(mut cmd: Command) -> Output {
+    let stdout = tempfile::tempfile().unwrap();
+    let stderr = tempfile::tempfile().unwrap();
+    let status = cmd
+        .stdout(stdout.try_clone().unwrap())
+        .stderr(stderr.try_clone().unwrap())
+        .status()
+        .unwrap();
+    let read = |mut file: fs::File| {
+        use std::io::{Read, Seek};
+        let mut bytes = Vec::new();
+        file.rewind().unwrap();
+        file.read_to_end(&mut bytes).unwrap();
+        bytes
+    };
+    Output {
+        status,
+        stdout: read(stdout),
+        stderr: read(stderr),
+    }
+}
+
+pub fn describe(args: &[&str], out: &Output) -> String {
+    format!(
+        "bulwark {}\nexit: {:?}\nstdout: {}\nstderr: {}",
+        args.join(" "),
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The probe's report: the last stdout line that is a JSON object.
+pub fn probe_report(stdout: &[u8]) -> Value {
+    let text = String::from_utf8_lossy(stdout);
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('{'))
+        .unwrap_or_else(|| panic!("no probe report in output:\n{text}"));
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("bad probe report {line}: {e}"))
+}
+
+/// `/proc/<pid>/status` field, read from the host.
+pub fn proc_status(pid: i64, field: &str) -> Option<String> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .map(|v| v.trim().to_owned())
+}

@@ -1,0 +1,179 @@
+//! `exec` runs under the container's security context. libcontainer 0.7's tenant builder
+//! drops `linux.seccomp` and defaults to uid 0; these tests prove from inside the
+//! container (and from the host's /proc) that bulwark carries both over.
+
+mod common;
+
+use std::fs;
+
+use common::{describe, probe_report, proc_status, unique_id, Bundle, Runtime};
+use serde_json::json;
+
+/// A running container as uid/gid 1000 under the marker seccomp filter.
+fn running_container(rt: &Runtime, bundle: &mut Bundle) -> String {
+    bundle.set("/process/user", json!({"uid": 1000, "gid": 1000}));
+    let id = unique_id("exec");
+    rt.ok(&["run", "--detach", "--bundle", bundle.path_str(), &id]);
+    id
+}
+
+#[test]
+fn attached_exec_keeps_seccomp_user_and_capabilities() {
+    let rt = Runtime::new();
+    let mut bundle = Bundle::new(&["/probe", "sleep", "300"]);
+    let id = running_container(&rt, &mut bundle);
+
+    let report = probe_report(&rt.ok(&["exec", &id, "/probe", "report"]).stdout);
+    assert_eq!(report["seccomp"], 2, "{report}");
+    // The marker errno proves it is the container's filter, not some other one.
+    assert_eq!(report["syscalls"]["keyctl"], "EOPNOTSUPP", "{report}");
+    assert_eq!(report["uid"], 1000, "{report}");
+    assert_eq!(report["gid"], 1000, "{report}");
+    assert_eq!(report["no_new_privs"], 1, "{report}");
+    assert_eq!(report["caps"]["effective"], "0000000000000000", "{report}");
+    assert_eq!(report["caps"]["permitted"], "0000000000000000", "{report}");
+    // The exec'd process is inside the container's pid namespace, not pid 1.
+    assert!(report["pid"].as_i64().unwrap() > 1, "{report}");
+    rt.ok(&["delete", "--force", &id]);
+}
+
+#[test]
+fn exec_returns_the_process_exit_code() {
+    let rt = Runtime::new();
+    let mut bundle = Bundle::new(&["/probe", "sleep", "300"]);
+    let id = running_container(&rt, &mut bundle);
+    let out = rt.run(&["exec", &id, "/probe", "exit", "3"]);
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&["exec"], &out));
+    rt.ok(&["delete", "--force", &id]);
+}
+
+#[test]
+fn detached_exec_writes_its_pid_and_runs_filtered() {
+    let rt = Runtime::new();
+    let mut bundle = Bundle::new(&["/probe", "sleep", "300"]);
+    let id = running_container(&rt, &mut bundle);
+    let pid_file = bundle.path().join("exec.pid");
+    rt.ok(&[
+        "exec",
+        "--detach",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &id,
+        "/probe",
+        "sleep",
+        "300",
+    ]);
+    let pid: i64 = fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // Seen from the host: the detached process is filtered and unprivileged too.
+    assert_eq!(proc_status(pid, "Seccomp").as_deref(), Some("2"));
+    assert_eq!(proc_status(pid, "NoNewPrivs").as_deref(), Some("1"));
+    assert_eq!(
+        proc_status(pid, "CapEff").as_deref(),
+        Some("0000000000000000")
+    );
+    let uid = proc_status(pid, "Uid").unwrap();
+    assert!(uid.split_whitespace().all(|u| u == "1000"), "Uid: {uid}");
+    rt.ok(&["delete", "--force", &id]);
+}
+
+#[test]
+fn process_json_cannot_raise_capabilities_or_escape_the_filter() {
+    // containerd's shim and conmon pass a whole process.json; it may choose the user
+    // and arguments, not the security context.
+    let rt = Runtime::new();
+    let mut bundle = Bundle::new(&["/probe", "sleep", "300"]);
+    let id = running_container(&rt, &mut bundle);
+    let process = bundle.path().join("process.json");
+    fs::write(
+        &process,
+        json!({
+            "args": ["/probe", "report"], "cwd": "/", "env": ["PATH=/bin"],
+            "user": {"uid": 1000, "gid": 1000},
+            "noNewPrivileges": false,
+            "capabilities": {
+                "bounding": ["CAP_SYS_ADMIN"], "effective": ["CAP_SYS_ADMIN"],
+                "permitted": ["CAP_SYS_ADMIN"], "ambient": ["CAP_SYS_ADMIN"],
+                "inheritable": ["CAP_SYS_ADMIN"]
+            }
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let out = rt.ok(&["exec", "--process", process.to_str().unwrap(), &id]);
+    let report = probe_report(&out.stdout);
+    assert_eq!(report["seccomp"], 2, "{report}");
+    assert_eq!(report["syscalls"]["keyctl"], "EOPNOTSUPP", "{report}");
+    assert_eq!(report["no_new_privs"], 1, "{report}");
+    // The container's bounding set (AUDIT_WRITE, KILL, NET_BIND_SERVICE), not SYS_ADMIN.
+    assert_eq!(report["caps"]["bounding"], "0000000020000420", "{report}");
+    assert_eq!(report["caps"]["effective"], "0000000000000000", "{report}");
+    assert_eq!(report["caps"]["ambient"], "0000000000000000", "{report}");
+    rt.ok(&["delete", "--force", &id]);
+}
+
+#[test]
+fn exec_user_flag_and_env_are_honoured() {
+    let rt = Runtime::new();
+    let mut bundle = Bundle::new(&["/probe", "sleep", "300"]);
+    let id = running_container(&rt, &mut bundle);
+    let out = rt.ok(&[
+        "exec",
+        "--user",
+        "2000:3000",
+        "--env",
+        "EXTRA=1",
+        &id,
+        "/probe",
+        "report",
+    ]);
+    let report = probe_report(&out.stdout);
+    assert_eq!(
+        (report["uid"].as_i64(), report["gid"].as_i64()),
+        (Some(2000), Some(3000))
+    );
+    assert_eq!(report["seccomp"], 2, "{report}");
+    let names = report["env_names"].as_array().unwrap();
+    assert!(
+        names.contains(&json!("EXTRA")) && names.contains(&json!("PATH")),
+        "{report}"
+    );
+    rt.ok(&["delete", "--force", &id]);
+}
+
+#[test]
+fn exec_refuses_capabilities_the_container_lacks() {
+    let rt = Runtime::new();
+    let mut bundle = Bundle::new(&["/probe", "sleep", "300"]);
+    let id = running_container(&rt, &mut bundle);
+    let stderr = rt.fails(&["exec", "--cap", "CAP_SYS_ADMIN", &id, "/probe", "report"]);
+    assert!(stderr.contains("CAP_SYS_ADMIN"), "{stderr}");
+    rt.ok(&["delete", "--force", &id]);
+}
+
+#[test]
+fn exec_into_a_missing_or_stopped_container_fails_cleanly() {
+    let rt = Runtime::new();
+    let stderr = rt.fails(&["exec", "nope", "/probe", "report"]);
+    assert!(stderr.contains("container nope does not exist"), "{stderr}");
+
+    let bundle = Bundle::new(&["/probe", "sleep", "300"]);
+    let id = unique_id("stopped");
+    rt.ok(&["run", "--detach", "--bundle", bundle.path_str(), &id]);
+    rt.ok(&["kill", &id, "KILL"]);
+    rt.wait_for_status(&id, "stopped");
+    rt.fails(&["exec", &id, "/probe", "report"]);
+    // The derived process.json is removed whether exec worked or not.
+    let private: Vec<_> = fs::read_dir(rt.root().join("@bulwark").join(&id))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(
+        private.iter().all(|n| !n.starts_with("exec-")),
+        "{private:?}"
+    );
+    rt.ok(&["delete", &id]);
+}

@@ -1,0 +1,320 @@
+//! Container lifecycle through the built binary: create, start, state, kill, delete,
+//! run, pause/resume, ps, update, duplicate ids, concurrency, and cleanup after kill -9.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::{describe, probe_report, unique_id, Bundle, Runtime};
+use serde_json::json;
+
+#[test]
+fn create_start_state_kill_delete() {
+    let rt = Runtime::new();
+    let bundle = Bundle::new(&["/probe", "sleep", "300"]);
+    let id = unique_id("life");
+
+    rt.ok(&["create", "--bundle", bundle.path_str(), &id]);
+    let state = rt.state(&id);
+    assert_eq!(state["status"], "created", "{state}");
+    assert!(state["pid"].as_i64().unwrap() > 0, "{state}");
+    // Engines compare the bundle with the one they passed, not bulwark's private copy.
+    assert_eq!(state["bundle"], bundle.path_str(), "{state}");
+    assert_eq!(
+        state["rootfs"],
+        bundle.path().join("rootfs").to_str().unwrap(),
+        "{state}"
+    );
+
+    rt.ok(&["start", &id]);
+    rt.wait_for_status(&id, "running");
+
+    // No signal argument: runc's default is SIGTERM, which the probe exits on.
+    rt.ok(&["kill", &id]);
+    rt.wait_for_status(&id, "stopped");
+    assert_eq!(rt.state(&id)["pid"], 0);
+
+    rt.ok(&["delete", &id]);
+    assert_eq!(rt.leftovers(&id), Vec::<std::path::PathBuf>::new());
+    let stderr = rt.fails(&["state", &id]);
+    assert!(stderr.contains("does not exist"), "{stderr}");
+}
+
+#[test]
+fn run_in_foreground_returns_the_exit_code_and_removes_the_container() {
+    let rt = Runtime::new();
+    let bundle = Bundle::new(&["/probe", "exit", "7"]);
+    let id = unique_id("run");
+    let out = rt.run(&["run", "--bundle", bundle.path_str(), &id]);
+    assert_eq!(out.status.code(), Some(7), "{}", describe(&["run"], &out));
+    assert!(rt.leftovers(&id).is_empty(), "{:?}", rt.leftovers(&id));
+}
+
+#[test]
+fn run_foreground_passes_stdout_through() {
+    let rt = Runtime::new();
+    let bundle = Bundle::new(&["/probe", "echo", "hello", "from", "bulwark"]);
+    let id = unique_id("echo");
+    let out = rt.ok(&["run", "--bundle", bundle.path_str(), &id]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from bulwark\n");
+}
+
+#[test]
+fn run_detached_then_force_delete() {
+    let rt = Runtime::new();
+    let bundle = Bundle::new(&["/probe", "sleep", "300"]);
+    let id = unique_id("detach");
+    rt.ok(&["run", "--detach", "--bundle", bundle.path_str(), &id]);
+    assert_eq!(rt.state(&id)["status"], "running");
+
+    // A running container is not deleted without --force.
+    let stderr = rt.fails(&["delete", &id]);
+    assert!(stderr.contains("running"), "{stderr}");
+    rt.ok(&["delete", "--force", &id]);
+    assert!(rt.leftovers(&id).is_empty(), "{:?}", rt.leftovers(&id));
+    // --force on a missing container succeeds, without --force it fails (runc).
+    rt.ok(&["delete", "--force", &id]);
+    rt.fails(&["delete", &id]);
+}
+
+#[test]
+fn pid_file_holds_the_init_pid() {
+    let rt = Runtime::new();
+    let bundle = Bundle::new(&["/probe", "sleep", "300"]);
+    let id = unique_id("pidfile");
+    let pid_file = bundle.path().join("init.pid");
+    rt.ok(&[
+        "create",
+        "--bundle",
+        bundle.path_str(),
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &id,
+    ]);
+    let pid: i64 = fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(rt.state(&id)["pid"], pid);
+    rt.ok(&["delete", "--force", &id]);
+}
+
+#[test]
+fn the_init_process_runs_under_the_spec_user_and_seccomp_filter() {
+    let rt = Runtime::new();
+    let mut bundle = Bundle::new(&["/probe", "report"]);
+    bundle.set("/process/user", json!({"uid": 1000, "gid": 1000}));
+    let id = unique_id("init");
+    let report = probe_report(&rt.ok(&["run", "--bundle", bundle.path_str(), &id]).stdout);
+    assert_eq!(report["uid"], 1000, "{report}");
+    assert_eq!(report["gid"], 1000, "{report}");
+    assert_eq!(report["seccomp"], 2, "{report}");
+    assert_eq!(report["no_new_privs"], 1, "{report}");
+    assert_eq!(report["syscalls"]["keyctl"], "EOPNOTSUPP", "{report}");
+    // A non-root process holds no capability the spec does not grant it.
+    assert_eq!(report["caps"]["effective"], "0000000000000000", "{report}");
+    assert_eq!(report["caps"]["permitted"], "0000000000000000", "{report}");
+    assert_eq!(report["root_write_errno"], "EROFS", "{report}");
+}
+
+#[test]
+fn absent_capability_sets_grant_nothing() {
+    // OCI: an absent set grants nothing. libcontainer 0.7 alone leaves absent sets as
+    // they were, so a process switching from root to uid 1000 would keep every
+    // capability until execve; bulwark's in-container check would then refuse it.
+    let rt = Runtime::new();
+    let mut bundle = Bundle::new(&["/probe", "report"]);
+    bundle.set("/process/user", json!({"uid": 1000, "gid": 1000}));
+    bundle.set("/process/capabilities", json!({"bounding": ["CAP_KILL"]}));
+    let id = unique_id("caps");
+    let report = probe_report(&rt.ok(&["run", "--bundle", bundle.path_str(), &id]).stdout);
+    assert_eq!(report["caps"]["effective"], "0000000000000000", "{report}");
+    assert_eq!(report["caps"]["permitted"], "0000000000000000", "{report}");
+    assert_eq!(report["caps"]["bounding"], "0000000000000020", "{report}");
+}
+
+#[test]
+fn pause_and_resume() {
+    let rt = Runtime::new();
+    let bundle = Bundle::new(&["/probe", "sleep", "300"]);
+    let id = unique_id("pause");
+    rt.ok(&["run", "--detach", "--bundle", bundle.path_str(), &id]);
+    rt.ok(&["pause", &id]);
+    assert_eq!(rt.state(&id)["status"], "paused");
+    let pid = rt.state(&id)["pid"].as_i64().unwrap();
+    // The freezer stops the process: the kernel reports it in the stopped state.
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let proc_state = stat.rsplit(')').next().unwrap().split_whitespace().next();
+    assert!(matches!(proc_state, Some("D" | "T" | "t")), "{stat}");
+    rt.ok(&["resume", &id]);
+    assert_eq!(rt.state(&id)["status"], "running");
+    rt.ok(&["delete", "--force", &id]);
+}
+
+#[test]
+fn ps_lists_the_container_processes() {
+    let rt = Runtime::new();
+    let bundle = Bundle::new(&["/probe", "sleep", "300"]);
+    let id = unique_id("ps");
+    rt.ok(&["run", "--detach", "--bundle", bundle.path_str(), &id]);
+    let pid = rt.state(&id)["pid"].as_i64().unwrap();
+    let pids: Vec<i64> =
+        serde_json::from_slice(&rt.ok(&["ps", "--format", "json", &id]).stdout).unwrap();
+    assert_eq!(pids, vec![pid]);
+    let table = String::from_utf8_lossy(&rt.ok(&["ps", &id]).stdout).into_owned();
+    assert!(table.starts_with("UID"), "{table}");
+    assert!(table.contains(&pid.to_string()), "{table}");
+    rt.ok(&["delete", "--force", &id]);
+}
+
+#[test]
+fn update_changes_the_cgroup_limits() {
+    let rt = Runtime::new();
+    let bundle = Bundle::new(&["/probe", "sleep", "300"]);
+    let id = unique_id("update");
+    rt.ok(&["run", "--detach", "--bundle", bundle.path_str(), &id]);
+    let pids_max = Path::new("/sys/fs/cgroup/pids/bulwark")
+        .join(&id)
+        .join("pids.max");
+    assert_eq!(fs::read_to_string(&pids_max).unwrap().trim(), "64");
+
+    // containerd's shim sends the resources as JSON on stdin.
+    let mut child = rt
+        .command(&["update", "--resources", "-", &id])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(br#"{"pids": {"limit": 50}}"#)
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(fs::read_to_string(&pids_max).unwrap().trim(), "50");
+
+    rt.ok(&["update", "--pids-limit", "40", "--memory", "96m", &id]);
+    assert_eq!(fs::read_to_string(&pids_max).unwrap().trim(), "40");
+    let memory_limit = Path::new("/sys/fs/cgroup/memory/bulwark")
+        .join(&id)
+        .join("memory.limit_in_bytes");
+    assert_eq!(
+        fs::read_to_string(memory_limit).unwrap().trim(),
+        (96u64 << 20).to_string()
+    );
+    rt.ok(&["delete", "--force", &id]);
+}
+
+#[test]
+fn duplicate_id_is_refused_and_the_first_container_is_untouched() {
+    let rt = Runtime::new();
+    let bundle = Bundle::new(&["/probe", "sleep", "300"]);
+    let id = unique_id("dup");
+    rt.ok(&["create", "--bundle", bundle.path_str(), &id]);
+    let before = rt.state(&id);
+    let stderr = rt.fails(&["create", "--bundle", bundle.path_str(), &id]);
+    assert!(
+        stderr.contains(&format!("container {id} already exists")),
+        "{stderr}"
+    );
+    assert_eq!(rt.state(&id), before);
+    rt.ok(&["delete", "--force", &id]);
+}
+
+#[test]
+fn delete_after_the_init_was_killed_with_sigkill() {
+    let rt = Runtime::new();
+    let bundle = Bundle::new(&["/probe", "sleep", "300"]);
+    let id = unique_id("kill9");
+    rt.ok(&["run", "--detach", "--bundle", bundle.path_str(), &id]);
+    let pid = rt.state(&id)["pid"].as_i64().unwrap();
+    // SAFETY: kill(2) on a pid this test just started.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
+    rt.wait_for_status(&id, "stopped");
+    rt.ok(&["delete", &id]);
+    assert!(rt.leftovers(&id).is_empty(), "{:?}", rt.leftovers(&id));
+    // The id is free again.
+    rt.ok(&["run", "--detach", "--bundle", bundle.path_str(), &id]);
+    rt.ok(&["delete", "--force", &id]);
+}
+
+#[test]
+fn kill_all_signals_every_process() {
+    let rt = Runtime::new();
+    let bundle = Bundle::new(&["/probe", "sleep", "300"]);
+    let id = unique_id("killall");
+    rt.ok(&["run", "--detach", "--bundle", bundle.path_str(), &id]);
+    rt.ok(&["exec", "--detach", &id, "/probe", "sleep", "300"]);
+    let pids: Vec<i64> =
+        serde_json::from_slice(&rt.ok(&["ps", "--format", "json", &id]).stdout).unwrap();
+    assert_eq!(pids.len(), 2, "{pids:?}");
+    rt.ok(&["kill", "--all", &id, "KILL"]);
+    rt.wait_for_status(&id, "stopped");
+    rt.ok(&["delete", &id]);
+    for pid in pids {
+        // SIGKILL is delivered at once; the dead process may wait a moment for its
+        // parent to reap it, so a zombie counts as gone.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while common::proc_status(pid, "State").is_some_and(|s| !s.starts_with('Z')) {
+            assert!(std::time::Instant::now() < deadline, "pid {pid} survived");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+#[test]
+fn many_containers_created_at_once() {
+    let rt = Runtime::new();
+    let bundle = Bundle::new(&["/probe", "sleep", "300"]);
+    let ids: Vec<String> = (0..8).map(|_| unique_id("conc")).collect();
+    std::thread::scope(|scope| {
+        for id in &ids {
+            let (rt, bundle) = (&rt, &bundle);
+            scope.spawn(move || {
+                rt.ok(&["run", "--detach", "--bundle", bundle.path_str(), id]);
+            });
+        }
+    });
+    let listed: Vec<serde_json::Value> =
+        serde_json::from_slice(&rt.ok(&["list", "--format", "json"]).stdout).unwrap();
+    assert_eq!(listed.len(), ids.len(), "{listed:?}");
+    assert!(
+        listed.iter().all(|c| c["status"] == "running"),
+        "{listed:?}"
+    );
+    std::thread::scope(|scope| {
+        for id in &ids {
+            let rt = &rt;
+            scope.spawn(move || {
+                rt.ok(&["delete", "--force", id]);
+            });
+        }
+    });
+    for id in &ids {
+        assert!(rt.leftovers(id).is_empty(), "{:?}", rt.leftovers(id));
+    }
+}
+
+#[test]
+fn concurrent_creates_of_one_id_admit_exactly_one() {
+    let rt = Runtime::new();
+    let bundle = Bundle::new(&["/probe", "sleep", "300"]);
+    let id = unique_id("race");
+    let outputs: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| rt.run(&["create", "--bundle", bundle.path_str(), &id])))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let winners = outputs.iter().filter(|o| o.status.success()).count();
+    assert_eq!(winners, 1, "{:?}", outputs);
+    for loser in outputs.iter().filter(|o| !o.status.success()) {
+        let stderr = String::from_utf8_lossy(&loser.stderr);
+        assert!(stderr.contains("already exists"), "{stderr}");
+    }
+    assert_eq!(rt.state(&id)["status"], "created");
+    rt.ok(&["delete", "--force", &id]);
+}
