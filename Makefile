@@ -1,29 +1,48 @@
-# bulwark — build, test and install targets. Every target runs as root on Debian 12.
+# bulwark — build, test, demo and install targets. Run as root on Debian 12.
 CARGO        ?= cargo
 HOST_TARGET  := x86_64-unknown-linux-gnu
 PROBE        := target/$(HOST_TARGET)/release/bulwark-probe
 BULWARK      := target/release/bulwark
 
-.PHONY: all build probe test lint clean
+# Debian packages the build, the tests and the demo need (see README).
+DEB_PACKAGES := libseccomp-dev pkg-config make procps file \
+                jq runc podman conmon umoci skopeo containernetworking-plugins
+
+.PHONY: all deps build probe test lint demo clean
 
 all: build probe
 
-build:
+# Installs only what is missing, so `make test` on a prepared machine stays offline.
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
 	$(CARGO) build --release --locked -p bulwark
 
-# The probe runs inside test containers whose rootfs holds nothing else, so it
-# is linked statically. Building it for an explicit --target keeps crt-static
-# away from build scripts and from the bulwark binary itself.
+# The probe runs inside test containers whose rootfs holds nothing else, so it is
+# linked statically. Building it for an explicit --target keeps crt-static away from
+# build scripts and from the bulwark binary itself.
 probe:
 	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --locked \
 		-p bulwark-probe --target $(HOST_TARGET)
 
-lint:
+lint: deps
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --all-targets --locked -- -D warnings
+	$(CARGO) clippy --release --locked --all-targets -- -D warnings
 
-test: build probe
-	BULWARK_PROBE=$(CURDIR)/$(PROBE) $(CARGO) test --release --locked -- --test-threads=2
+# The whole suite: unit tests, real containers through the built binary, podman.
+test: lint build probe
+	BULWARK_PROBE=$(CURDIR)/$(PROBE) $(CARGO) test --release --locked --workspace -- --test-threads=2
+
+# The main job: a hardened container and a refused spec, through the built binary.
+demo: build probe
+	integration/demo.sh $(BULWARK) $(PROBE)
 
 clean:
 	$(CARGO) clean

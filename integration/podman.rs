@@ -61,9 +61,9 @@ fn podman_exec_keeps_seccomp_and_uid() {
     assert_eq!(exec["seccomp"], init["seccomp"], "{}", context());
     assert_eq!(exec["uid"], init["uid"], "{}", context());
 
-    // --time 0: the probe is PID 1 without a SIGTERM handler, so a graceful
-    // stop would only wait out the timeout before SIGKILL.
-    pm.podman_ok(&["stop", "--time", "0", &cid]);
+    // A graceful stop: podman sends SIGTERM through `bulwark kill`, which the
+    // probe's sleep mode exits on well before podman's 10 s SIGKILL fallback.
+    pm.podman_ok(&["stop", &cid]);
     pm.podman_ok(&["rm", &cid]);
     let ps = pm.podman_ok(&["ps", "--all", "--quiet"]);
     assert!(

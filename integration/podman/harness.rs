@@ -466,8 +466,8 @@ impl Drop for Podman {
     fn drop(&mut self) {
         let Some(dir) = self.dir.take() else { return };
         let ids = self.container_ids();
-        // --time 0: the probe runs as PID 1 without a SIGTERM handler, so a
-        // graceful stop would just wait out the timeout before SIGKILL.
+        // --time 0: cleanup after a failed test must not wait on a process that
+        // may ignore SIGTERM.
         self.quiet(&["rm", "--all", "--force", "--time", "0"]);
         self.wait_for_stragglers();
         self.remove_runtime_leftovers(&ids);
