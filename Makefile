@@ -6,7 +6,7 @@ BULWARK      := target/release/bulwark
 
 # Debian packages the build, the tests and the demo need (see README).
 DEB_PACKAGES := libseccomp-dev pkg-config make procps file \
-                jq runc podman conmon umoci skopeo containernetworking-plugins
+                apparmor jq runc podman conmon umoci skopeo containernetworking-plugins
 
 .PHONY: all deps build probe test lint demo clean
 

@@ -6,6 +6,8 @@
 //! swaps bulwark for another runtime (e.g. /usr/sbin/runc) to tell harness
 //! problems from runtime problems.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
 #[path = "podman/harness.rs"]
 mod harness;
 
@@ -24,6 +26,23 @@ fn podman_run_reports_probe_context() {
         "report: {report}\n{}",
         pm.describe(&["run", "--rm", "report"], &out)
     );
+}
+
+#[test]
+fn podmans_default_spec_runs_hardened() {
+    // Podman's default process: uid 0, 11 capabilities, podman's seccomp profile,
+    // NoNewPrivileges off. bulwark's baseline replaces all of it.
+    let pm = Podman::new();
+    let out = pm.run_expect(&["--rm"], &["report"], 0);
+    common::assert_hardened(&probe_report(&out), 65532, 65532);
+}
+
+#[test]
+fn podman_read_only_false_is_still_read_only() {
+    let pm = Podman::new();
+    let out = pm.run_expect(&["--rm", "--read-only=false"], &["report"], 0);
+    let report = probe_report(&out);
+    assert_eq!(report["root_write_errno"], "EROFS", "{report}");
 }
 
 #[test]

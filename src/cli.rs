@@ -100,6 +100,15 @@ pub enum Command {
     Events(Events),
     /// Print what this build of bulwark on this host supports, as JSON
     Features,
+    /// Manage bulwark's AppArmor profile
+    #[command(subcommand)]
+    Apparmor(ApparmorCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ApparmorCmd {
+    /// Load (or replace) the bulwark-default profile into the kernel with apparmor_parser
+    Install,
 }
 
 impl Command {

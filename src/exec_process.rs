@@ -83,7 +83,6 @@ pub fn derive(
         }
     }
     process.set_apparmor_profile(init.apparmor_profile().clone());
-    pipeline::require_available_apparmor(&process)?;
 
     check_added_capabilities(init, &request.cap)?;
 

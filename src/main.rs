@@ -1,14 +1,17 @@
 //! bulwark: a hardened, runc-compatible OCI container runtime on youki's libcontainer.
 
 mod atomic_file;
+mod baseline;
 mod cli;
 mod commands;
+mod config;
 mod exec_process;
 mod executor;
 mod host;
 mod layout;
 mod logging;
 mod pipeline;
+mod seccomp_profiles;
 
 use clap::Parser;
 use tracing::Level;
@@ -75,6 +78,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Spec(args) => commands::spec::spec(args).map(|()| 0),
         Command::Events(args) => commands::events::events(root, args).map(|()| 0),
         Command::Features => commands::features::features().map(|()| 0),
+        Command::Apparmor(cmd) => commands::apparmor::apparmor(cmd).map(|()| 0),
     }
 }
 

@@ -6,17 +6,18 @@
 //! bulwark's private directory and that directory is the bundle libcontainer sees; the
 //! engine's bundle is never modified.
 //!
-//! Stages, in order: read (size-limited) → resolve bundle-relative paths → host
-//! capability checks. Admission, baseline, secrets and the policy decision plug in here.
+//! Stages, in order: read (size-limited) → resolve bundle-relative paths → default
+//! cgroupsPath → the mandatory baseline. Admission, secrets and the policy decision plug
+//! in here.
 
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use libcontainer::oci_spec::runtime::{Capabilities, LinuxCapabilities, Mount, Process, Spec};
+use libcontainer::oci_spec::runtime::{Mount, Spec};
 
 use crate::atomic_file;
-use crate::host;
+use crate::baseline::{Baseline, BaselineError, Change};
 
 /// A config.json larger than this is refused before it is parsed. Real specs are tens of
 /// KiB; the limit keeps a hostile bundle from making bulwark allocate without bound.
@@ -41,11 +42,8 @@ pub enum SpecError {
     NoProcess,
     #[error("root.path {path}: {source}")]
     Rootfs { path: PathBuf, source: io::Error },
-    #[error(
-        "process.apparmorProfile is {profile:?} but this kernel has no AppArmor \
-         (/sys/module/apparmor/parameters/enabled is not \"Y\"); remove the field or run on a host with AppArmor"
-    )]
-    AppArmorUnavailable { profile: String },
+    #[error(transparent)]
+    Baseline(#[from] BaselineError),
     #[error("cannot write the effective spec {path}: {source}")]
     Write { path: PathBuf, source: io::Error },
 }
@@ -86,42 +84,28 @@ pub struct PipelineInput<'a> {
     pub bundle: &'a Path,
     pub container_id: &'a str,
     pub systemd_cgroup: bool,
+    pub baseline: &'a Baseline<'a>,
+}
+
+/// The spec libcontainer runs, and every rewrite the baseline made to get there.
+pub struct Effective {
+    pub spec: Spec,
+    pub changes: Vec<Change>,
 }
 
 /// Builds the effective spec for a new container from the engine's bundle.
-pub fn effective_spec(input: &PipelineInput) -> Result<Spec, SpecError> {
+pub fn effective_spec(input: &PipelineInput) -> Result<Effective, SpecError> {
     let mut spec: Spec = read_json(&input.bundle.join("config.json"))?;
     if !spec.version().starts_with("1.") {
         return Err(SpecError::UnsupportedVersion(spec.version().clone()));
     }
     resolve_bundle_paths(&mut spec, input.bundle)?;
     default_cgroups_path(&mut spec, input);
-    let process = spec.process_mut().as_mut().ok_or(SpecError::NoProcess)?;
-    absent_capability_sets_grant_nothing(process);
-    require_available_apparmor(process)?;
-    Ok(spec)
-}
-
-/// OCI: a capability set that is absent grants nothing. libcontainer 0.7 instead leaves
-/// an absent set untouched, so a non-root process would keep the full effective and
-/// permitted sets it had as root (seen with podman `--user`). Spell every set out.
-fn absent_capability_sets_grant_nothing(process: &mut Process) {
-    let requested = process.capabilities().clone();
-    let set = |pick: fn(&LinuxCapabilities) -> &Option<Capabilities>| {
-        Some(
-            requested
-                .as_ref()
-                .and_then(|c| pick(c).clone())
-                .unwrap_or_default(),
-        )
-    };
-    let mut caps = LinuxCapabilities::default();
-    caps.set_bounding(set(LinuxCapabilities::bounding));
-    caps.set_effective(set(LinuxCapabilities::effective));
-    caps.set_permitted(set(LinuxCapabilities::permitted));
-    caps.set_inheritable(set(LinuxCapabilities::inheritable));
-    caps.set_ambient(set(LinuxCapabilities::ambient));
-    process.set_capabilities(Some(caps));
+    if spec.process().is_none() {
+        return Err(SpecError::NoProcess);
+    }
+    let changes = input.baseline.apply_to_spec(&mut spec)?;
+    Ok(Effective { spec, changes })
 }
 
 /// runc resolves a relative `root.path` and relative bind-mount sources against the
@@ -174,17 +158,6 @@ fn is_bind(mount: &Mount) -> bool {
             .is_some_and(|o| o.iter().any(|o| o == "bind" || o == "rbind"))
 }
 
-/// libcontainer 0.7 answers an AppArmor profile on a kernel without AppArmor with a bare
-/// ENOENT from /proc/self/attr/apparmor/exec; say what is wrong instead.
-pub fn require_available_apparmor(process: &Process) -> Result<(), SpecError> {
-    match process.apparmor_profile() {
-        Some(profile) if !host::apparmor_enabled() => Err(SpecError::AppArmorUnavailable {
-            profile: profile.clone(),
-        }),
-        _ => Ok(()),
-    }
-}
-
 pub fn write_effective_spec(spec: &Spec, path: &Path) -> Result<(), SpecError> {
     let write_err = |source| SpecError::Write {
         path: path.to_owned(),
@@ -199,6 +172,8 @@ mod tests {
     use std::fs;
 
     use super::*;
+    use crate::baseline::HostSupport;
+    use crate::config::BaselineConfig;
 
     fn bundle_with(config: serde_json::Value) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
@@ -209,11 +184,20 @@ mod tests {
     }
 
     fn effective(bundle: &Path) -> Result<Spec, SpecError> {
+        let mut config = BaselineConfig::default();
+        config.apparmor.allow_missing = true;
+        let host = HostSupport {
+            apparmor_enabled: false,
+            apparmor_profiles: Default::default(),
+        };
+        let baseline = Baseline::new(&config, &host);
         effective_spec(&PipelineInput {
             bundle,
             container_id: "c1",
             systemd_cgroup: false,
+            baseline: &baseline,
         })
+        .map(|effective| effective.spec)
     }
 
     fn minimal(extra_mounts: serde_json::Value) -> serde_json::Value {
@@ -245,43 +229,6 @@ mod tests {
         );
         // Only bind sources are paths; "proc" names the filesystem.
         assert_eq!(mounts[1].source().as_ref().unwrap(), Path::new("proc"));
-    }
-
-    #[test]
-    fn absent_capability_sets_become_empty() {
-        let mut config = minimal(serde_json::json!([]));
-        config["process"]["capabilities"] = serde_json::json!({"bounding": ["CAP_KILL"]});
-        let bundle = bundle_with(config);
-        let spec = effective(bundle.path()).unwrap();
-        let caps = spec
-            .process()
-            .as_ref()
-            .unwrap()
-            .capabilities()
-            .clone()
-            .unwrap();
-        assert_eq!(caps.bounding().as_ref().unwrap().len(), 1);
-        for set in [
-            caps.effective(),
-            caps.permitted(),
-            caps.inheritable(),
-            caps.ambient(),
-        ] {
-            assert_eq!(set, &Some(Capabilities::new()));
-        }
-
-        let mut config = minimal(serde_json::json!([]));
-        config["process"]["capabilities"] = serde_json::Value::Null;
-        let bundle = bundle_with(config);
-        let spec = effective(bundle.path()).unwrap();
-        let caps = spec
-            .process()
-            .as_ref()
-            .unwrap()
-            .capabilities()
-            .clone()
-            .unwrap();
-        assert_eq!(caps.bounding(), &Some(Capabilities::new()));
     }
 
     #[test]

@@ -6,7 +6,7 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::{describe, probe_report, unique_id, Bundle, Runtime};
+use common::{assert_hardened, describe, probe_report, unique_id, Bundle, Runtime};
 use serde_json::json;
 
 #[test]
@@ -102,37 +102,41 @@ fn pid_file_holds_the_init_pid() {
 }
 
 #[test]
-fn the_init_process_runs_under_the_spec_user_and_seccomp_filter() {
+fn the_init_process_runs_as_the_spec_user_under_the_baseline() {
     let rt = Runtime::new();
     let mut bundle = Bundle::new(&["/probe", "report"]);
     bundle.set("/process/user", json!({"uid": 1000, "gid": 1000}));
     let id = unique_id("init");
     let report = probe_report(&rt.ok(&["run", "--bundle", bundle.path_str(), &id]).stdout);
-    assert_eq!(report["uid"], 1000, "{report}");
-    assert_eq!(report["gid"], 1000, "{report}");
-    assert_eq!(report["seccomp"], 2, "{report}");
-    assert_eq!(report["no_new_privs"], 1, "{report}");
-    assert_eq!(report["syscalls"]["keyctl"], "EOPNOTSUPP", "{report}");
-    // A non-root process holds no capability the spec does not grant it.
-    assert_eq!(report["caps"]["effective"], "0000000000000000", "{report}");
-    assert_eq!(report["caps"]["permitted"], "0000000000000000", "{report}");
-    assert_eq!(report["root_write_errno"], "EROFS", "{report}");
+    assert_hardened(&report, 1000, 1000);
 }
 
 #[test]
-fn absent_capability_sets_grant_nothing() {
-    // OCI: an absent set grants nothing. libcontainer 0.7 alone leaves absent sets as
-    // they were, so a process switching from root to uid 1000 would keep every
-    // capability until execve; bulwark's in-container check would then refuse it.
-    let rt = Runtime::new();
+fn allowed_capabilities_reach_a_non_root_process() {
+    // The host config may grant a short list. A spec set that is absent grants nothing
+    // (OCI); the granted capability is in every set, ambient included, so a non-root
+    // process keeps it across execve.
+    let rt = Runtime::with_config(&format!(
+        "{}[baseline]\nallowed_capabilities = [\"CAP_KILL\"]\n",
+        common::TEST_CONFIG
+    ));
     let mut bundle = Bundle::new(&["/probe", "report"]);
     bundle.set("/process/user", json!({"uid": 1000, "gid": 1000}));
-    bundle.set("/process/capabilities", json!({"bounding": ["CAP_KILL"]}));
+    bundle.set(
+        "/process/capabilities",
+        json!({"bounding": ["CAP_KILL", "CAP_SYS_ADMIN"]}),
+    );
     let id = unique_id("caps");
     let report = probe_report(&rt.ok(&["run", "--bundle", bundle.path_str(), &id]).stdout);
-    assert_eq!(report["caps"]["effective"], "0000000000000000", "{report}");
-    assert_eq!(report["caps"]["permitted"], "0000000000000000", "{report}");
-    assert_eq!(report["caps"]["bounding"], "0000000000000020", "{report}");
+    for set in [
+        "bounding",
+        "effective",
+        "permitted",
+        "ambient",
+        "inheritable",
+    ] {
+        assert_eq!(report["caps"][set], "0000000000000020", "{set}: {report}");
+    }
 }
 
 #[test]

@@ -6,10 +6,12 @@ use libcontainer::container::Container;
 use libcontainer::syscall::syscall::SyscallType;
 
 use super::remove_container;
+use crate::baseline::{Baseline, Change, HostSupport};
 use crate::cli::{Create, CreateOpts, GlobalOpts};
+use crate::config::LoadedConfig;
 use crate::executor::HardenedExecutor;
 use crate::layout::{ContainerId, ContainerRecord, StateRoot};
-use crate::pipeline::{self, PipelineInput};
+use crate::pipeline::{self, Effective, PipelineInput};
 
 pub fn create(global: &GlobalOpts, args: Create) -> Result<()> {
     let id = ContainerId::parse(&args.container_id)?;
@@ -48,11 +50,16 @@ fn build(
     bundle: &Path,
     private: &Path,
 ) -> Result<Container> {
-    let spec = pipeline::effective_spec(&PipelineInput {
+    let config = LoadedConfig::load()?;
+    let host = HostSupport::probe();
+    let baseline = Baseline::new(&config.config.baseline, &host);
+    let Effective { spec, changes } = pipeline::effective_spec(&PipelineInput {
         bundle,
         container_id: id.as_str(),
         systemd_cgroup: global.systemd_cgroup,
+        baseline: &baseline,
     })?;
+    log_changes(id, &changes);
     pipeline::write_effective_spec(&spec, &root.effective_spec_path(id))?;
     let rootfs = spec
         .root()
@@ -80,4 +87,18 @@ fn build(
         .build()
         .with_context(|| format!("cannot create container {id}"))?;
     Ok(container)
+}
+
+/// The baseline's rewrites, one debug line each (the audit record carries them too).
+pub(super) fn log_changes(id: &ContainerId, changes: &[Change]) {
+    for change in changes {
+        tracing::debug!(
+            %id,
+            control = change.control,
+            path = %change.path,
+            before = %change.before,
+            after = %change.after,
+            "baseline rewrite"
+        );
+    }
 }

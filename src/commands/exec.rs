@@ -9,7 +9,9 @@ use nix::sys::wait::waitpid;
 
 use super::{load_container, open};
 use crate::atomic_file;
+use crate::baseline::{Baseline, HostSupport};
 use crate::cli::Exec;
+use crate::config::LoadedConfig;
 use crate::exec_process::{self, ExecError};
 use crate::executor::HardenedExecutor;
 use crate::pipeline;
@@ -24,7 +26,13 @@ pub fn exec(root: &Path, args: Exec) -> Result<i32> {
         .with_context(|| format!("cannot read the effective spec of container {id}"))?;
     let init = spec.process().as_ref().ok_or(ExecError::NoInitProcess)?;
     let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
-    let process = exec_process::derive(init, &args, seccomp.is_some())?;
+    let mut process = exec_process::derive(init, &args, seccomp.is_some())?;
+    // The exec'd process gets the same baseline as the init process: an exec may not
+    // run as root or regain what the init process was stripped of.
+    let config = LoadedConfig::load()?;
+    let host = HostSupport::probe();
+    let changes = Baseline::new(&config.config.baseline, &host).apply_to_process(&mut process)?;
+    super::create::log_changes(&id, &changes);
     if seccomp
         .as_ref()
         .is_some_and(libcontainer::seccomp::is_notify)

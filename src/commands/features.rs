@@ -6,7 +6,8 @@ use libcontainer::syscall::linux::MountOption;
 use libseccomp::{ScmpArch, ScmpVersion};
 use serde_json::{json, Value};
 
-use crate::host;
+use crate::config::{BaselineConfig, LoadedConfig};
+use crate::{host, seccomp_profiles};
 
 const NAMESPACES: [&str; 8] = [
     "cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts",
@@ -16,11 +17,14 @@ const NAMESPACES: [&str; 8] = [
 /// build and this host really do: a namespace the kernel lacks, or AppArmor on a kernel
 /// without it, is reported absent.
 pub fn features() -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(&document())?);
+    let config = LoadedConfig::load()?;
+    println!("{}", serde_json::to_string_pretty(&document(&config))?);
     Ok(())
 }
 
-fn document() -> Value {
+fn document(config: &LoadedConfig) -> Value {
+    let baseline = &config.config.baseline;
+    let profile = baseline.seccomp.profile;
     let libseccomp = ScmpVersion::current()
         .map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro))
         .unwrap_or_else(|_| "unknown".into());
@@ -49,8 +53,33 @@ fn document() -> Value {
             "io.github.seccomp.libseccomp.version": libseccomp,
             "io.github.bulwark.version": env!("CARGO_PKG_VERSION"),
             "io.github.bulwark.libcontainer.version": "0.7.0",
+            "io.github.bulwark.config.digest": config.digest,
+            "io.github.bulwark.config.source": config
+                .source
+                .as_ref()
+                .map_or_else(|| "built-in defaults".to_owned(), |p| p.display().to_string()),
+            "io.github.bulwark.seccomp.profile": profile.as_str(),
+            "io.github.bulwark.seccomp.profile.digest": seccomp_profiles::digest(profile),
+            "io.github.bulwark.apparmor": apparmor_state(baseline),
         },
     })
+}
+
+/// What happens to AppArmor on this host under this config.
+fn apparmor_state(baseline: &BaselineConfig) -> String {
+    let profile = &baseline.apparmor.profile;
+    if !host::apparmor_enabled() {
+        return if baseline.apparmor.allow_missing {
+            "unavailable: kernel has no AppArmor; containers run without it (allow_missing)".into()
+        } else {
+            "unavailable: kernel has no AppArmor; containers are refused".into()
+        };
+    }
+    if host::loaded_apparmor_profiles().contains(profile) {
+        format!("enforced: {profile}")
+    } else {
+        format!("not loaded: {profile}; containers are refused until `bulwark apparmor install`")
+    }
 }
 
 fn host_namespaces() -> Vec<&'static str> {

@@ -9,6 +9,7 @@ use libcontainer::container::Container;
 
 use crate::layout::{ContainerId, LayoutError, StateRoot};
 
+pub mod apparmor;
 pub mod create;
 pub mod delete;
 pub mod events;

@@ -42,14 +42,77 @@ pub fn unique_id(prefix: &str) -> String {
     )
 }
 
-/// A seccomp profile that allows everything but answers keyctl with EOPNOTSUPP: an
-/// errno no other layer produces, so a process reporting it runs under this filter.
-pub fn marker_seccomp() -> Value {
-    json!({
-        "defaultAction": "SCMP_ACT_ALLOW",
-        "architectures": ["SCMP_ARCH_X86_64"],
-        "syscalls": [{"names": ["keyctl"], "action": "SCMP_ACT_ERRNO", "errnoRet": 95}]
-    })
+/// An engine-sent seccomp profile that allows everything: the baseline must replace it.
+pub fn permissive_seccomp() -> Value {
+    json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"]})
+}
+
+/// Syscalls the probe tries that must fail under the baseline (issue: mount, umount2,
+/// unshare(CLONE_NEWUSER), setns, ptrace, keyctl, add_key, bpf, perf_event_open,
+/// userfaultfd, io_uring_setup, kexec_load, init_module, clone with namespace flags).
+pub const MUST_FAIL: [&str; 21] = [
+    "mount",
+    "umount2",
+    "unshare_user",
+    "unshare_ns",
+    "setns",
+    "ptrace",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "bpf",
+    "perf_event_open",
+    "userfaultfd",
+    "io_uring_setup",
+    "kexec_load",
+    "init_module",
+    "finit_module",
+    "clone_newns",
+    "clone_newuser",
+    "socket_af_vsock",
+    "chroot",
+    "setuid0",
+];
+
+/// Asserts, from a probe report, that the process runs under the mandatory baseline.
+pub fn assert_hardened(report: &Value, uid: u32, gid: u32) {
+    for set in [
+        "inheritable",
+        "permitted",
+        "effective",
+        "bounding",
+        "ambient",
+    ] {
+        assert_eq!(
+            report["caps"][set], "0000000000000000",
+            "caps.{set}: {report}"
+        );
+    }
+    assert_eq!(report["no_new_privs"], 1, "{report}");
+    assert_eq!(report["seccomp"], 2, "{report}");
+    assert_eq!(report["uid"], uid, "{report}");
+    assert_eq!(report["euid"], uid, "{report}");
+    assert_eq!(report["gid"], gid, "{report}");
+    assert!(
+        !report["groups"].as_array().unwrap().contains(&json!(0)),
+        "{report}"
+    );
+    assert_eq!(report["root_write_errno"], "EROFS", "{report}");
+    for name in MUST_FAIL {
+        let result = &report["syscalls"][name];
+        assert!(
+            result.is_string() && result != "ok",
+            "{name} must fail, got {result}: {report}"
+        );
+    }
+    // The baseline profile's marker: clone3 answers ENOSYS so libc falls back to clone.
+    assert_eq!(report["syscalls"]["clone3"], "ENOSYS", "{report}");
+    for (path, state) in report["masked"].as_object().unwrap() {
+        assert!(
+            state == "masked" || state == "absent",
+            "{path} is {state}: {report}"
+        );
+    }
 }
 
 /// An OCI bundle whose rootfs holds only the probe at /probe.
@@ -166,23 +229,38 @@ fn default_config(args: &[&str]) -> Value {
             "readonlyPaths": [
                 "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"
             ],
-            "seccomp": marker_seccomp()
+            "seccomp": permissive_seccomp()
         }
     })
 }
 
-/// The built bulwark binary with a private state root.
+/// The host config tests run with: this CI host's kernel has no AppArmor, which bulwark
+/// refuses unless the config accepts it.
+pub const TEST_CONFIG: &str = "[baseline.apparmor]\nallow_missing = true\n";
+
+/// The built bulwark binary with a private state root and its own host config
+/// (`BULWARK_CONFIG`), so no test reads or depends on /etc/bulwark.
 pub struct Runtime {
     root: TempDir,
+    config: PathBuf,
 }
 
 impl Runtime {
     pub fn new() -> Self {
+        Self::with_config(TEST_CONFIG)
+    }
+
+    pub fn with_config(config: &str) -> Self {
+        let root = tempfile::Builder::new()
+            .prefix("bulwark-root-")
+            .tempdir()
+            .unwrap();
+        // Beside the root, not in it: the root holds only container state.
+        let config_path = PathBuf::from(format!("{}.toml", root.path().display()));
+        fs::write(&config_path, config).unwrap();
         Self {
-            root: tempfile::Builder::new()
-                .prefix("bulwark-root-")
-                .tempdir()
-                .unwrap(),
+            root,
+            config: config_path,
         }
     }
 
@@ -190,9 +268,14 @@ impl Runtime {
         self.root.path()
     }
 
+    pub fn config_path(&self) -> &Path {
+        &self.config
+    }
+
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(BULWARK);
         cmd.arg("--root").arg(self.root.path()).args(args);
+        cmd.env("BULWARK_CONFIG", &self.config);
         cmd.stdin(Stdio::null());
         cmd
     }
@@ -259,6 +342,7 @@ impl Drop for Runtime {
         for id in String::from_utf8_lossy(&out.stdout).lines() {
             let _ = self.run(&["delete", "--force", id]);
         }
+        let _ = fs::remove_file(&self.config);
     }
 }
 

@@ -1,0 +1,691 @@
+//! The mandatory hardening baseline (seeds: "Mandatory Baseline (always on)").
+//!
+//! Rewrites the effective spec, and every exec'd process, so that whatever the engine
+//! asked for runs hardened: no capabilities (or the host config's short list),
+//! no-new-privileges, read-only rootfs, a non-root user, bulwark's seccomp profile, its
+//! AppArmor profile, runc's masked and read-only paths, no core dumps. A spec that
+//! forgot a control still runs hardened; requests that weaken the baseline on purpose
+//! are the admission step's to refuse. Every rewrite is returned as a [`Change`] for
+//! the audit record and `bulwark validate`.
+
+use std::collections::BTreeSet;
+
+use libcontainer::oci_spec::runtime::{
+    Capabilities, Capability, LinuxCapabilities, Mount, PosixRlimit, PosixRlimitBuilder,
+    PosixRlimitType, Process, Spec, User,
+};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::config::{BaselineConfig, NonRootMode, SeccompProfileName};
+use crate::seccomp_profiles::{self, ProfileError};
+
+/// The annotation through which a container selects a stricter seccomp profile.
+pub const SECCOMP_PROFILE_ANNOTATION: &str = "bulwark.io/seccomp-profile";
+
+/// runc's default masked paths (libcontainer/specconv), always present.
+pub const MASKED_PATHS: [&str; 12] = [
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/sys/devices/virtual/powercap",
+    "/sys/firmware",
+];
+
+/// runc's default read-only paths, always present.
+pub const READONLY_PATHS: [&str; 5] = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// One rewrite the baseline made.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Change {
+    pub control: &'static str,
+    /// Where in the spec, as a JSON path (`process.user.uid`).
+    pub path: String,
+    pub before: Value,
+    pub after: Value,
+    pub reason: &'static str,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BaselineError {
+    #[error(
+        "baseline.non-root: {path} is 0 and the host config refuses root \
+         (baseline.non_root.mode = \"refuse\"); run the process as a non-root user"
+    )]
+    RootRefused { path: &'static str },
+    #[error(
+        "baseline.apparmor: this kernel has no AppArmor, so profile {profile:?} cannot be \
+         enforced; bulwark refuses to run without it unless the host config sets \
+         [baseline.apparmor] allow_missing = true"
+    )]
+    AppArmorMissing { profile: String },
+    #[error(
+        "baseline.apparmor: AppArmor profile {profile:?} is not loaded; load it with \
+         `bulwark apparmor install`"
+    )]
+    AppArmorNotLoaded { profile: String },
+    #[error(
+        "baseline.seccomp: annotation {SECCOMP_PROFILE_ANNOTATION} = {requested:?} is not \
+         allowed: the host runs {configured:?} and a container may only select a stricter \
+         profile (default < agent)"
+    )]
+    WeakerSeccomp {
+        requested: String,
+        configured: &'static str,
+    },
+    #[error(
+        "baseline.seccomp: annotation {SECCOMP_PROFILE_ANNOTATION} = {0:?} names no \
+         profile; use \"default\" or \"agent\""
+    )]
+    UnknownSeccomp(String),
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    #[error("the spec has no process")]
+    NoProcess,
+}
+
+/// What the host offers that the baseline depends on.
+#[derive(Debug, Clone)]
+pub struct HostSupport {
+    pub apparmor_enabled: bool,
+    /// Names of the AppArmor profiles loaded in the kernel.
+    pub apparmor_profiles: BTreeSet<String>,
+}
+
+impl HostSupport {
+    pub fn probe() -> Self {
+        let apparmor_enabled = crate::host::apparmor_enabled();
+        let apparmor_profiles = if apparmor_enabled {
+            crate::host::loaded_apparmor_profiles()
+        } else {
+            BTreeSet::new()
+        };
+        Self {
+            apparmor_enabled,
+            apparmor_profiles,
+        }
+    }
+}
+
+pub struct Baseline<'a> {
+    config: &'a BaselineConfig,
+    host: &'a HostSupport,
+}
+
+impl<'a> Baseline<'a> {
+    pub fn new(config: &'a BaselineConfig, host: &'a HostSupport) -> Self {
+        Self { config, host }
+    }
+
+    /// Hardens a whole spec (create and run).
+    pub fn apply_to_spec(&self, spec: &mut Spec) -> Result<Vec<Change>, BaselineError> {
+        let mut changes = Vec::new();
+        let mut process = spec.process().clone().ok_or(BaselineError::NoProcess)?;
+        changes.extend(self.apply_to_process(&mut process)?);
+        spec.set_process(Some(process));
+
+        if let Some(mut root) = spec.root().clone() {
+            let before = root.readonly();
+            root.set_readonly(Some(true));
+            record(
+                &mut changes,
+                "read-only-rootfs",
+                "root.readonly",
+                &before,
+                &root.readonly(),
+                "the rootfs is always read-only; writable space comes from tmpfs mounts",
+            );
+            spec.set_root(Some(root));
+        }
+
+        if let Some(mut mounts) = spec.mounts().clone() {
+            for (index, mount) in mounts.iter_mut().enumerate() {
+                self.harden_mount(index, mount, &mut changes);
+            }
+            spec.set_mounts(Some(mounts));
+        }
+
+        let seccomp_profile = self.seccomp_profile(spec)?;
+        let linux = spec.linux_mut().get_or_insert_with(Default::default);
+        let profile = seccomp_profiles::load(seccomp_profile)?;
+        let before = linux.seccomp().clone();
+        if before.as_ref() != Some(&profile) {
+            changes.push(Change {
+                control: "seccomp",
+                path: "linux.seccomp".into(),
+                before: summarize_seccomp(before.is_some()),
+                after: Value::String(format!("bulwark profile {:?}", seccomp_profile.as_str())),
+                reason: "bulwark's seccomp profile replaces whatever the engine sent",
+            });
+        }
+        linux.set_seccomp(Some(profile));
+
+        let masked = union(linux.masked_paths().as_deref(), &MASKED_PATHS);
+        record(
+            &mut changes,
+            "masked-paths",
+            "linux.maskedPaths",
+            linux.masked_paths(),
+            &Some(masked.clone()),
+            "runc's default masked paths are always present",
+        );
+        linux.set_masked_paths(Some(masked));
+        let readonly = union(linux.readonly_paths().as_deref(), &READONLY_PATHS);
+        record(
+            &mut changes,
+            "readonly-paths",
+            "linux.readonlyPaths",
+            linux.readonly_paths(),
+            &Some(readonly.clone()),
+            "runc's default read-only paths are always present",
+        );
+        linux.set_readonly_paths(Some(readonly));
+
+        Ok(changes)
+    }
+
+    /// Hardens one process: the init process, and every exec'd process.
+    pub fn apply_to_process(&self, process: &mut Process) -> Result<Vec<Change>, BaselineError> {
+        let mut changes = Vec::new();
+
+        let capabilities = self.allowed_capabilities(process.capabilities().as_ref());
+        record(
+            &mut changes,
+            "capabilities",
+            "process.capabilities",
+            process.capabilities(),
+            &Some(capabilities.clone()),
+            "all capabilities are dropped except the host config's allowed_capabilities",
+        );
+        process.set_capabilities(Some(capabilities));
+
+        record(
+            &mut changes,
+            "no-new-privileges",
+            "process.noNewPrivileges",
+            &process.no_new_privileges(),
+            &Some(true),
+            "setuid binaries and file capabilities never raise privileges",
+        );
+        process.set_no_new_privileges(Some(true));
+
+        let user = self.non_root_user(process.user())?;
+        record(
+            &mut changes,
+            "non-root",
+            "process.user",
+            process.user(),
+            &user,
+            "uid/gid 0 run as the configured non-root user; gid 0 is no supplementary group",
+        );
+        process.set_user(user);
+
+        let apparmor = self.apparmor_profile()?;
+        record(
+            &mut changes,
+            "apparmor",
+            "process.apparmorProfile",
+            process.apparmor_profile(),
+            &apparmor,
+            if apparmor.is_some() {
+                "every process runs under bulwark's AppArmor profile"
+            } else {
+                "this kernel has no AppArmor; the host config accepts running without it"
+            },
+        );
+        process.set_apparmor_profile(apparmor);
+
+        let rlimits = without_core_dumps(process.rlimits().as_deref());
+        record(
+            &mut changes,
+            "core-dumps",
+            "process.rlimits",
+            process.rlimits(),
+            &Some(rlimits.clone()),
+            "RLIMIT_CORE 0: a crashing process leaves no memory image on disk",
+        );
+        process.set_rlimits(Some(rlimits));
+
+        if let Some(adj) = process.oom_score_adj().filter(|adj| *adj < 0) {
+            record(
+                &mut changes,
+                "oom-score",
+                "process.oomScoreAdj",
+                &Some(adj),
+                &Some(0),
+                "an untrusted workload is never shielded from the OOM killer",
+            );
+            process.set_oom_score_adj(Some(0));
+        }
+        Ok(changes)
+    }
+
+    /// Every set holds the requested capabilities the host config allows, and nothing
+    /// else. The allowed ones go into all five sets (ambient included) so that a
+    /// non-root process keeps them across execve.
+    fn allowed_capabilities(&self, requested: Option<&LinuxCapabilities>) -> LinuxCapabilities {
+        let allowed: Capabilities = self
+            .config
+            .allowed_capabilities
+            .iter()
+            .filter_map(|name| name.strip_prefix("CAP_")?.parse::<Capability>().ok())
+            .collect();
+        let requested: Capabilities = requested
+            .map(|caps| {
+                [caps.bounding(), caps.effective(), caps.permitted()]
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .copied()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let kept: Capabilities = requested.intersection(&allowed).copied().collect();
+        let mut caps = LinuxCapabilities::default();
+        caps.set_bounding(Some(kept.clone()));
+        caps.set_effective(Some(kept.clone()));
+        caps.set_permitted(Some(kept.clone()));
+        caps.set_inheritable(Some(kept.clone()));
+        caps.set_ambient(Some(kept));
+        caps
+    }
+
+    fn non_root_user(&self, user: &User) -> Result<User, BaselineError> {
+        let ids = &self.config.non_root;
+        let refuse = ids.mode == NonRootMode::Refuse;
+        let mut user = user.clone();
+        if user.uid() == 0 {
+            if refuse {
+                return Err(BaselineError::RootRefused {
+                    path: "process.user.uid",
+                });
+            }
+            user.set_uid(ids.uid);
+        }
+        if user.gid() == 0 {
+            if refuse {
+                return Err(BaselineError::RootRefused {
+                    path: "process.user.gid",
+                });
+            }
+            user.set_gid(ids.gid);
+        }
+        if let Some(gids) = user.additional_gids().clone() {
+            user.set_additional_gids(Some(gids.into_iter().filter(|g| *g != 0).collect()));
+        }
+        Ok(user)
+    }
+
+    fn apparmor_profile(&self) -> Result<Option<String>, BaselineError> {
+        let profile = &self.config.apparmor.profile;
+        if !self.host.apparmor_enabled {
+            return if self.config.apparmor.allow_missing {
+                Ok(None)
+            } else {
+                Err(BaselineError::AppArmorMissing {
+                    profile: profile.clone(),
+                })
+            };
+        }
+        if !self.host.apparmor_profiles.contains(profile) {
+            return Err(BaselineError::AppArmorNotLoaded {
+                profile: profile.clone(),
+            });
+        }
+        Ok(Some(profile.clone()))
+    }
+
+    fn seccomp_profile(&self, spec: &Spec) -> Result<SeccompProfileName, BaselineError> {
+        let configured = self.config.seccomp.profile;
+        let Some(requested) = spec
+            .annotations()
+            .as_ref()
+            .and_then(|a| a.get(SECCOMP_PROFILE_ANNOTATION))
+        else {
+            return Ok(configured);
+        };
+        let name = SeccompProfileName::parse(requested)
+            .ok_or_else(|| BaselineError::UnknownSeccomp(requested.clone()))?;
+        if name < configured {
+            return Err(BaselineError::WeakerSeccomp {
+                requested: requested.clone(),
+                configured: configured.as_str(),
+            });
+        }
+        Ok(name)
+    }
+
+    fn harden_mount(&self, index: usize, mount: &mut Mount, changes: &mut Vec<Change>) {
+        let required: &[&str] = match mount.typ().as_deref() {
+            // /dev holds the device nodes the container needs: nodev would break them.
+            Some("tmpfs") if mount.destination().as_os_str() == "/dev" => &["nosuid"],
+            Some("tmpfs") if self.config.tmpfs_noexec => &["nosuid", "nodev", "noexec"],
+            Some("tmpfs") => &["nosuid", "nodev"],
+            // sysfs and cgroupfs are read-only: a writable /sys is a host escape.
+            Some("sysfs" | "cgroup" | "cgroup2") => &["ro", "nosuid", "nodev", "noexec"],
+            _ => return,
+        };
+        let before = mount.options().clone();
+        let mut options = before.clone().unwrap_or_default();
+        options.retain(|o| !(required.contains(&"ro") && o == "rw"));
+        for option in required {
+            if !options.iter().any(|o| o == option) {
+                options.push((*option).to_owned());
+            }
+        }
+        record(
+            changes,
+            "mount-options",
+            &format!("mounts[{index}].options"),
+            &before,
+            &Some(options.clone()),
+            "writable tmpfs mounts are nosuid,nodev; sysfs and cgroupfs are read-only",
+        );
+        mount.set_options(Some(options));
+    }
+}
+
+fn record<T: Serialize + PartialEq>(
+    changes: &mut Vec<Change>,
+    control: &'static str,
+    path: &str,
+    before: &T,
+    after: &T,
+    reason: &'static str,
+) {
+    if before != after {
+        changes.push(Change {
+            control,
+            path: path.to_owned(),
+            before: serde_json::to_value(before).unwrap_or(Value::Null),
+            after: serde_json::to_value(after).unwrap_or(Value::Null),
+            reason,
+        });
+    }
+}
+
+fn summarize_seccomp(present: bool) -> Value {
+    Value::String(if present {
+        "the engine's profile".into()
+    } else {
+        "none".into()
+    })
+}
+
+fn union(present: Option<&[String]>, required: &[&str]) -> Vec<String> {
+    let mut paths: Vec<String> = present.unwrap_or_default().to_vec();
+    for path in required {
+        if !paths.iter().any(|p| p == path) {
+            paths.push((*path).to_owned());
+        }
+    }
+    paths
+}
+
+fn without_core_dumps(rlimits: Option<&[PosixRlimit]>) -> Vec<PosixRlimit> {
+    let mut rlimits: Vec<PosixRlimit> = rlimits
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.typ() != PosixRlimitType::RlimitCore)
+        .cloned()
+        .collect();
+    let core = PosixRlimitBuilder::default()
+        .typ(PosixRlimitType::RlimitCore)
+        .soft(0u64)
+        .hard(0u64)
+        .build()
+        .expect("a complete rlimit");
+    rlimits.push(core);
+    rlimits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(apparmor: bool) -> HostSupport {
+        HostSupport {
+            apparmor_enabled: apparmor,
+            apparmor_profiles: ["bulwark-default".to_owned()].into_iter().collect(),
+        }
+    }
+
+    fn permissive() -> BaselineConfig {
+        let mut config = BaselineConfig::default();
+        config.apparmor.allow_missing = true;
+        config
+    }
+
+    fn spec(value: serde_json::Value) -> Spec {
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn root_spec() -> Spec {
+        spec(serde_json::json!({
+            "ociVersion": "1.0.2",
+            "process": {
+                "args": ["/probe"], "cwd": "/",
+                "user": {"uid": 0, "gid": 0, "additionalGids": [0, 10]},
+                "capabilities": {"bounding": ["CAP_SYS_ADMIN", "CAP_NET_BIND_SERVICE"],
+                                 "effective": ["CAP_SYS_ADMIN", "CAP_NET_BIND_SERVICE"]},
+                "oomScoreAdj": -999,
+                "rlimits": [{"type": "RLIMIT_CORE", "hard": 100, "soft": 100}]
+            },
+            "root": {"path": "/rootfs"},
+            "mounts": [
+                {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]},
+                {"destination": "/dev", "type": "tmpfs", "source": "tmpfs"},
+                {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["rw"]}
+            ],
+            "linux": {"maskedPaths": ["/custom"]}
+        }))
+    }
+
+    #[test]
+    fn a_spec_that_forgot_every_control_comes_out_hardened() {
+        let config = permissive();
+        let host = host(false);
+        let mut spec = root_spec();
+        let changes = Baseline::new(&config, &host)
+            .apply_to_spec(&mut spec)
+            .unwrap();
+        let process = spec.process().as_ref().unwrap();
+        let caps = process.capabilities().as_ref().unwrap();
+        for set in [
+            caps.bounding(),
+            caps.effective(),
+            caps.permitted(),
+            caps.inheritable(),
+            caps.ambient(),
+        ] {
+            assert_eq!(set, &Some(Capabilities::new()));
+        }
+        assert_eq!(process.no_new_privileges(), Some(true));
+        assert_eq!((process.user().uid(), process.user().gid()), (65532, 65532));
+        assert_eq!(process.user().additional_gids(), &Some(vec![10]));
+        assert_eq!(process.oom_score_adj(), Some(0));
+        let core = process.rlimits().as_ref().unwrap();
+        assert_eq!(core.len(), 1);
+        assert_eq!((core[0].soft(), core[0].hard()), (0, 0));
+        assert_eq!(spec.root().as_ref().unwrap().readonly(), Some(true));
+        let mounts = spec.mounts().as_ref().unwrap();
+        assert_eq!(
+            mounts[0].options().as_ref().unwrap(),
+            &["size=1m", "nosuid", "nodev"]
+        );
+        assert_eq!(mounts[1].options().as_ref().unwrap(), &["nosuid"]);
+        assert!(mounts[2]
+            .options()
+            .as_ref()
+            .unwrap()
+            .contains(&"ro".to_owned()));
+        assert!(!mounts[2]
+            .options()
+            .as_ref()
+            .unwrap()
+            .contains(&"rw".to_owned()));
+        let linux = spec.linux().as_ref().unwrap();
+        let masked = linux.masked_paths().as_ref().unwrap();
+        assert!(
+            masked.contains(&"/custom".to_owned()) && masked.contains(&"/proc/kcore".to_owned())
+        );
+        assert!(linux.seccomp().is_some());
+        let controls: BTreeSet<_> = changes.iter().map(|c| c.control).collect();
+        for control in [
+            "capabilities",
+            "no-new-privileges",
+            "non-root",
+            "read-only-rootfs",
+            "seccomp",
+            "masked-paths",
+            "readonly-paths",
+            "core-dumps",
+            "oom-score",
+            "mount-options",
+        ] {
+            assert!(
+                controls.contains(control),
+                "{control} missing from {controls:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn allowed_capabilities_are_kept_in_every_set() {
+        let mut config = permissive();
+        config.allowed_capabilities = vec!["CAP_NET_BIND_SERVICE".into()];
+        let host = host(false);
+        let mut spec = root_spec();
+        Baseline::new(&config, &host)
+            .apply_to_spec(&mut spec)
+            .unwrap();
+        let caps = spec
+            .process()
+            .as_ref()
+            .unwrap()
+            .capabilities()
+            .clone()
+            .unwrap();
+        let expected: Capabilities = [Capability::NetBindService].into_iter().collect();
+        assert_eq!(caps.effective(), &Some(expected.clone()));
+        assert_eq!(caps.ambient(), &Some(expected));
+    }
+
+    #[test]
+    fn refuse_mode_refuses_root() {
+        let mut config = permissive();
+        config.non_root.mode = NonRootMode::Refuse;
+        let host = host(false);
+        let err = Baseline::new(&config, &host)
+            .apply_to_spec(&mut root_spec())
+            .unwrap_err();
+        assert!(err.to_string().contains("process.user.uid"), "{err}");
+    }
+
+    #[test]
+    fn apparmor_is_required_unless_the_config_accepts_its_absence() {
+        let config = BaselineConfig::default();
+        let without = host(false);
+        let err = Baseline::new(&config, &without)
+            .apply_to_spec(&mut root_spec())
+            .unwrap_err();
+        assert!(
+            matches!(err, BaselineError::AppArmorMissing { .. }),
+            "{err}"
+        );
+
+        let with = host(true);
+        let mut spec = root_spec();
+        Baseline::new(&config, &with)
+            .apply_to_spec(&mut spec)
+            .unwrap();
+        assert_eq!(
+            spec.process()
+                .as_ref()
+                .unwrap()
+                .apparmor_profile()
+                .as_deref(),
+            Some("bulwark-default")
+        );
+
+        let not_loaded = HostSupport {
+            apparmor_enabled: true,
+            apparmor_profiles: BTreeSet::new(),
+        };
+        let err = Baseline::new(&config, &not_loaded)
+            .apply_to_spec(&mut root_spec())
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("bulwark apparmor install"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn only_stricter_seccomp_profiles_may_be_selected() {
+        let mut config = permissive();
+        let host = host(false);
+        let mut spec = root_spec();
+        spec.set_annotations(Some(
+            [(SECCOMP_PROFILE_ANNOTATION.to_owned(), "agent".to_owned())]
+                .into_iter()
+                .collect(),
+        ));
+        let changes = Baseline::new(&config, &host)
+            .apply_to_spec(&mut spec.clone())
+            .unwrap();
+        assert!(
+            changes
+                .iter()
+                .any(|c| c.after == "bulwark profile \"agent\""),
+            "{changes:?}"
+        );
+
+        config.seccomp.profile = SeccompProfileName::Agent;
+        spec.set_annotations(Some(
+            [(SECCOMP_PROFILE_ANNOTATION.to_owned(), "default".to_owned())]
+                .into_iter()
+                .collect(),
+        ));
+        let err = Baseline::new(&config, &host)
+            .apply_to_spec(&mut spec.clone())
+            .unwrap_err();
+        assert!(matches!(err, BaselineError::WeakerSeccomp { .. }), "{err}");
+
+        spec.set_annotations(Some(
+            [(
+                SECCOMP_PROFILE_ANNOTATION.to_owned(),
+                "unconfined".to_owned(),
+            )]
+            .into_iter()
+            .collect(),
+        ));
+        assert!(Baseline::new(&config, &host)
+            .apply_to_spec(&mut spec)
+            .is_err());
+    }
+
+    #[test]
+    fn an_already_hardened_spec_records_no_process_changes() {
+        let config = permissive();
+        let host = host(false);
+        let mut spec = root_spec();
+        let baseline = Baseline::new(&config, &host);
+        baseline.apply_to_spec(&mut spec).unwrap();
+        let mut process = spec.process().clone().unwrap();
+        assert_eq!(baseline.apply_to_process(&mut process).unwrap(), vec![]);
+    }
+}

@@ -1,0 +1,290 @@
+//! The host configuration: `/etc/bulwark/config.toml`, or the file named by
+//! `BULWARK_CONFIG`. Every key has a default (see README, "Host configuration"); an
+//! unknown key is an error, so a typo never silently leaves a control at its default.
+//! Only commands that admit work (`create`, `run`, `exec`, `update`, `features`) load it.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub const DEFAULT_PATH: &str = "/etc/bulwark/config.toml";
+pub const PATH_ENV: &str = "BULWARK_CONFIG";
+
+/// Capabilities the host config may let containers keep: Pod Security Standards'
+/// baseline list. Anything else (SYS_ADMIN, SYS_MODULE, NET_ADMIN, SYS_PTRACE, ...) can
+/// never be granted through bulwark.
+pub const GRANTABLE_CAPABILITIES: [&str; 13] = [
+    "CAP_AUDIT_WRITE",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_MKNOD",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SETFCAP",
+    "CAP_SETGID",
+    "CAP_SETPCAP",
+    "CAP_SETUID",
+    "CAP_SYS_CHROOT",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read host config {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("host config {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error(
+        "host config {path}: baseline.allowed_capabilities names {capability:?}; only {allowed} may be granted"
+    )]
+    CapabilityNotGrantable {
+        path: PathBuf,
+        capability: String,
+        allowed: String,
+    },
+    #[error("host config {path}: baseline.non_root.uid and gid must not be 0")]
+    RootIds { path: PathBuf },
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HostConfig {
+    pub baseline: BaselineConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BaselineConfig {
+    /// Capabilities a container may keep if its spec asks for them. Default: none.
+    pub allowed_capabilities: Vec<String>,
+    /// `nodev,nosuid` are always added to writable tmpfs mounts; `noexec` too if set.
+    pub tmpfs_noexec: bool,
+    pub non_root: NonRootConfig,
+    pub seccomp: SeccompConfig,
+    pub apparmor: AppArmorConfig,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum NonRootMode {
+    /// uid/gid 0 become `uid`/`gid`.
+    Remap,
+    /// A process asking for uid or gid 0 is refused.
+    Refuse,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct NonRootConfig {
+    pub mode: NonRootMode,
+    /// Default 65532: distroless images' `nonroot` user.
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl Default for NonRootConfig {
+    fn default() -> Self {
+        Self {
+            mode: NonRootMode::Remap,
+            uid: 65532,
+            gid: 65532,
+        }
+    }
+}
+
+/// The seccomp profiles shipped in `seccomp-profiles/`, least strict first. A container
+/// may select a stricter profile than the configured one, never a weaker one.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum SeccompProfileName {
+    Default,
+    Agent,
+}
+
+impl SeccompProfileName {
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "default" => Some(Self::Default),
+            "agent" => Some(Self::Agent),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Default => "default",
+            Self::Agent => "agent",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SeccompConfig {
+    pub profile: SeccompProfileName,
+}
+
+impl Default for SeccompConfig {
+    fn default() -> Self {
+        Self {
+            profile: SeccompProfileName::Default,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AppArmorConfig {
+    /// The profile every container runs under (apparmor/bulwark-default).
+    pub profile: String,
+    /// Run containers on a kernel without AppArmor. Off by default: bulwark refuses
+    /// rather than run without a control it promises. Every decision records it.
+    pub allow_missing: bool,
+}
+
+impl Default for AppArmorConfig {
+    fn default() -> Self {
+        Self {
+            profile: "bulwark-default".into(),
+            allow_missing: false,
+        }
+    }
+}
+
+/// The loaded configuration with where it came from and its digest.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    pub config: HostConfig,
+    pub source: Option<PathBuf>,
+    /// sha256 of the effective configuration (defaults included), for audit records.
+    pub digest: String,
+}
+
+impl LoadedConfig {
+    /// Loads `BULWARK_CONFIG` (which must exist) or the default path (defaults when
+    /// absent).
+    pub fn load() -> Result<Self, ConfigError> {
+        match std::env::var_os(PATH_ENV) {
+            Some(path) => Self::load_from(Path::new(&path), true),
+            None => Self::load_from(Path::new(DEFAULT_PATH), false),
+        }
+    }
+
+    pub fn load_from(path: &Path, must_exist: bool) -> Result<Self, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => Some(text),
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !must_exist => None,
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        let config = match &text {
+            Some(text) => toml::from_str(text).map_err(|source| ConfigError::Parse {
+                path: path.to_owned(),
+                source: Box::new(source),
+            })?,
+            None => HostConfig::default(),
+        };
+        validate(&config, path)?;
+        let digest = digest(&config);
+        Ok(Self {
+            config,
+            source: text.map(|_| path.to_owned()),
+            digest,
+        })
+    }
+}
+
+fn validate(config: &HostConfig, path: &Path) -> Result<(), ConfigError> {
+    for capability in &config.baseline.allowed_capabilities {
+        if !GRANTABLE_CAPABILITIES.contains(&capability.as_str()) {
+            return Err(ConfigError::CapabilityNotGrantable {
+                path: path.to_owned(),
+                capability: capability.clone(),
+                allowed: GRANTABLE_CAPABILITIES.join(", "),
+            });
+        }
+    }
+    let ids = &config.baseline.non_root;
+    if ids.uid == 0 || ids.gid == 0 {
+        return Err(ConfigError::RootIds {
+            path: path.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Digest of the configuration in force, defaults included, so two files that mean the
+/// same thing have the same digest.
+fn digest(config: &HostConfig) -> String {
+    let canonical = serde_json::to_vec(config).expect("the config serializes");
+    format!("sha256:{:x}", Sha256::digest(canonical))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<LoadedConfig, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, text).unwrap();
+        LoadedConfig::load_from(&path, true)
+    }
+
+    #[test]
+    fn defaults_when_the_default_file_is_absent() {
+        let loaded =
+            LoadedConfig::load_from(Path::new("/nonexistent/bulwark.toml"), false).unwrap();
+        assert_eq!(loaded.config, HostConfig::default());
+        assert!(loaded.source.is_none());
+        assert_eq!(loaded.config.baseline.non_root.uid, 65532);
+        assert!(!loaded.config.baseline.apparmor.allow_missing);
+    }
+
+    #[test]
+    fn an_explicit_file_must_exist() {
+        assert!(matches!(
+            LoadedConfig::load_from(Path::new("/nonexistent/bulwark.toml"), true),
+            Err(ConfigError::Read { .. })
+        ));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = load("[baseline]\nallow_capabilities = []\n").unwrap_err();
+        assert!(err.to_string().contains("allow_capabilities"), "{err}");
+        assert!(load("[nonsense]\n").is_err());
+    }
+
+    #[test]
+    fn privileged_capabilities_cannot_be_granted() {
+        let err = load("[baseline]\nallowed_capabilities = [\"CAP_SYS_ADMIN\"]\n").unwrap_err();
+        assert!(err.to_string().contains("CAP_SYS_ADMIN"), "{err}");
+        load("[baseline]\nallowed_capabilities = [\"CAP_NET_BIND_SERVICE\"]\n").unwrap();
+    }
+
+    #[test]
+    fn root_ids_cannot_be_the_non_root_target() {
+        assert!(load("[baseline.non_root]\nuid = 0\n").is_err());
+    }
+
+    #[test]
+    fn digest_covers_meaning_not_spelling() {
+        let explicit = load("[baseline.seccomp]\nprofile = \"default\"\n").unwrap();
+        let empty = load("").unwrap();
+        assert_eq!(explicit.digest, empty.digest);
+        let agent = load("[baseline.seccomp]\nprofile = \"agent\"\n").unwrap();
+        assert_ne!(agent.digest, empty.digest);
+        assert!(agent.digest.starts_with("sha256:"));
+    }
+}

@@ -1,0 +1,205 @@
+//! The mandatory hardening baseline, asserted from inside real containers by the probe:
+//! whatever the spec asked for, the init process and every exec'd process run with no
+//! capabilities, no-new-privileges, bulwark's seccomp profile, a read-only rootfs, a
+//! non-root user and runc's masked paths.
+
+mod common;
+
+use std::fs;
+
+use common::{assert_hardened, probe_report, unique_id, Bundle, Runtime, TEST_CONFIG};
+use serde_json::{json, Value};
+
+/// A spec that forgot every control: no capabilities field, no seccomp, NNP unset, a
+/// writable rootfs, uid 0, no masked paths.
+fn careless_bundle(args: &[&str]) -> Bundle {
+    let mut bundle = Bundle::new(args);
+    let process = bundle.config["process"].as_object_mut().unwrap();
+    process.remove("capabilities");
+    process.remove("noNewPrivileges");
+    let linux = bundle.config["linux"].as_object_mut().unwrap();
+    linux.remove("seccomp");
+    linux.remove("maskedPaths");
+    linux.remove("readonlyPaths");
+    bundle.set("/root/readonly", json!(false));
+    bundle.set(
+        "/process/user",
+        json!({"uid": 0, "gid": 0, "additionalGids": [0]}),
+    );
+    bundle
+}
+
+#[test]
+fn a_spec_without_controls_runs_hardened_in_init_and_exec() {
+    let rt = Runtime::new();
+    let bundle = careless_bundle(&["/probe", "sleep", "300"]);
+    let id = unique_id("careless");
+    rt.ok(&["run", "--detach", "--bundle", bundle.path_str(), &id]);
+    let pid = rt.state(&id)["pid"].as_i64().unwrap();
+    // The init process, seen from the host.
+    for (field, expected) in [
+        ("Seccomp", "2"),
+        ("NoNewPrivs", "1"),
+        ("CapEff", "0000000000000000"),
+        ("CapBnd", "0000000000000000"),
+    ] {
+        assert_eq!(
+            common::proc_status(pid, field).as_deref(),
+            Some(expected),
+            "{field}"
+        );
+    }
+    // An exec'd process, seen from inside.
+    let report = probe_report(&rt.ok(&["exec", &id, "/probe", "report"]).stdout);
+    assert_hardened(&report, 65532, 65532);
+    rt.ok(&["delete", "--force", &id]);
+}
+
+#[test]
+fn the_init_process_of_a_careless_spec_reports_the_baseline() {
+    let rt = Runtime::new();
+    let bundle = careless_bundle(&["/probe", "report"]);
+    let id = unique_id("careless-init");
+    let report = probe_report(&rt.ok(&["run", "--bundle", bundle.path_str(), &id]).stdout);
+    assert_hardened(&report, 65532, 65532);
+    // Writable tmpfs mounts carry nosuid and nodev.
+    let tmp = mount(&report, "/tmp");
+    let options = tmp["options"].as_str().unwrap();
+    assert!(
+        options.contains("nosuid") && options.contains("nodev"),
+        "{tmp}"
+    );
+    // sysfs is read-only even if the engine asked for it writable.
+    assert!(mount(&report, "/sys")["options"]
+        .as_str()
+        .unwrap()
+        .starts_with("ro"));
+}
+
+fn mount<'a>(report: &'a Value, mount_point: &str) -> &'a Value {
+    report["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rfind(|m| m["mount_point"] == mount_point)
+        .unwrap_or_else(|| panic!("no {mount_point} mount: {report}"))
+}
+
+#[test]
+fn refuse_mode_refuses_root_and_leaves_nothing() {
+    let rt = Runtime::with_config(&format!(
+        "{TEST_CONFIG}[baseline.non_root]\nmode = \"refuse\"\n"
+    ));
+    let bundle = careless_bundle(&["/probe", "report"]);
+    let id = unique_id("refuse");
+    let stderr = rt.fails(&["create", "--bundle", bundle.path_str(), &id]);
+    assert!(stderr.contains("process.user.uid is 0"), "{stderr}");
+    assert!(stderr.contains("baseline.non_root.mode"), "{stderr}");
+    assert!(rt.leftovers(&id).is_empty(), "{:?}", rt.leftovers(&id));
+}
+
+#[test]
+fn no_apparmor_is_refused_unless_the_config_accepts_it() {
+    if fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|v| v.starts_with('Y'))
+    {
+        eprintln!("skipped: this kernel has AppArmor; the refusal needs one without it");
+        return;
+    }
+    let rt = Runtime::with_config("");
+    let bundle = Bundle::new(&["/probe", "report"]);
+    let id = unique_id("noaa");
+    let stderr = rt.fails(&["create", "--bundle", bundle.path_str(), &id]);
+    assert!(stderr.contains("this kernel has no AppArmor"), "{stderr}");
+    assert!(stderr.contains("allow_missing = true"), "{stderr}");
+    assert!(rt.leftovers(&id).is_empty(), "{:?}", rt.leftovers(&id));
+}
+
+#[test]
+fn the_agent_profile_is_selectable_by_annotation_and_is_stricter() {
+    let rt = Runtime::new();
+    let mut bundle = Bundle::new(&["/probe", "report"]);
+    let default = probe_report(
+        &rt.ok(&["run", "--bundle", bundle.path_str(), &unique_id("dflt")])
+            .stdout,
+    );
+    bundle.set(
+        "/annotations",
+        json!({"bulwark.io/seccomp-profile": "agent"}),
+    );
+    let agent = probe_report(
+        &rt.ok(&["run", "--bundle", bundle.path_str(), &unique_id("agent")])
+            .stdout,
+    );
+    assert_hardened(&agent, 65532, 65532);
+    // personality(2) is allowed by the default profile and not by the agent profile.
+    assert_eq!(default["syscalls"]["personality_query"], "ok", "{default}");
+    assert_eq!(agent["syscalls"]["personality_query"], "EPERM", "{agent}");
+}
+
+#[test]
+fn a_weaker_profile_cannot_be_selected() {
+    let rt = Runtime::with_config(&format!(
+        "{TEST_CONFIG}[baseline.seccomp]\nprofile = \"agent\"\n"
+    ));
+    let mut bundle = Bundle::new(&["/probe", "report"]);
+    bundle.set(
+        "/annotations",
+        json!({"bulwark.io/seccomp-profile": "default"}),
+    );
+    let id = unique_id("weaker");
+    let stderr = rt.fails(&["create", "--bundle", bundle.path_str(), &id]);
+    assert!(stderr.contains("only select a stricter"), "{stderr}");
+    assert!(rt.leftovers(&id).is_empty());
+}
+
+#[test]
+fn a_bad_host_config_is_reported_and_nothing_runs() {
+    let rt = Runtime::with_config("[baseline]\nalowed_capabilities = []\n");
+    let bundle = Bundle::new(&["/probe", "report"]);
+    let stderr = rt.fails(&["create", "--bundle", bundle.path_str(), "badconf"]);
+    assert!(stderr.contains("alowed_capabilities"), "{stderr}");
+    let rt = Runtime::with_config("[baseline]\nallowed_capabilities = [\"CAP_SYS_ADMIN\"]\n");
+    let stderr = rt.fails(&["create", "--bundle", bundle.path_str(), "badcap"]);
+    assert!(stderr.contains("CAP_SYS_ADMIN"), "{stderr}");
+}
+
+#[test]
+fn features_report_the_seccomp_profile_and_apparmor_state() {
+    let rt = Runtime::new();
+    let features: Value = serde_json::from_slice(&rt.ok(&["features"]).stdout).unwrap();
+    let annotations = &features["annotations"];
+    assert_eq!(annotations["io.github.bulwark.seccomp.profile"], "default");
+    assert!(annotations["io.github.bulwark.seccomp.profile.digest"]
+        .as_str()
+        .unwrap()
+        .starts_with("sha256:"));
+    let apparmor = annotations["io.github.bulwark.apparmor"].as_str().unwrap();
+    let enabled = features["linux"]["apparmor"]["enabled"].as_bool().unwrap();
+    if enabled {
+        assert!(!apparmor.starts_with("unavailable"), "{apparmor}");
+    } else {
+        assert!(apparmor.contains("allow_missing"), "{apparmor}");
+        let strict = Runtime::with_config("");
+        let features: Value = serde_json::from_slice(&strict.ok(&["features"]).stdout).unwrap();
+        assert!(features["annotations"]["io.github.bulwark.apparmor"]
+            .as_str()
+            .unwrap()
+            .contains("refused"));
+    }
+}
+
+#[test]
+fn apparmor_install_says_why_it_cannot_load_on_a_kernel_without_apparmor() {
+    if fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|v| v.starts_with('Y'))
+    {
+        eprintln!(
+            "skipped: loading the profile into a real kernel is not a test-suite side effect"
+        );
+        return;
+    }
+    let rt = Runtime::new();
+    let stderr = rt.fails(&["apparmor", "install"]);
+    assert!(stderr.contains("this kernel has no AppArmor"), "{stderr}");
+}
