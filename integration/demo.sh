@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The main job: runs a container through the built bulwark binary and shows, from
-# inside, the security context it got; shows that an exec'd process keeps it; and shows
-# requests bulwark refuses, with their reasons. Everything lives in a temporary
-# directory (state root included) that is removed at exit.
+# The main job: runs a container from a careless spec through the built bulwark binary
+# and shows, from inside, that it runs hardened anyway; shows that an exec'd process
+# keeps the hardening; and shows requests bulwark refuses, with their reasons.
+# Everything (state root, host config, bundle) lives in a temporary directory that is
+# removed at exit; nothing under /etc is read or written.
 #
 # Usage: integration/demo.sh <bulwark-binary> <static-probe-binary>
 set -euo pipefail
@@ -17,52 +18,72 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The host config. On a kernel without AppArmor bulwark refuses every container unless
+# the config accepts that explicitly; the demo accepts it (and shows the refusal below).
+config="$work/config.toml"
+if grep -qs '^Y' /sys/module/apparmor/parameters/enabled; then
+    : > "$config"
+    "$bulwark" apparmor install
+else
+    printf '[baseline.apparmor]\nallow_missing = true\n' > "$config"
+fi
+export BULWARK_CONFIG="$config"
 bw() { "$bulwark" --root "$root" "$@"; }
 
-# A distroless bundle: the rootfs holds only the static probe.
+# A distroless bundle (the rootfs holds only the static probe) with a careless spec:
+# root user, capabilities, no seccomp, writable rootfs, no-new-privileges off.
 bundle="$work/bundle"
 mkdir -p "$bundle/rootfs"/{proc,dev,sys,tmp}
 cp "$probe" "$bundle/rootfs/probe"
 bw spec --bundle "$bundle"
-# The starter spec, run as the distroless nonroot user, with limits and a seccomp
-# filter that denies keyctl (the mandatory baseline profile arrives with the baseline).
-jq '.process.args = ["/probe", "report"]
-  | .process.user = {"uid": 65532, "gid": 65532}
-  | .process.capabilities.ambient = [] | .process.capabilities.inheritable = []
-  | .linux.resources = {"memory": {"limit": 134217728}, "pids": {"limit": 64}}
-  | .linux.seccomp = {"defaultAction": "SCMP_ACT_ALLOW",
-      "syscalls": [{"names": ["keyctl", "add_key", "request_key"], "action": "SCMP_ACT_ERRNO"}]}' \
-    "$bundle/config.json" > "$work/config.json"
-mv "$work/config.json" "$bundle/config.json"
+edit() { jq "$1" "$bundle/config.json" > "$work/edit.json" && mv "$work/edit.json" "$bundle/config.json"; }
+edit '.process.args = ["/probe", "report"]
+  | .process.user = {"uid": 0, "gid": 0}
+  | .process.noNewPrivileges = false
+  | .process.capabilities.bounding += ["CAP_SYS_ADMIN", "CAP_NET_ADMIN"]
+  | .process.capabilities.effective += ["CAP_SYS_ADMIN", "CAP_NET_ADMIN"]
+  | .root.readonly = false
+  | .linux.resources = {"memory": {"limit": 134217728}, "pids": {"limit": 64}}'
 
 summary='{uid, gid, no_new_privs, seccomp, caps_effective: .caps.effective,
           caps_bounding: .caps.bounding, root_write: .root_write_errno,
-          keyctl: .syscalls.keyctl, kcore: .masked["/proc/kcore"]}'
+          mount: .syscalls.mount, unshare_user: .syscalls.unshare_user,
+          ptrace: .syscalls.ptrace, bpf: .syscalls.bpf, io_uring: .syscalls.io_uring_setup,
+          clone3: .syscalls.clone3}'
 
-echo "== bulwark $(bw --version | head -1)"
+echo "== $(bw --version | head -1)"
+echo "   seccomp profile: $(bw features | jq -r '.annotations["io.github.bulwark.seccomp.profile"]'),"\
+     "AppArmor: $(bw features | jq -r '.annotations["io.github.bulwark.apparmor"]')"
 echo
-echo "== 1. a container, as seen from inside by the probe"
+echo "== 1. the spec asked for root, CAP_SYS_ADMIN, no seccomp, a writable rootfs;"
+echo "      the probe inside the container reports what it got:"
 bw run --bundle "$bundle" demo-run | tail -n 1 | jq "$summary"
 
 echo
-echo "== 2. an exec'd process keeps the container's seccomp filter and user"
+echo "== 2. an exec'd process (asking for root) runs just as hardened"
 jq '.process.args = ["/probe", "sleep", "300"]' "$bundle/config.json" > "$work/sleeper.json"
 cp -r "$bundle" "$work/sleeper"
 mv "$work/sleeper.json" "$work/sleeper/config.json"
 bw run --detach --bundle "$work/sleeper" demo-sleeper >/dev/null
-bw exec demo-sleeper /probe report | tail -n 1 | jq "$summary"
+bw exec --user 0 demo-sleeper /probe report | tail -n 1 | jq "$summary"
 
 echo
 echo "== 3. refused requests, with their reasons"
-echo "-- exec asking for a capability the container does not hold:"
-bw exec --cap CAP_SYS_ADMIN demo-sleeper /probe report 2>&1 >/dev/null | tail -n 1 || true
-echo "-- a container id that is a path:"
-bw create --bundle "$bundle" ../escape 2>&1 | tail -n 1 || true
+refused() { echo "-- $1:"; shift; "$@" 2>&1 >/dev/null | tail -n 1 || true; }
+refused "exec asking for a capability the container does not hold" \
+    bw exec --cap CAP_SYS_ADMIN demo-sleeper /probe report
+refused "a container id that is a path" bw create --bundle "$bundle" ../escape
+edit '.annotations = {"bulwark.io/seccomp-profile": "default"}'
+printf '[baseline.seccomp]\nprofile = "agent"\n' >> "$config"
+refused "a weaker seccomp profile than the host's (host: agent, annotation: default)" \
+    bw create --bundle "$bundle" demo-weaker
+printf '[baseline.apparmor]\nallow_missing = false\n[baseline.non_root]\nmode = "refuse"\n' > "$config"
+refused "root, on a host whose config refuses root instead of remapping it" \
+    env BULWARK_CONFIG="$config" "$bulwark" --root "$root" create --bundle "$bundle" demo-root
 if ! grep -qs '^Y' /sys/module/apparmor/parameters/enabled; then
-    echo "-- an AppArmor profile on this kernel, which has no AppArmor:"
-    jq '.process.apparmorProfile = "docker-default"' "$bundle/config.json" > "$work/aa.json"
-    mv "$work/aa.json" "$bundle/config.json"
-    bw create --bundle "$bundle" demo-apparmor 2>&1 | tail -n 1 || true
+    : > "$config"
+    refused "any container on this kernel without AppArmor, under the default config" \
+        bw create --bundle "$work/sleeper" demo-no-apparmor
 fi
 bw delete --force demo-sleeper
 echo
