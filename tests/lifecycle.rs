@@ -322,3 +322,54 @@ fn concurrent_creates_of_one_id_admit_exactly_one() {
     assert_eq!(rt.state(&id)["status"], "created");
     rt.ok(&["delete", "--force", &id]);
 }
+
+#[test]
+fn events_stats_reports_once() {
+    let rt = Runtime::new();
+    let bundle = Bundle::new(&["/probe", "sleep", "300"]);
+    let id = unique_id("events");
+    rt.ok(&["run", "--detach", "--bundle", bundle.path_str(), &id]);
+    let out = rt.ok(&["events", "--stats", &id]);
+    let event: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(event["type"], "stats", "{event}");
+    assert_eq!(event["id"], id.as_str(), "{event}");
+    assert_eq!(event["data"]["pids"]["current"], 1, "{event}");
+    assert_eq!(
+        event["data"]["memory"]["memory"]["limit"], 134217728,
+        "{event}"
+    );
+    rt.ok(&["delete", "--force", &id]);
+}
+
+#[test]
+fn commands_that_enter_a_container_run_from_a_sealed_copy() {
+    // CVE-2019-5736: while bulwark runs a container in the foreground, its
+    // /proc/<pid>/exe is a sealed memfd, not the binary on disk, so a process in the
+    // container cannot overwrite the runtime through it.
+    let rt = Runtime::new();
+    let bundle = Bundle::new(&["/probe", "sleep", "300"]);
+    let id = unique_id("sealed");
+    let mut child = rt
+        .command(&["run", "--bundle", bundle.path_str(), &id])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !rt.run(&["state", &id]).status.success() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "container never appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    rt.wait_for_status(&id, "running");
+    let exe = fs::read_link(format!("/proc/{}/exe", child.id())).unwrap();
+    assert!(
+        exe.to_string_lossy().starts_with("/memfd:"),
+        "bulwark runs from {}",
+        exe.display()
+    );
+    rt.ok(&["kill", &id, "KILL"]);
+    assert_eq!(child.wait().unwrap().code(), Some(128 + 9));
+}

@@ -1,16 +1,35 @@
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use libcgroups::common::CgroupManager;
+use libcontainer::container::ContainerStatus;
+use serde_json::json;
 
-use super::{load_container, open};
+use super::{cgroup_manager, load_container, open};
 use crate::cli::Events;
 
+/// runc's event stream: one `{"type":"stats","id":...,"data":{...}}` line per interval,
+/// or a single one with `--stats`. (libcontainer's own `events` prints bare stats.)
 pub fn events(root: &Path, args: Events) -> Result<()> {
     let (root, id) = open(root, &args.container_id)?;
     let interval = parse_seconds(&args.interval)?;
-    load_container(&root, &id)?
-        .events(interval, args.stats)
-        .with_context(|| format!("cannot read events of container {id}"))
+    let container = load_container(&root, &id)?;
+    if container.status() == ContainerStatus::Stopped {
+        bail!("container {id} is not running");
+    }
+    let manager = cgroup_manager(&container)?;
+    loop {
+        let stats = manager
+            .stats()
+            .with_context(|| format!("cannot read the statistics of container {id}"))?;
+        let event = json!({"type": "stats", "id": id.as_str(), "data": stats});
+        println!("{event}");
+        if args.stats {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_secs(interval.into()));
+    }
 }
 
 /// runc takes a Go duration; whole seconds ("5s", "1m", or a bare number) cover what
