@@ -97,3 +97,29 @@ fn podman_exit_code_propagates() {
     let pm = Podman::new();
     pm.run_expect(&["--rm"], &["exit", "7"], 7);
 }
+
+#[test]
+fn podman_privileged_is_refused_with_the_rule_ids() {
+    let pm = Podman::new();
+    let out = pm.run_expect(&["--rm", "--privileged"], &["report"], 126);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for rule in ["privileged.podman", "privileged.capabilities"] {
+        assert!(
+            stderr.contains(rule),
+            "{rule} missing\n{}",
+            pm.describe(&["run", "--privileged"], &out)
+        );
+    }
+}
+
+#[test]
+fn podman_without_limits_is_refused() {
+    let pm = Podman::new();
+    let out = pm.run_unlimited_expect(&["--rm"], &["report"], 126);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("resources.memory-limit") && stderr.contains("resources.cpu-limit"),
+        "{}",
+        pm.describe(&["run"], &out)
+    );
+}

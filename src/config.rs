@@ -52,10 +52,63 @@ pub enum ConfigError {
     RootIds { path: PathBuf },
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct HostConfig {
     pub baseline: BaselineConfig,
+    pub admission: AdmissionConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdmissionConfig {
+    pub resources: ResourceLimits,
+    pub mounts: MountsConfig,
+    pub hooks: HooksConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResourceLimits {
+    /// Largest memory limit a container may ask for. Default 8 GiB.
+    pub max_memory_bytes: u64,
+    /// Largest CPU quota, in CPUs (quota / period). Default 4.
+    pub max_cpus: f64,
+    /// Largest pids limit. Default 4096.
+    pub max_pids: i64,
+    /// Limits given to a CRI sandbox (pause) container, which containerd leaves
+    /// unlimited. Defaults: 64 MiB, 10 ms per 100 ms (0.1 CPU), 32 pids.
+    pub sandbox_memory_bytes: u64,
+    pub sandbox_cpu_quota: i64,
+    pub sandbox_pids: i64,
+}
+
+impl Default for ResourceLimits {
+    fn default() -> Self {
+        Self {
+            max_memory_bytes: 8 << 30,
+            max_cpus: 4.0,
+            max_pids: 4096,
+            sandbox_memory_bytes: 64 << 20,
+            sandbox_cpu_quota: 10_000,
+            sandbox_pids: 32,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MountsConfig {
+    /// Host directories that may be bind-mounted (besides the engine's own per-container
+    /// paths). Never effective for /, /proc, /sys, /dev, /etc, /run and the like.
+    pub allowed_host_paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HooksConfig {
+    /// OCI hook executables that may run (they run as root on the host). Default none.
+    pub allowed_paths: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]

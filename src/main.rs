@@ -1,5 +1,6 @@
 //! bulwark: a hardened, runc-compatible OCI container runtime on youki's libcontainer.
 
+mod admission;
 mod atomic_file;
 mod baseline;
 mod cli;

@@ -6,9 +6,9 @@
 //! bulwark's private directory and that directory is the bundle libcontainer sees; the
 //! engine's bundle is never modified.
 //!
-//! Stages, in order: read (size-limited) → resolve bundle-relative paths → default
-//! cgroupsPath → the mandatory baseline. Admission, secrets and the policy decision plug
-//! in here.
+//! Stages, in order: read (size-limited) → admission → resolve bundle-relative paths → default
+//! cgroupsPath → the mandatory baseline. Before any of it, on the engine's raw document,
+//! CRI sandbox limits and admission. Secrets and the policy decision plug in here.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -16,8 +16,12 @@ use std::path::{Path, PathBuf};
 
 use libcontainer::oci_spec::runtime::{Mount, Spec};
 
+use serde_json::Value;
+
+use crate::admission::{self, fill_sandbox_limits, Engine, Input as AdmissionInput, Refused};
 use crate::atomic_file;
 use crate::baseline::{Baseline, BaselineError, Change};
+use crate::config::AdmissionConfig;
 
 /// A config.json larger than this is refused before it is parsed. Real specs are tens of
 /// KiB; the limit keeps a hostile bundle from making bulwark allocate without bound.
@@ -44,6 +48,8 @@ pub enum SpecError {
     Rootfs { path: PathBuf, source: io::Error },
     #[error(transparent)]
     Baseline(#[from] BaselineError),
+    #[error(transparent)]
+    Refused(#[from] Refused),
     #[error("cannot write the effective spec {path}: {source}")]
     Write { path: PathBuf, source: io::Error },
 }
@@ -85,6 +91,7 @@ pub struct PipelineInput<'a> {
     pub container_id: &'a str,
     pub systemd_cgroup: bool,
     pub baseline: &'a Baseline<'a>,
+    pub admission: &'a AdmissionConfig,
 }
 
 /// The spec libcontainer runs, and every rewrite the baseline made to get there.
@@ -95,7 +102,22 @@ pub struct Effective {
 
 /// Builds the effective spec for a new container from the engine's bundle.
 pub fn effective_spec(input: &PipelineInput) -> Result<Effective, SpecError> {
-    let mut spec: Spec = read_json(&input.bundle.join("config.json"))?;
+    let path = input.bundle.join("config.json");
+    let mut raw: Value = read_json(&path)?;
+    let engine = Engine::detect(&raw);
+    let filled = fill_sandbox_limits(&mut raw, &engine, input.admission);
+    let violations = admission::admit(&AdmissionInput {
+        spec: &raw,
+        bundle: input.bundle,
+        container_id: input.container_id,
+        engine,
+        config: input.admission,
+    });
+    if !violations.is_empty() {
+        return Err(SpecError::Refused(Refused(violations)));
+    }
+    let mut spec: Spec =
+        serde_json::from_value(raw).map_err(|source| SpecError::Parse { path, source })?;
     if !spec.version().starts_with("1.") {
         return Err(SpecError::UnsupportedVersion(spec.version().clone()));
     }
@@ -104,7 +126,17 @@ pub fn effective_spec(input: &PipelineInput) -> Result<Effective, SpecError> {
     if spec.process().is_none() {
         return Err(SpecError::NoProcess);
     }
-    let changes = input.baseline.apply_to_spec(&mut spec)?;
+    let mut changes: Vec<Change> = filled
+        .into_iter()
+        .map(|path| Change {
+            control: "sandbox-limits",
+            path: path.to_owned(),
+            before: Value::Null,
+            after: Value::String("admission.resources.sandbox_*".into()),
+            reason: "containerd leaves a pod's sandbox container unlimited; bulwark limits it",
+        })
+        .collect();
+    changes.extend(input.baseline.apply_to_spec(&mut spec)?);
     Ok(Effective { spec, changes })
 }
 
@@ -184,6 +216,9 @@ mod tests {
     }
 
     fn effective(bundle: &Path) -> Result<Spec, SpecError> {
+        // The fixtures bind a directory of the bundle itself.
+        let mut admission = AdmissionConfig::default();
+        admission.mounts.allowed_host_paths = vec![fs::canonicalize(bundle).unwrap()];
         let mut config = BaselineConfig::default();
         config.apparmor.allow_missing = true;
         let host = HostSupport {
@@ -196,6 +231,7 @@ mod tests {
             container_id: "c1",
             systemd_cgroup: false,
             baseline: &baseline,
+            admission: &admission,
         })
         .map(|effective| effective.spec)
     }
@@ -206,7 +242,11 @@ mod tests {
             "process": {"args": ["/probe"], "cwd": "/", "user": {"uid": 0, "gid": 0}},
             "root": {"path": "rootfs"},
             "mounts": extra_mounts,
-            "linux": {},
+            "linux": {
+                "resources": {"memory": {"limit": 1 << 27}, "cpu": {"quota": 50000}, "pids": {"limit": 64}},
+                "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"},
+                               {"type": "uts"}, {"type": "mount"}]
+            },
         })
     }
 
@@ -229,6 +269,29 @@ mod tests {
         );
         // Only bind sources are paths; "proc" names the filesystem.
         assert_eq!(mounts[1].source().as_ref().unwrap(), Path::new("proc"));
+    }
+
+    #[test]
+    fn admission_sees_the_raw_spec_and_reports_every_violation() {
+        let mut config = minimal(serde_json::json!([]));
+        config["linux"]["resources"] = serde_json::json!({});
+        config["hooks"] = serde_json::json!({"prestart": [{"path": "/bin/evil"}]});
+        let bundle = bundle_with(config);
+        match effective(bundle.path()) {
+            Err(SpecError::Refused(Refused(violations))) => {
+                let rules: Vec<_> = violations.iter().map(|v| v.rule).collect();
+                assert_eq!(
+                    rules,
+                    [
+                        "resources.memory-limit",
+                        "resources.cpu-limit",
+                        "resources.pids-limit",
+                        "hooks.not-allowed"
+                    ]
+                );
+            }
+            other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
+        }
     }
 
     #[test]

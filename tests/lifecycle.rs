@@ -124,7 +124,7 @@ fn allowed_capabilities_reach_a_non_root_process() {
     bundle.set("/process/user", json!({"uid": 1000, "gid": 1000}));
     bundle.set(
         "/process/capabilities",
-        json!({"bounding": ["CAP_KILL", "CAP_SYS_ADMIN"]}),
+        json!({"bounding": ["CAP_KILL", "CAP_CHOWN"]}),
     );
     let id = unique_id("caps");
     let report = probe_report(&rt.ok(&["run", "--bundle", bundle.path_str(), &id]).stdout);

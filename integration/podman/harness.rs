@@ -301,18 +301,29 @@ network_config_dir = "{net}"
         self.podman_expect(args, 0)
     }
 
-    /// `podman run --network none --pull never <opts> IMAGE <cmd>`, which
-    /// must exit `code`.
+    /// `podman run --network none --pull never <limits> <opts> IMAGE <cmd>`,
+    /// which must exit `code`.
     ///
     /// `--network none` keeps containers off the host's network stack and
     /// `--pull never` turns a missing image into an error instead of a
-    /// registry request.
+    /// registry request. The limits are what bulwark's admission requires
+    /// (memory, CPU, pids); `run_unlimited_expect` leaves them out.
     pub fn run_expect(&self, opts: &[&str], cmd: &[&str], code: i32) -> Output {
         self.podman_expect(&Self::run_args(opts, cmd), code)
     }
 
+    /// Like `run_expect`, without the resource limits.
+    pub fn run_unlimited_expect(&self, opts: &[&str], cmd: &[&str], code: i32) -> Output {
+        let mut args = vec!["run", "--network", "none", "--pull", "never"];
+        args.extend_from_slice(opts);
+        args.push(IMAGE);
+        args.extend_from_slice(cmd);
+        self.podman_expect(&args, code)
+    }
+
     fn run_args<'a>(opts: &[&'a str], cmd: &[&'a str]) -> Vec<&'a str> {
         let mut args = vec!["run", "--network", "none", "--pull", "never"];
+        args.extend_from_slice(&["--memory", "128m", "--cpus", "1", "--pids-limit", "64"]);
         args.extend_from_slice(opts);
         args.push(IMAGE);
         args.extend_from_slice(cmd);

@@ -58,6 +58,7 @@ fn build(
         container_id: id.as_str(),
         systemd_cgroup: global.systemd_cgroup,
         baseline: &baseline,
+        admission: &config.config.admission,
     })?;
     log_changes(id, &changes);
     pipeline::write_effective_spec(&spec, &root.effective_spec_path(id))?;

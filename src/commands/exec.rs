@@ -8,6 +8,7 @@ use libcontainer::syscall::syscall::SyscallType;
 use nix::sys::wait::waitpid;
 
 use super::{load_container, open};
+use crate::admission::{self, Refused};
 use crate::atomic_file;
 use crate::baseline::{Baseline, HostSupport};
 use crate::cli::Exec;
@@ -30,6 +31,11 @@ pub fn exec(root: &Path, args: Exec) -> Result<i32> {
     // The exec'd process gets the same baseline as the init process: an exec may not
     // run as root or regain what the init process was stripped of.
     let config = LoadedConfig::load()?;
+    let violations =
+        admission::admit_exec(&serde_json::to_value(&process)?, &config.config.admission);
+    if !violations.is_empty() {
+        return Err(Refused(violations).into());
+    }
     let host = HostSupport::probe();
     let changes = Baseline::new(&config.config.baseline, &host).apply_to_process(&mut process)?;
     super::create::log_changes(&id, &changes);

@@ -42,9 +42,14 @@ pub fn unique_id(prefix: &str) -> String {
     )
 }
 
-/// An engine-sent seccomp profile that allows everything: the baseline must replace it.
+/// A weak engine-sent seccomp profile (allows all but one syscall): the baseline must
+/// replace it. (An allow-everything profile is refused by admission as unconfined.)
 pub fn permissive_seccomp() -> Value {
-    json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"]})
+    json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [{"names": ["kexec_load"], "action": "SCMP_ACT_ERRNO"}]
+    })
 }
 
 /// Syscalls the probe tries that must fail under the baseline (issue: mount, umount2,
@@ -215,6 +220,7 @@ fn default_config(args: &[&str]) -> Value {
             "resources": {
                 "devices": [{"allow": false, "access": "rwm"}],
                 "memory": {"limit": 134217728},
+                "cpu": {"quota": 50000, "period": 100000},
                 "pids": {"limit": 64}
             },
             "namespaces": [

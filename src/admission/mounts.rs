@@ -1,0 +1,201 @@
+//! Host mounts (seeds: "Block any config that attempts to mount host filesystem"; PSS:
+//! no hostPath volumes). A bind mount's source must be a path the engine manages for
+//! this very container or pod, or on the host config's allowlist, and never a path from
+//! which the host can be taken over.
+
+use std::path::{Component, Path};
+
+use serde_json::Value;
+
+use super::{show, Engine, Findings, Input};
+
+pub const HOST_PATH: &str = "mounts.host-path";
+pub const PROPAGATION: &str = "mounts.propagation";
+pub const WRITABLE_KERNEL_FS: &str = "privileged.writable-sysfs";
+
+/// Never a bind source, nor an ancestor of one, whatever the allowlist says.
+const FORBIDDEN: [&str; 16] = [
+    "/",
+    "/proc",
+    "/sys",
+    "/dev",
+    "/etc",
+    "/boot",
+    "/root",
+    "/run",
+    "/var/run",
+    "/var/lib/docker",
+    "/var/lib/containerd",
+    "/var/lib/containers",
+    "/var/lib/kubelet/pki",
+    "/run/containerd",
+    "/run/containers",
+    "/usr",
+];
+
+fn mounts(spec: &Value) -> impl Iterator<Item = (usize, &Value)> {
+    spec["mounts"].as_array().into_iter().flatten().enumerate()
+}
+
+fn options(mount: &Value) -> Vec<&str> {
+    mount["options"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect()
+}
+
+fn is_bind(mount: &Value) -> bool {
+    mount["type"] == "bind" || options(mount).iter().any(|o| *o == "bind" || *o == "rbind")
+}
+
+pub fn host_paths(input: &Input, out: &mut Findings) {
+    for (index, mount) in mounts(input.spec).filter(|(_, m)| is_bind(m)) {
+        let path = format!("mounts[{index}].source");
+        let Some(source) = mount["source"].as_str() else {
+            out.push(path, "unset", "a bind mount needs a source".to_owned());
+            continue;
+        };
+        // Symlinks resolved: a link inside an allowed directory must not reach out.
+        let Ok(resolved) = std::fs::canonicalize(input.bundle.join(source)) else {
+            out.push(
+                path,
+                show(&mount["source"]),
+                "an existing path (it could not be resolved)".to_owned(),
+            );
+            continue;
+        };
+        if let Some(reason) = forbidden(&resolved) {
+            out.push(path, show(&mount["source"]), format!("{reason}; bind only engine-managed paths of this container or admission.mounts.allowed_host_paths"));
+            continue;
+        }
+        if is_socket(&resolved) {
+            out.push(
+                path,
+                show(&mount["source"]),
+                "a Unix socket may not be bound in (container runtime sockets give host control)"
+                    .to_owned(),
+            );
+            continue;
+        }
+        let allowed = engine_managed(&resolved, &input.engine, input.container_id)
+            || input
+                .config
+                .mounts
+                .allowed_host_paths
+                .iter()
+                .any(|a| resolved.starts_with(a));
+        if !allowed {
+            out.push(path, show(&mount["source"]), "host paths may not be mounted; bind only engine-managed paths of this container or pod, or admission.mounts.allowed_host_paths".to_owned());
+        }
+    }
+}
+
+fn forbidden(resolved: &Path) -> Option<String> {
+    for root in FORBIDDEN {
+        let root = Path::new(root);
+        if resolved == root || root.starts_with(resolved) {
+            return Some(format!(
+                "{} holds or is a host system path",
+                resolved.display()
+            ));
+        }
+        if ["/proc", "/sys", "/dev"]
+            .iter()
+            .any(|k| resolved.starts_with(k))
+        {
+            return Some(format!(
+                "{} is inside a kernel filesystem",
+                resolved.display()
+            ));
+        }
+    }
+    None
+}
+
+fn is_socket(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(path).is_ok_and(|m| m.file_type().is_socket())
+}
+
+/// Paths the engine creates for this container or pod only: Podman's userdata
+/// directories (`.../overlay-containers/<id>/userdata/...`), containerd CRI's sandbox
+/// directories (`.../io.containerd.grpc.v1.cri/sandboxes/<sandbox id>/...`) and
+/// kubelet's pod directory (`.../kubelet/pods/<pod uid>/...`).
+fn engine_managed(resolved: &Path, engine: &Engine, container_id: &str) -> bool {
+    let parts: Vec<&str> = resolved
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(part) => part.to_str(),
+            _ => None,
+        })
+        .collect();
+    let has = |sequence: &[&str]| {
+        !sequence.iter().any(|s| s.is_empty())
+            && parts.windows(sequence.len()).any(|w| w == sequence)
+    };
+    match engine {
+        Engine::Podman => has(&["overlay-containers", container_id, "userdata"]),
+        Engine::Cri {
+            sandbox_id,
+            pod_uid,
+            ..
+        } => {
+            has(&["io.containerd.grpc.v1.cri", "sandboxes", sandbox_id])
+                || pod_uid
+                    .as_deref()
+                    .is_some_and(|uid| has(&["kubelet", "pods", uid]))
+        }
+        Engine::Other => false,
+    }
+}
+
+/// Mount propagation into the host: a shared mount lets the container's mounts appear
+/// on the host (and the other way round).
+pub fn propagation(input: &Input, out: &mut Findings) {
+    for (index, mount) in mounts(input.spec) {
+        let shared: Vec<&str> = options(mount)
+            .into_iter()
+            .filter(|o| matches!(*o, "shared" | "rshared"))
+            .collect();
+        if !shared.is_empty() {
+            out.push(
+                format!("mounts[{index}].options"),
+                format!("{shared:?}"),
+                "private or slave propagation only (no shared, rshared)".to_owned(),
+            );
+        }
+    }
+    if let Some(value) = input
+        .spec
+        .pointer("/linux/rootfsPropagation")
+        .and_then(Value::as_str)
+    {
+        if matches!(value, "shared" | "rshared") {
+            out.push(
+                "linux.rootfsPropagation",
+                format!("{value:?}"),
+                "private, rprivate, slave or rslave".to_owned(),
+            );
+        }
+    }
+}
+
+/// sysfs and cgroupfs mounted read-write are a host escape (CVE-2022-0492 release_agent).
+pub fn writable_kernel_fs(input: &Input, out: &mut Findings) {
+    for (index, mount) in mounts(input.spec) {
+        if matches!(mount["type"].as_str(), Some("sysfs" | "cgroup" | "cgroup2"))
+            && !options(mount).contains(&"ro")
+        {
+            out.push(
+                format!("mounts[{index}].options"),
+                show(&mount["options"]),
+                format!(
+                    "{} must be mounted read-only (\"ro\")",
+                    mount["type"].as_str().unwrap_or_default()
+                ),
+            );
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! Privileged containers (PSS baseline: privileged, capabilities, host devices,
+//! unconfined profiles). "Privileged" is not a field: it shows as all capabilities, an
+//! allow-all device rule, emptied masked paths, writable sysfs, an engine annotation.
+
+use serde_json::Value;
+
+use super::{show, Findings, Input};
+use crate::config::GRANTABLE_CAPABILITIES;
+
+pub const CAPABILITIES: &str = "privileged.capabilities";
+pub const DEVICES: &str = "privileged.devices";
+pub const MASKED_PATHS: &str = "privileged.masked-paths";
+pub const ANNOTATION: &str = "privileged.podman";
+pub const UNCONFINED: &str = "privileged.unconfined";
+
+/// Device nodes every container gets; anything else is a host device.
+const STANDARD_DEVICES: [&str; 6] = [
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/random",
+    "/dev/urandom",
+    "/dev/tty",
+];
+
+/// Capabilities beyond Pod Security Standards' baseline list are refused, in any set.
+pub fn capabilities(input: &Input, out: &mut Findings) {
+    let Some(sets) = input
+        .spec
+        .pointer("/process/capabilities")
+        .and_then(Value::as_object)
+    else {
+        return;
+    };
+    for (set, caps) in sets {
+        let dangerous: Vec<&str> = caps
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .filter(|cap| !GRANTABLE_CAPABILITIES.contains(cap))
+            .collect();
+        if !dangerous.is_empty() {
+            out.push(
+                format!("process.capabilities.{set}"),
+                format!("{dangerous:?}"),
+                format!(
+                    "only {} may be requested",
+                    GRANTABLE_CAPABILITIES.join(", ")
+                ),
+            );
+        }
+    }
+}
+
+pub fn devices(input: &Input, out: &mut Findings) {
+    let rules = input
+        .spec
+        .pointer("/linux/resources/devices")
+        .and_then(Value::as_array);
+    for (index, rule) in rules.into_iter().flatten().enumerate() {
+        let allows_all = rule["allow"] == true
+            && matches!(rule["type"].as_str(), None | Some("a"))
+            && rule["major"].is_null()
+            && rule["minor"].is_null();
+        if allows_all {
+            out.push(
+                format!("linux.resources.devices[{index}]"),
+                show(rule),
+                "a device rule may not allow every device; allow specific type/major/minor"
+                    .to_owned(),
+            );
+        }
+    }
+    let nodes = input
+        .spec
+        .pointer("/linux/devices")
+        .and_then(Value::as_array);
+    for (index, node) in nodes.into_iter().flatten().enumerate() {
+        let path = node["path"].as_str().unwrap_or_default();
+        if !STANDARD_DEVICES.contains(&path) {
+            out.push(
+                format!("linux.devices[{index}].path"),
+                show(&node["path"]),
+                format!(
+                    "host devices may not be passed in; only {}",
+                    STANDARD_DEVICES.join(", ")
+                ),
+            );
+        }
+    }
+}
+
+/// Absent masked paths are the baseline's to supply; an explicitly empty list is how a
+/// privileged container asks for an unmasked /proc.
+pub fn masked_paths(input: &Input, out: &mut Findings) {
+    if let Some(paths) = input
+        .spec
+        .pointer("/linux/maskedPaths")
+        .and_then(Value::as_array)
+    {
+        if paths.is_empty() {
+            out.push(
+                "linux.maskedPaths",
+                "[]",
+                "masked paths may not be emptied (unset it to get runc's defaults)",
+            );
+        }
+    }
+}
+
+pub fn podman_privileged(input: &Input, out: &mut Findings) {
+    let key = "io.podman.annotations.privileged";
+    if let Some(value) = input.spec["annotations"][key].as_str() {
+        if value.eq_ignore_ascii_case("true") {
+            out.push(
+                format!("annotations[\"{key}\"]"),
+                format!("{value:?}"),
+                "privileged containers are disallowed; remove --privileged".to_owned(),
+            );
+        }
+    }
+}
+
+/// An explicit request to run without AppArmor or seccomp.
+pub fn unconfined(input: &Input, out: &mut Findings) {
+    let spec = input.spec;
+    if let Some(profile) = spec
+        .pointer("/process/apparmorProfile")
+        .and_then(Value::as_str)
+    {
+        if profile == "unconfined" {
+            out.push(
+                "process.apparmorProfile",
+                "\"unconfined\"",
+                "unset, or a confining profile",
+            );
+        }
+    }
+    if let Some(seccomp) = spec.pointer("/linux/seccomp") {
+        let allow_all = seccomp["defaultAction"] == "SCMP_ACT_ALLOW"
+            && seccomp["syscalls"].as_array().is_none_or(Vec::is_empty);
+        if allow_all {
+            out.push(
+                "linux.seccomp",
+                "an allow-everything profile",
+                "unset, or a profile that restricts syscalls",
+            );
+        }
+    }
+    let annotations = spec["annotations"].as_object();
+    for (key, value) in annotations.into_iter().flatten() {
+        let names_profile = key.to_ascii_lowercase().contains("seccomp")
+            || key.to_ascii_lowercase().contains("apparmor");
+        if names_profile
+            && value
+                .as_str()
+                .is_some_and(|v| v.eq_ignore_ascii_case("unconfined"))
+        {
+            out.push(
+                format!("annotations[\"{key}\"]"),
+                "\"unconfined\"",
+                "seccomp and AppArmor may not be switched off",
+            );
+        }
+    }
+}
