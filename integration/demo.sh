@@ -31,7 +31,8 @@ export BULWARK_CONFIG="$config"
 bw() { "$bulwark" --root "$root" "$@"; }
 
 # A distroless bundle (the rootfs holds only the static probe) with a careless spec:
-# root user, capabilities, no seccomp, writable rootfs, no-new-privileges off.
+# root user, runc's default capabilities, no seccomp, writable rootfs, no-new-privileges
+# off. It has the limits admission requires.
 bundle="$work/bundle"
 mkdir -p "$bundle/rootfs"/{proc,dev,sys,tmp}
 cp "$probe" "$bundle/rootfs/probe"
@@ -40,10 +41,8 @@ edit() { jq "$1" "$bundle/config.json" > "$work/edit.json" && mv "$work/edit.jso
 edit '.process.args = ["/probe", "report"]
   | .process.user = {"uid": 0, "gid": 0}
   | .process.noNewPrivileges = false
-  | .process.capabilities.bounding += ["CAP_SYS_ADMIN", "CAP_NET_ADMIN"]
-  | .process.capabilities.effective += ["CAP_SYS_ADMIN", "CAP_NET_ADMIN"]
   | .root.readonly = false
-  | .linux.resources = {"memory": {"limit": 134217728}, "pids": {"limit": 64}}'
+  | .linux.resources = {"memory": {"limit": 134217728}, "cpu": {"quota": 50000}, "pids": {"limit": 64}}'
 
 summary='{uid, gid, no_new_privs, seccomp, caps_effective: .caps.effective,
           caps_bounding: .caps.bounding, root_write: .root_write_errno,
@@ -55,7 +54,7 @@ echo "== $(bw --version | head -1)"
 echo "   seccomp profile: $(bw features | jq -r '.annotations["io.github.bulwark.seccomp.profile"]'),"\
      "AppArmor: $(bw features | jq -r '.annotations["io.github.bulwark.apparmor"]')"
 echo
-echo "== 1. the spec asked for root, CAP_SYS_ADMIN, no seccomp, a writable rootfs;"
+echo "== 1. the spec asked for root, capabilities, no seccomp, a writable rootfs;"
 echo "      the probe inside the container reports what it got:"
 bw run --bundle "$bundle" demo-run | tail -n 1 | jq "$summary"
 
@@ -70,6 +69,16 @@ bw exec --user 0 demo-sleeper /probe report | tail -n 1 | jq "$summary"
 echo
 echo "== 3. refused requests, with their reasons"
 refused() { echo "-- $1:"; shift; "$@" 2>&1 >/dev/null | tail -n 1 || true; }
+echo "-- a privileged spec (CAP_SYS_ADMIN, the host's / bound in, a token in the"
+echo "   environment, no limits), checked with 'bulwark validate' (nothing is created):"
+jq '.process.capabilities.bounding += ["CAP_SYS_ADMIN"]
+  | .process.env += ["GITHUB_TOKEN=ghp_0123456789abcdefghij0123456789abcdef"]
+  | .mounts += [{"destination": "/host", "type": "bind", "source": "/", "options": ["rbind"]}]
+  | del(.linux.resources)' "$bundle/config.json" > "$work/privileged.json"
+bw validate "$work/privileged.json" || true
+mkdir -p "$work/privileged" && cp -r "$bundle/rootfs" "$work/privileged/" && mv "$work/privileged.json" "$work/privileged/config.json"
+refused "create of that spec (one line for containerd and podman, every violation in it)" \
+    bw create --bundle "$work/privileged" demo-privileged
 refused "exec asking for a capability the container does not hold" \
     bw exec --cap CAP_SYS_ADMIN demo-sleeper /probe report
 refused "a container id that is a path" bw create --bundle "$bundle" ../escape

@@ -100,6 +100,9 @@ pub enum Command {
     Events(Events),
     /// Print what this build of bulwark on this host supports, as JSON
     Features,
+    /// Check a spec against admission and the baseline without creating anything
+    /// (exit 1 when it would be refused)
+    Validate(Validate),
     /// Manage bulwark's AppArmor profile
     #[command(subcommand)]
     Apparmor(ApparmorCmd),
@@ -378,4 +381,22 @@ pub struct Events {
 
     /// Container id
     pub container_id: String,
+}
+
+#[derive(Args, Debug)]
+pub struct Validate {
+    /// Bundle directory holding config.json
+    #[arg(short, long, conflicts_with = "file")]
+    pub bundle: Option<PathBuf>,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub format: LogFormat,
+
+    /// Container id to assume (decides which engine-managed paths belong to it)
+    #[arg(long, default_value = "validate")]
+    pub id: String,
+
+    /// A config.json file (instead of --bundle); relative paths resolve against its directory
+    pub file: Option<PathBuf>,
 }

@@ -104,18 +104,7 @@ pub struct Effective {
 pub fn effective_spec(input: &PipelineInput) -> Result<Effective, SpecError> {
     let path = input.bundle.join("config.json");
     let mut raw: Value = read_json(&path)?;
-    let engine = Engine::detect(&raw);
-    let filled = fill_sandbox_limits(&mut raw, &engine, input.admission);
-    let violations = admission::admit(&AdmissionInput {
-        spec: &raw,
-        bundle: input.bundle,
-        container_id: input.container_id,
-        engine,
-        config: input.admission,
-    });
-    if !violations.is_empty() {
-        return Err(SpecError::Refused(Refused(violations)));
-    }
+    let mut changes = admit_document(&mut raw, input.bundle, input.container_id, input.admission)?;
     let mut spec: Spec =
         serde_json::from_value(raw).map_err(|source| SpecError::Parse { path, source })?;
     if !spec.version().starts_with("1.") {
@@ -126,7 +115,31 @@ pub fn effective_spec(input: &PipelineInput) -> Result<Effective, SpecError> {
     if spec.process().is_none() {
         return Err(SpecError::NoProcess);
     }
-    let mut changes: Vec<Change> = filled
+    changes.extend(input.baseline.apply_to_spec(&mut spec)?);
+    Ok(Effective { spec, changes })
+}
+
+/// The stages on the engine's raw document: CRI sandbox limits, then admission. Shared
+/// by create/run and `bulwark validate`.
+pub fn admit_document(
+    raw: &mut Value,
+    bundle: &Path,
+    container_id: &str,
+    config: &AdmissionConfig,
+) -> Result<Vec<Change>, Refused> {
+    let engine = Engine::detect(raw);
+    let filled = fill_sandbox_limits(raw, &engine, config);
+    let violations = admission::admit(&AdmissionInput {
+        spec: raw,
+        bundle,
+        container_id,
+        engine,
+        config,
+    });
+    if !violations.is_empty() {
+        return Err(Refused(violations));
+    }
+    Ok(filled
         .into_iter()
         .map(|path| Change {
             control: "sandbox-limits",
@@ -135,9 +148,7 @@ pub fn effective_spec(input: &PipelineInput) -> Result<Effective, SpecError> {
             after: Value::String("admission.resources.sandbox_*".into()),
             reason: "containerd leaves a pod's sandbox container unlimited; bulwark limits it",
         })
-        .collect();
-    changes.extend(input.baseline.apply_to_spec(&mut spec)?);
-    Ok(Effective { spec, changes })
+        .collect())
 }
 
 /// runc resolves a relative `root.path` and relative bind-mount sources against the

@@ -233,3 +233,52 @@ fn state_and_exit_codes_match_runc() {
             .code()
     );
 }
+
+#[test]
+fn validate_reports_every_violation_and_creates_nothing() {
+    let rt = Runtime::new();
+    let mut bundle = Bundle::new(&["/probe", "report"]);
+    let out = rt.ok(&["validate", "--bundle", bundle.path_str()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("ADMITTED"), "{text}");
+    assert!(text.contains("[non-root] process.user"), "{text}");
+
+    bundle.set("/linux/resources", json!({}));
+    bundle.set("/linux/sysctl", json!({"kernel.core_pattern": "|/evil"}));
+    let out = rt.run(&[
+        "validate",
+        "--format",
+        "json",
+        "--bundle",
+        bundle.path_str(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        describe(&["validate"], &out)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["admitted"], false);
+    let rules: Vec<&str> = report["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            "resources.memory-limit",
+            "resources.cpu-limit",
+            "resources.pids-limit",
+            "sysctls.unsafe"
+        ]
+    );
+    assert_eq!(
+        report["violations"][3]["path"],
+        "linux.sysctl[\"kernel.core_pattern\"]"
+    );
+    let entries: Vec<_> = fs::read_dir(rt.root()).unwrap().collect();
+    assert!(entries.is_empty(), "validate created {entries:?}");
+}

@@ -194,3 +194,26 @@ fn exec_into_a_missing_or_stopped_container_fails_cleanly() {
     );
     rt.ok(&["delete", &id]);
 }
+
+#[test]
+fn exec_with_a_secret_in_the_environment_is_refused_without_echoing_it() {
+    let rt = Runtime::new();
+    let mut bundle = Bundle::new(&["/probe", "sleep", "300"]);
+    let id = running_container(&rt, &mut bundle);
+    let secret = "ghp_0123456789abcdefghijKLMNOPQRSTUV";
+    let stderr = rt.fails(&[
+        "exec",
+        "--env",
+        &format!("NOTE={secret}"),
+        &id,
+        "/probe",
+        "report",
+    ]);
+    assert!(stderr.contains("[env.secret] process.env"), "{stderr}");
+    assert!(stderr.contains("NOTE"), "{stderr}");
+    assert!(
+        !stderr.contains(secret),
+        "the secret leaked into the error: {stderr}"
+    );
+    rt.ok(&["delete", "--force", &id]);
+}

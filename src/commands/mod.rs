@@ -24,6 +24,7 @@ pub mod spec;
 pub mod start;
 pub mod state;
 pub mod update;
+pub mod validate;
 
 /// Opens an existing root (commands other than create/run never create one) and parses
 /// the id before any path is built from it.

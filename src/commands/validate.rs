@@ -1,0 +1,98 @@
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use libcontainer::oci_spec::runtime::Spec;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::admission::Violation;
+use crate::baseline::{Baseline, Change, HostSupport};
+use crate::cli::{LogFormat, Validate};
+use crate::config::LoadedConfig;
+use crate::pipeline;
+
+/// The verdict `validate` prints.
+#[derive(Serialize)]
+struct Report {
+    source: PathBuf,
+    admitted: bool,
+    violations: Vec<Violation>,
+    /// Why the baseline cannot run this spec on this host (e.g. no AppArmor).
+    baseline_error: Option<String>,
+    changes: Vec<Change>,
+}
+
+/// `bulwark validate`: the same admission and baseline code as create, nothing created.
+/// Returns the exit code: 0 admitted, 1 refused (like `conftest test`).
+pub fn validate(args: Validate) -> Result<i32> {
+    let file = match (&args.bundle, &args.file) {
+        (Some(bundle), None) => bundle.join("config.json"),
+        (None, Some(file)) => file.clone(),
+        _ => bail!("give a bundle (--bundle DIR) or a config.json file"),
+    };
+    let bundle = file
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let config = LoadedConfig::load()?;
+    let mut raw: Value = pipeline::read_json(&file)?;
+    let report =
+        match pipeline::admit_document(&mut raw, &bundle, &args.id, &config.config.admission) {
+            Err(refused) => Report {
+                source: file,
+                admitted: false,
+                violations: refused.0,
+                baseline_error: None,
+                changes: Vec::new(),
+            },
+            Ok(mut changes) => {
+                let mut spec: Spec = serde_json::from_value(raw).with_context(|| {
+                    format!("{} is not a valid OCI runtime spec", file.display())
+                })?;
+                let host = HostSupport::probe();
+                let baseline = Baseline::new(&config.config.baseline, &host);
+                let baseline_error = match baseline.apply_to_spec(&mut spec) {
+                    Ok(applied) => {
+                        changes.extend(applied);
+                        None
+                    }
+                    Err(err) => Some(err.to_string()),
+                };
+                Report {
+                    source: file,
+                    admitted: baseline_error.is_none(),
+                    violations: Vec::new(),
+                    baseline_error,
+                    changes,
+                }
+            }
+        };
+    match args.format {
+        LogFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        LogFormat::Text => print_text(&report),
+    }
+    Ok(if report.admitted { 0 } else { 1 })
+}
+
+fn print_text(report: &Report) {
+    let verdict = if report.admitted {
+        "ADMITTED"
+    } else {
+        "REFUSED"
+    };
+    println!("{verdict} {}", report.source.display());
+    for violation in &report.violations {
+        println!("  {violation}");
+    }
+    if let Some(err) = &report.baseline_error {
+        println!("  {err}");
+    }
+    if !report.changes.is_empty() {
+        println!("baseline changes:");
+        for change in &report.changes {
+            println!(
+                "  [{}] {}: {} -> {} ({})",
+                change.control, change.path, change.before, change.after, change.reason
+            );
+        }
+    }
+}
