@@ -62,9 +62,19 @@ pub struct HostConfig {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdmissionConfig {
+    pub capabilities: CapabilityRules,
     pub resources: ResourceLimits,
     pub mounts: MountsConfig,
     pub hooks: HooksConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CapabilityRules {
+    /// Refuse specs that request CAP_NET_RAW. Off by default: containerd's and Docker's
+    /// default capability sets include it, so every CRI container asks for it, and the
+    /// baseline drops it anyway.
+    pub refuse_net_raw: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

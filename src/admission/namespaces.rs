@@ -38,7 +38,10 @@ pub fn required(input: &Input, out: &mut Findings) {
 }
 
 /// Joining a namespace by path is how CRI puts a pod's containers together, and is
-/// admitted; joining the host's own namespace (the inode of /proc/1/ns/<type>) is not.
+/// admitted; joining the host's own namespace is not. The host's namespace is the one
+/// of /proc/1; where /proc/1/ns cannot be read (some sandboxed hosts), the one bulwark
+/// itself runs in, which is the engine's and so the host's. Where neither can be read
+/// bulwark cannot prove the path is not the host's, and refuses.
 pub fn host_paths(input: &Input, out: &mut Findings) {
     for (index, ns) in namespaces(input.spec).iter().enumerate() {
         let (Some(typ), Some(path)) = (ns["type"].as_str(), ns["path"].as_str()) else {
@@ -49,23 +52,29 @@ pub fn host_paths(input: &Input, out: &mut Findings) {
             "mount" => "mnt",
             other => other,
         };
-        let same =
-            |a: &std::fs::Metadata, b: &std::fs::Metadata| a.ino() == b.ino() && a.dev() == b.dev();
-        let host = std::fs::metadata(format!("/proc/1/ns/{proc_name}"));
-        match (std::fs::metadata(path), host) {
-            (Ok(target), Ok(host)) if same(&target, &host) => out.push(
-                format!("linux.namespaces[{index}].path"),
-                show(&ns["path"]),
-                format!(
-                    "the host's {typ} namespace may not be joined; join a pod's namespace or none"
-                ),
-            ),
-            (Err(_), _) => out.push(
-                format!("linux.namespaces[{index}].path"),
+        let field = format!("linux.namespaces[{index}].path");
+        let Ok(target) = std::fs::metadata(path) else {
+            out.push(
+                field,
                 show(&ns["path"]),
                 "an existing namespace file (it could not be opened)".to_owned(),
+            );
+            continue;
+        };
+        let host = std::fs::metadata(format!("/proc/1/ns/{proc_name}"))
+            .or_else(|_| std::fs::metadata(format!("/proc/self/ns/{proc_name}")));
+        match host {
+            Ok(host) if host.ino() == target.ino() && host.dev() == target.dev() => out.push(
+                field,
+                show(&ns["path"]),
+                format!("the host's {typ} namespace may not be joined; join a pod's namespace or none"),
             ),
-            _ => {}
+            Ok(_) => {}
+            Err(_) => out.push(
+                field,
+                show(&ns["path"]),
+                format!("a namespace bulwark can tell apart from the host's (the host's {typ} namespace could not be read)"),
+            ),
         }
     }
 }

@@ -23,8 +23,13 @@ const STANDARD_DEVICES: [&str; 6] = [
     "/dev/tty",
 ];
 
-/// Capabilities beyond Pod Security Standards' baseline list are refused, in any set.
+/// Capabilities beyond Pod Security Standards' baseline list are refused, in any set;
+/// CAP_NET_RAW, in containerd's and Docker's default set, only when configured.
 pub fn capabilities(input: &Input, out: &mut Findings) {
+    let tolerated = |cap: &str| {
+        GRANTABLE_CAPABILITIES.contains(&cap)
+            || (cap == "CAP_NET_RAW" && !input.config.capabilities.refuse_net_raw)
+    };
     let Some(sets) = input
         .spec
         .pointer("/process/capabilities")
@@ -38,7 +43,7 @@ pub fn capabilities(input: &Input, out: &mut Findings) {
             .into_iter()
             .flatten()
             .filter_map(Value::as_str)
-            .filter(|cap| !GRANTABLE_CAPABILITIES.contains(cap))
+            .filter(|cap| !tolerated(cap))
             .collect();
         if !dangerous.is_empty() {
             out.push(

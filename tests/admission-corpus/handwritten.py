@@ -1,0 +1,355 @@
+#!/usr/bin/env python3
+"""Writes the hand-written corpus files (see README.md). Re-run after editing:
+   python3 tests/admission-corpus/handwritten.py
+Placeholders are substituted by tests/admission_corpus.rs."""
+import copy, json, os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PROBE_ENV = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+RUNC_CAPS = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+
+# `runc spec` plus limits: compliant; each case breaks exactly one thing.
+BASE = {
+    "ociVersion": "1.0.2",
+    "process": {
+        "terminal": False, "user": {"uid": 0, "gid": 0}, "args": ["/probe", "report"],
+        "env": PROBE_ENV, "cwd": "/",
+        "capabilities": {k: RUNC_CAPS for k in ["bounding", "effective", "permitted"]},
+        "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+        "noNewPrivileges": True,
+    },
+    "root": {"path": "@ROOTFS@", "readonly": True},
+    "hostname": "corpus",
+    "mounts": [
+        {"destination": "/proc", "type": "proc", "source": "proc"},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+         "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+         "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+         "options": ["nosuid", "noexec", "nodev", "ro"]},
+        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+         "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
+    ],
+    "linux": {
+        "resources": {
+            "devices": [{"allow": False, "access": "rwm"}],
+            "memory": {"limit": 134217728},
+            "cpu": {"quota": 50000, "period": 100000},
+            "pids": {"limit": 64},
+        },
+        "namespaces": [{"type": t} for t in ["pid", "network", "ipc", "uts", "mount"]],
+        "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
+                        "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+                        "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
+        "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
+                          "/proc/sysrq-trigger"],
+    },
+}
+
+CASES = {}  # name -> (spec, expected rule ids)
+
+
+def case(name, ids, edit, base=BASE):
+    spec = copy.deepcopy(base)
+    edit(spec)
+    CASES[name] = (spec, ids)
+
+
+def ptr(spec, path, value):
+    *parents, last = path.split("/")
+    for key in parents:
+        spec = spec.setdefault(key, {})
+    if value is DELETE:
+        spec.pop(last, None)
+    else:
+        spec[last] = value
+
+
+DELETE = object()
+L = "linux/resources/"
+
+# resources
+case("resources.memory-limit--unset", ["resources.memory-limit"], lambda s: ptr(s, L + "memory", DELETE))
+case("resources.memory-limit--above-max", ["resources.memory-limit"], lambda s: ptr(s, L + "memory/limit", 17179869184))
+case("resources.memory-limit--unlimited", ["resources.memory-limit"], lambda s: ptr(s, L + "memory/limit", -1))
+case("resources.cpu-limit--unset", ["resources.cpu-limit"], lambda s: ptr(s, L + "cpu", DELETE))
+case("resources.cpu-limit--shares-only", ["resources.cpu-limit"], lambda s: ptr(s, L + "cpu", {"shares": 1024}))
+case("resources.cpu-limit--five-cpus", ["resources.cpu-limit"], lambda s: ptr(s, L + "cpu", {"quota": 500000, "period": 100000}))
+case("resources.cpu-limit--unlimited-quota", ["resources.cpu-limit"], lambda s: ptr(s, L + "cpu/quota", -1))
+case("resources.pids-limit--unset", ["resources.pids-limit"], lambda s: ptr(s, L + "pids", DELETE))
+case("resources.pids-limit--unlimited", ["resources.pids-limit"], lambda s: ptr(s, L + "pids/limit", -1))
+case("resources.pids-limit--above-max", ["resources.pids-limit"], lambda s: ptr(s, L + "pids/limit", 100000))
+case("resources.memory-limit--no-resources-at-all",
+     ["resources.memory-limit", "resources.cpu-limit", "resources.pids-limit"],
+     lambda s: ptr(s, L[:-1], DELETE))
+
+
+def bind(source, dest, opts=("rbind", "ro")):
+    return lambda s: s["mounts"].append(
+        {"destination": dest, "type": "bind", "source": source, "options": list(opts)})
+
+
+# mounts
+case("mounts.host-path--etc", ["mounts.host-path"], bind("/etc", "/host-etc"))
+case("mounts.host-path--root", ["mounts.host-path"], bind("/", "/host"))
+case("mounts.host-path--var-lib", ["mounts.host-path"], bind("/var/lib", "/data"))
+case("mounts.host-path--proc-subdir", ["mounts.host-path"], bind("/proc/sys/kernel", "/k"))
+case("mounts.host-path--home", ["mounts.host-path"], bind("/home", "/home"))
+case("mounts.host-path--missing-source", ["mounts.host-path"], bind("/nonexistent/bulwark-corpus", "/data"))
+case("mounts.host-path--bind-without-type", ["mounts.host-path"],
+     lambda s: s["mounts"].append({"destination": "/host", "source": "/srv", "options": ["bind"]}))
+case("mounts.propagation--rshared-bind", ["mounts.propagation"],
+     lambda s: s["mounts"].append({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs",
+                                   "options": ["nosuid", "nodev", "size=1m", "rshared"]}))
+case("mounts.propagation--rootfs-shared", ["mounts.propagation"],
+     lambda s: ptr(s, "linux/rootfsPropagation", "shared"))
+
+# privileged
+case("privileged.writable-sysfs--sysfs-rw", ["privileged.writable-sysfs"],
+     lambda s: s["mounts"][5].update(options=["nosuid", "noexec", "nodev", "rw"]))
+case("privileged.writable-sysfs--cgroup-rw", ["privileged.writable-sysfs"],
+     lambda s: s["mounts"][6].update(options=["nosuid", "noexec", "nodev", "relatime"]))
+case("privileged.capabilities--sys-admin", ["privileged.capabilities"],
+     lambda s: [s["process"]["capabilities"][k].append("CAP_SYS_ADMIN") for k in ["bounding", "effective", "permitted"]])
+case("privileged.capabilities--ambient-net-admin", ["privileged.capabilities"],
+     lambda s: ptr(s, "process/capabilities/ambient", ["CAP_NET_ADMIN"]))
+case("privileged.devices--allow-all-rule", ["privileged.devices"],
+     lambda s: ptr(s, L + "devices", [{"allow": True, "access": "rwm"}]))
+case("privileged.devices--host-disk", ["privileged.devices"],
+     lambda s: ptr(s, "linux/devices", [{"path": "/dev/vda", "type": "b", "major": 254, "minor": 0,
+                                          "fileMode": 432, "uid": 0, "gid": 6}]))
+case("privileged.masked-paths--emptied", ["privileged.masked-paths"], lambda s: ptr(s, "linux/maskedPaths", []))
+case("privileged.podman--annotation", ["privileged.podman"],
+     lambda s: ptr(s, "annotations", {"io.podman.annotations.privileged": "TRUE"}))
+case("privileged.unconfined--apparmor", ["privileged.unconfined"],
+     lambda s: ptr(s, "process/apparmorProfile", "unconfined"))
+case("privileged.unconfined--seccomp-allow-all", ["privileged.unconfined"],
+     lambda s: ptr(s, "linux/seccomp", {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"]}))
+case("privileged.unconfined--seccomp-annotation", ["privileged.unconfined"],
+     lambda s: ptr(s, "annotations", {"seccomp.security.alpha.kubernetes.io/pod": "unconfined"}))
+
+# namespaces
+case("namespaces.required--no-ipc", ["namespaces.required"],
+     lambda s: s["linux"]["namespaces"].pop(2))
+case("namespaces.required--no-namespaces", ["namespaces.required"],
+     lambda s: ptr(s, "linux/namespaces", []))
+case("namespaces.host--join-host-net", ["namespaces.host"],
+     lambda s: s["linux"]["namespaces"][1].update(path="/proc/1/ns/net"))
+case("namespaces.host--join-host-pid-via-self", ["namespaces.host"],
+     lambda s: s["linux"]["namespaces"][0].update(path="/proc/self/ns/pid"))
+case("namespaces.host--missing-ns-file", ["namespaces.host"],
+     lambda s: s["linux"]["namespaces"][1].update(path="/var/run/netns/bulwark-corpus-nonexistent"))
+
+# process / remaining linux fields
+case("hooks.not-allowed--prestart", ["hooks.not-allowed"],
+     lambda s: ptr(s, "hooks", {"prestart": [{"path": "/usr/bin/true", "args": ["true"]}]}))
+case("hooks.not-allowed--create-runtime", ["hooks.not-allowed"],
+     lambda s: ptr(s, "hooks", {"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", "id"]}],
+                                "poststop": [{"path": "/bin/true"}]}))
+case("sysctls.unsafe--kernel-core-pattern", ["sysctls.unsafe"],
+     lambda s: ptr(s, "linux/sysctl", {"kernel.core_pattern": "|/tmp/x", "net.ipv4.ping_group_range": "0 0"}))
+case("sysctls.unsafe--ip-forward", ["sysctls.unsafe"],
+     lambda s: ptr(s, "linux/sysctl", {"net.ipv4.ip_forward": "1"}))
+case("linux.unsupported-field--personality", ["linux.unsupported-field"],
+     lambda s: ptr(s, "linux/personality", {"domain": "LINUX32"}))
+case("linux.unsupported-field--net-devices", ["linux.unsupported-field"],
+     lambda s: ptr(s, "linux/netDevices", {"eth0": {"name": "eth0"}}))
+case("linux.unsupported-field--intel-rdt", ["linux.unsupported-field"],
+     lambda s: ptr(s, "linux/intelRdt", {"closID": "guaranteed", "l3CacheSchema": "L3:0=ff"}))
+case("process.cwd--proc-self-fd", ["process.cwd"], lambda s: ptr(s, "process/cwd", "/proc/self/fd/7"))
+case("process.cwd--relative", ["process.cwd"], lambda s: ptr(s, "process/cwd", "work"))
+case("process.cwd--dotdot", ["process.cwd"], lambda s: ptr(s, "process/cwd", "/tmp/../../.."))
+case("env.secret--password-name", ["env.secret"],
+     lambda s: ptr(s, "process/env", PROBE_ENV + ["DB_PASSWORD=corpus-hunter2-value"]))
+case("env.secret--github-token-value", ["env.secret"],
+     lambda s: ptr(s, "process/env", PROBE_ENV + ["GIT_CONFIG=ghp_0123456789abcdefghijABCDEFGHIJklmn"]))
+case("env.secret--private-key-value", ["env.secret"],
+     lambda s: ptr(s, "process/env", PROBE_ENV + ["SSH_ID=-----BEGIN OPENSSH PRIVATE KEY-----\\ncorpusnotakey\\n"]))
+
+# Everything at once: every violation is reported, not just the first.
+def everything(s):
+    ptr(s, L + "memory", DELETE)
+    ptr(s, "linux/maskedPaths", [])
+    ptr(s, "hooks", {"prestart": [{"path": "/usr/bin/true"}]})
+    ptr(s, "process/cwd", "/proc/self/cwd")
+    ptr(s, "linux/sysctl", {"kernel.sysrq": "1"})
+    s["mounts"].append({"destination": "/host", "type": "bind", "source": "/", "options": ["rbind", "rshared"]})
+case("resources.memory-limit--many-violations",
+     ["resources.memory-limit", "mounts.host-path", "mounts.propagation", "privileged.masked-paths",
+      "hooks.not-allowed", "sysctls.unsafe", "process.cwd"], everything)
+
+# ---- containerd 1.6 CRI (hand-written from its spec generation; see README.md) ----
+CRI_SANDBOX_ID = "5f0c1a9d3e7b4c2a8d6e1f0b9a7c3d5e2f4a6b8c0d1e3f5a7b9c2d4e6f8a0b1c"
+CRI_POD_UID = "8d1c6a2e-4b7f-4e3a-9c5d-2f1e0a9b8c7d"
+CRI_CONTAINER_ID = "c3a1e5b7d9f1a3c5e7b9d1f3a5c7e9b1d3f5a7c9e1b3d5f7a9c1e3b5d7f9a1c3"
+# containerd's defaultUnixCaps() (oci/spec.go): these, with CAP_NET_RAW sixth.
+CRI_CAPS_NO_NET_RAW = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
+                       "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
+                       "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"]
+CRI_DEFAULT_CAPS = CRI_CAPS_NO_NET_RAW[:5] + ["CAP_NET_RAW"] + CRI_CAPS_NO_NET_RAW[5:]
+ALL_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+            "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+            "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
+            "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
+            "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
+            "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+            "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
+            "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
+            "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE"]
+CRI_LIB = "@ENGINE@/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/" + CRI_SANDBOX_ID
+CRI_RUN = "@ENGINE@/run/containerd/io.containerd.grpc.v1.cri/sandboxes/" + CRI_SANDBOX_ID
+KUBELET_POD = "@ENGINE@/var/lib/kubelet/pods/" + CRI_POD_UID
+CRI_SECCOMP = {"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+               "syscalls": [{"names": ["accept", "read", "write", "exit", "exit_group", "futex", "nanosleep"],
+                             "action": "SCMP_ACT_ALLOW"}]}
+CRI_MASKED = ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+              "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"]
+CRI_READONLY = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+
+
+def cri_annotations(kind):
+    a = {"io.kubernetes.cri.container-type": kind,
+         "io.kubernetes.cri.sandbox-id": CRI_SANDBOX_ID,
+         "io.kubernetes.cri.sandbox-name": "web-0",
+         "io.kubernetes.cri.sandbox-namespace": "default",
+         "io.kubernetes.cri.sandbox-uid": CRI_POD_UID}
+    if kind == "sandbox":
+        a["io.kubernetes.cri.sandbox-log-directory"] = "/var/log/pods/default_web-0_" + CRI_POD_UID
+    else:
+        a["io.kubernetes.cri.container-name"] = "app"
+        a["io.kubernetes.cri.image-name"] = "localhost/bulwark-probe:test"
+    return a
+
+
+def cri_default_mounts():
+    # oci.populateDefaultUnixSpec's mounts, as containerd 1.6 writes them
+    return [
+        {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+        {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
+    ]
+
+
+def cri_sandbox(caps, host_network=False):
+    ns = [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"},
+          {"type": "network", "path": "@POD_NETNS@"}]
+    if host_network:  # sandbox_run_linux.go: WithoutNamespace(network), WithoutNamespace(uts)
+        ns = [n for n in ns if n["type"] not in ("network", "uts")]
+    return {
+        "ociVersion": "1.0.2-dev",
+        "process": {"user": {"uid": 65535, "gid": 65535}, "args": ["/probe", "sleep"],
+                    "env": PROBE_ENV, "cwd": "/",
+                    "capabilities": {k: caps for k in ["bounding", "effective", "permitted"]},
+                    "noNewPrivileges": True, "oomScoreAdj": -998},
+        "root": {"path": "@ROOTFS@", "readonly": True},
+        "hostname": "web-0",
+        "mounts": cri_default_mounts() + [
+            {"destination": "/dev/shm", "type": "bind", "source": CRI_RUN + "/shm", "options": ["rbind", "ro", "nosuid", "nodev", "noexec"]},
+            {"destination": "/etc/resolv.conf", "type": "bind", "source": CRI_LIB + "/resolv.conf", "options": ["rbind", "ro", "nosuid", "nodev", "noexec"]},
+        ],
+        "annotations": cri_annotations("sandbox"),
+        "linux": {
+            "resources": {"devices": [{"allow": False, "access": "rwm"}], "cpu": {"shares": 2}},
+            "cgroupsPath": "/kubepods/besteffort/pod" + CRI_POD_UID + "/" + CRI_SANDBOX_ID,
+            "namespaces": ns,
+            "seccomp": CRI_SECCOMP,
+            "maskedPaths": CRI_MASKED, "readonlyPaths": CRI_READONLY,
+        },
+    }
+
+
+def cri_container(caps, netns="/proc/@POD_PID@/ns/net", pod_pid="@POD_PID@"):
+    ns = [{"type": "pid"},
+          {"type": "ipc", "path": f"/proc/{pod_pid}/ns/ipc"},
+          {"type": "uts", "path": f"/proc/{pod_pid}/ns/uts"},
+          {"type": "mount"},
+          {"type": "network", "path": netns}]
+    return {
+        "ociVersion": "1.0.2-dev",
+        "process": {"user": {"uid": 65532, "gid": 65532, "additionalGids": [65532]},
+                    "args": ["/probe", "report"],
+                    "env": PROBE_ENV + ["HOSTNAME=web-0", "KUBERNETES_SERVICE_HOST=10.96.0.1",
+                                        "KUBERNETES_SERVICE_PORT=443"],
+                    "cwd": "/",
+                    "capabilities": {k: caps for k in ["bounding", "effective", "permitted"]},
+                    "noNewPrivileges": True, "apparmorProfile": "cri-containerd.apparmor.d",
+                    "oomScoreAdj": 1000},
+        "root": {"path": "@ROOTFS@", "readonly": True},
+        "mounts": cri_default_mounts() + [
+            {"destination": "/etc/hosts", "type": "bind", "source": KUBELET_POD + "/etc-hosts", "options": ["rbind", "rprivate", "rw"]},
+            {"destination": "/dev/termination-log", "type": "bind", "source": KUBELET_POD + "/containers/app/0c8f5e2a", "options": ["rbind", "rprivate", "rw"]},
+            {"destination": "/etc/hostname", "type": "bind", "source": CRI_LIB + "/hostname", "options": ["rbind", "rprivate", "rw"]},
+            {"destination": "/etc/resolv.conf", "type": "bind", "source": CRI_LIB + "/resolv.conf", "options": ["rbind", "rprivate", "rw"]},
+            {"destination": "/dev/shm", "type": "bind", "source": CRI_RUN + "/shm", "options": ["rbind", "rprivate", "rw"]},
+            {"destination": "/var/run/secrets/kubernetes.io/serviceaccount", "type": "bind",
+             "source": KUBELET_POD + "/volumes/kubernetes.io~projected/kube-api-access-7x2kq", "options": ["rbind", "rprivate", "ro"]},
+        ],
+        "annotations": cri_annotations("container"),
+        "linux": {
+            "resources": {"devices": [{"allow": False, "access": "rwm"}],
+                          "memory": {"limit": 134217728},
+                          "cpu": {"shares": 512, "quota": 50000, "period": 100000},
+                          "pids": {"limit": 256}},
+            "cgroupsPath": "/kubepods/burstable/pod" + CRI_POD_UID + "/" + CRI_CONTAINER_ID,
+            "namespaces": ns,
+            "seccomp": CRI_SECCOMP,
+            "maskedPaths": CRI_MASKED, "readonlyPaths": CRI_READONLY,
+        },
+    }
+
+
+def put(name, spec, ids):
+    CASES[name] = (spec, ids)
+
+
+put("admitted--cri-container", cri_container(CRI_DEFAULT_CAPS), [])
+put("admitted--cri-sandbox", cri_sandbox(CRI_DEFAULT_CAPS), [])
+
+# securityContext.privileged: true (container_create_linux.go + WithPrivileged/WithDevices(host)):
+# all caps, no masked/readonly paths, sysfs and cgroup rw, no seccomp/AppArmor, host devices,
+# device rule allow-all.
+priv = cri_container(ALL_CAPS)
+priv["process"].pop("apparmorProfile")
+priv["linux"].pop("seccomp")
+priv["linux"]["maskedPaths"] = []
+priv["linux"]["readonlyPaths"] = []
+for m in priv["mounts"]:
+    if m["type"] in ("sysfs", "cgroup"):
+        m["options"] = [o for o in m["options"] if o != "ro"] + ["rw"]
+priv["linux"]["resources"]["devices"] = [{"allow": True, "access": "rwm"}]
+priv["linux"]["devices"] = [
+    {"path": "/dev/vda", "type": "b", "major": 254, "minor": 0, "fileMode": 432, "uid": 0, "gid": 6},
+    {"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11, "fileMode": 420, "uid": 0, "gid": 0},
+    {"path": "/dev/null", "type": "c", "major": 1, "minor": 3, "fileMode": 438, "uid": 0, "gid": 0},
+]
+put("privileged.capabilities--cri-privileged", priv,
+    ["privileged.writable-sysfs", "privileged.capabilities", "privileged.devices", "privileged.masked-paths"])
+
+# hostNetwork: true. The sandbox spec has no network (and no uts) namespace; app containers
+# join the sandbox's namespaces by /proc/<pause pid>/ns/*, which for hostNetwork are the host's.
+put("namespaces.required--cri-hostnetwork-sandbox", cri_sandbox(CRI_DEFAULT_CAPS, host_network=True),
+    ["namespaces.required"])
+put("namespaces.host--cri-hostnetwork-container",
+    cri_container(CRI_DEFAULT_CAPS, netns="/proc/@HOSTNET_POD_PID@/ns/net", pod_pid="@HOSTNET_POD_PID@"),
+    ["namespaces.host"])
+
+if __name__ == "__main__":
+    expected_path = os.path.join(HERE, "expected.json")
+    expected = json.load(open(expected_path)) if os.path.exists(expected_path) else {}
+    for name, (spec, ids) in CASES.items():
+        with open(os.path.join(HERE, name + ".json"), "w") as f:
+            json.dump(spec, f, indent=2)
+            f.write("\n")
+        expected[name + ".json"] = sorted(ids)
+    with open(expected_path, "w") as f:
+        json.dump(dict(sorted(expected.items())), f, indent=2)
+        f.write("\n")
+    print(f"wrote {len(CASES)} files")

@@ -1,0 +1,378 @@
+//! The admission corpus (tests/admission-corpus/): real and hand-written config.json
+//! documents, each with the exact set of rule ids bulwark must refuse it with
+//! (`expected.json`; an empty set means admitted). For every document:
+//! `bulwark validate --format json` gives that set, `validate` (text) names it, and a
+//! refused document's `create` exits 1 naming every id and leaves nothing behind.
+//!
+//! Placeholders in the documents, substituted per case (see the corpus README.md):
+//! `@ROOTFS@` a rootfs holding the probe, `@ENGINE@` a temp dir standing in for the
+//! engine's storage (every bind source under it is created), `@ID@` the container id,
+//! `@HOSTDIR@` an existing host directory outside any engine path, `@POD_PID@` /
+//! `@POD_NETNS@` a stand-in pause process in its own net/ipc/uts namespaces, and
+//! `@HOSTNET_POD_PID@` a stand-in pause process of a hostNetwork pod (own ipc only).
+//!
+//! Needs root (namespaces, `create`) and the static probe, like the other tests.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{describe, probe_path, unique_id, Runtime};
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// Every rule id admission has (src/admission/*.rs).
+const RULE_IDS: [&str; 18] = [
+    "resources.memory-limit",
+    "resources.cpu-limit",
+    "resources.pids-limit",
+    "mounts.host-path",
+    "mounts.propagation",
+    "privileged.writable-sysfs",
+    "privileged.capabilities",
+    "privileged.devices",
+    "privileged.masked-paths",
+    "privileged.podman",
+    "privileged.unconfined",
+    "namespaces.required",
+    "namespaces.host",
+    "hooks.not-allowed",
+    "sysctls.unsafe",
+    "linux.unsupported-field",
+    "process.cwd",
+    "env.secret",
+];
+
+/// Secret values planted in env.secret cases: no output may repeat them.
+const PLANTED_SECRETS: [&str; 3] = ["hunter2", "ghp_0123456789", "corpusnotakey"];
+
+fn corpus_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/admission-corpus")
+}
+
+/// File name -> expected rule ids.
+fn expected() -> BTreeMap<String, BTreeSet<String>> {
+    let path = corpus_dir().join("expected.json");
+    let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The corpus documents: every `*.json` but expected.json.
+fn corpus_files() -> BTreeSet<String> {
+    fs::read_dir(corpus_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.ends_with(".json") && name != "expected.json")
+        .collect()
+}
+
+/// A stand-in pause container: `sleep` in namespaces of its own, killed on drop.
+struct PauseProcess {
+    child: Child,
+}
+
+impl PauseProcess {
+    /// `unshare <flags> sleep`, once the namespaces named in `private` differ from ours.
+    fn spawn(flags: &[&str], private: &[&str]) -> Self {
+        let child = Command::new("unshare")
+            .args(flags)
+            .args(["sleep", "600"])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("run unshare (util-linux)");
+        let pause = Self { child };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let ino = |path: String| fs::metadata(path).map(|m| (m.dev(), m.ino())).ok();
+        while !private.iter().all(|ns| {
+            let theirs = ino(format!("/proc/{}/ns/{ns}", pause.pid()));
+            theirs.is_some() && theirs != ino(format!("/proc/self/ns/{ns}"))
+        }) {
+            assert!(
+                Instant::now() < deadline,
+                "unshare {flags:?} never left our namespaces"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        pause
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for PauseProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The stand-in pause processes, shared by every case.
+struct Pods {
+    pod: PauseProcess,
+    host_network_pod: PauseProcess,
+}
+
+impl Pods {
+    fn new() -> Self {
+        Self {
+            pod: PauseProcess::spawn(&["--net", "--ipc", "--uts"], &["net", "ipc", "uts"]),
+            host_network_pod: PauseProcess::spawn(&["--ipc"], &["ipc"]),
+        }
+    }
+}
+
+/// One corpus document made into a bundle.
+struct Case {
+    _dir: TempDir,
+    bundle: PathBuf,
+    id: String,
+}
+
+impl Case {
+    fn materialize(file: &str, pods: &Pods) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("bulwark-corpus-")
+            .tempdir()
+            .unwrap();
+        let bundle = dir.path().join("bundle");
+        let rootfs = bundle.join("rootfs");
+        for sub in ["proc", "dev", "sys", "tmp", "etc", "run"] {
+            fs::create_dir_all(rootfs.join(sub)).unwrap();
+        }
+        fs::copy(probe_path(), rootfs.join("probe")).unwrap();
+        let engine = dir.path().join("engine");
+        let host_dir = dir.path().join("host-dir");
+        fs::create_dir_all(&engine).unwrap();
+        fs::create_dir_all(&host_dir).unwrap();
+        let id = unique_id("corpus");
+
+        let raw = fs::read_to_string(corpus_dir().join(file)).unwrap();
+        let pod = pods.pod.pid().to_string();
+        let text = raw
+            .replace("@ROOTFS@", rootfs.to_str().unwrap())
+            .replace("@ENGINE@", engine.to_str().unwrap())
+            .replace("@HOSTDIR@", host_dir.to_str().unwrap())
+            .replace("@ID@", &id)
+            .replace("@POD_NETNS@", &format!("/proc/{pod}/ns/net"))
+            .replace("@POD_PID@", &pod)
+            .replace(
+                "@HOSTNET_POD_PID@",
+                &pods.host_network_pod.pid().to_string(),
+            );
+        if let Some(left) = leftover_placeholder(&text) {
+            panic!("{file}: unknown placeholder {left}");
+        }
+        let spec: Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: not JSON: {e}"));
+
+        // The engine's files: every bind source under @ENGINE@ exists, so
+        // mounts.host-path fires only where a case means it to.
+        let engine_prefix = format!("{}/", engine.display());
+        for mount in spec["mounts"].as_array().into_iter().flatten() {
+            let Some(source) = mount["source"].as_str() else {
+                continue;
+            };
+            if !source.starts_with(&engine_prefix) {
+                continue;
+            }
+            let path = Path::new(source);
+            let is_dir = path.ends_with("shm") || source.contains("/volumes/");
+            if is_dir {
+                fs::create_dir_all(path).unwrap();
+            } else {
+                fs::create_dir_all(path.parent().unwrap()).unwrap();
+                fs::write(path, "").unwrap();
+            }
+        }
+        fs::write(bundle.join("config.json"), text).unwrap();
+        Self {
+            _dir: dir,
+            bundle,
+            id,
+        }
+    }
+
+    fn bundle_str(&self) -> &str {
+        self.bundle.to_str().unwrap()
+    }
+}
+
+/// `@NAME@` left in a document after substitution.
+fn leftover_placeholder(text: &str) -> Option<&str> {
+    text.match_indices('@').find_map(|(start, _)| {
+        let rest = &text[start + 1..];
+        let end = rest.find(|c: char| !(c.is_ascii_uppercase() || c == '_'))?;
+        (end > 0 && rest[end..].starts_with('@')).then(|| &text[start..start + end + 2])
+    })
+}
+
+/// Runs every check on one document; returns what went wrong.
+fn check(rt: &Runtime, pods: &Pods, file: &str, want: &BTreeSet<String>) -> Vec<String> {
+    let mut problems = Vec::new();
+    let case = Case::materialize(file, pods);
+    let admitted = want.is_empty();
+    let mut outputs = Vec::new();
+
+    // (a) validate --format json: the verdict and the exact set of rule ids.
+    let args = [
+        "validate",
+        "--format",
+        "json",
+        "--id",
+        &case.id,
+        "--bundle",
+        case.bundle_str(),
+    ];
+    let out = rt.run(&args);
+    outputs.push(describe(&args, &out));
+    let want_code = if admitted { 0 } else { 1 };
+    if out.status.code() != Some(want_code) {
+        problems.push(format!(
+            "validate json: exit {:?}, want {want_code}",
+            out.status.code()
+        ));
+    }
+    match serde_json::from_slice::<Value>(&out.stdout) {
+        Err(e) => problems.push(format!("validate json: not JSON ({e})")),
+        Ok(report) => {
+            if report["admitted"] != admitted {
+                problems.push(format!(
+                    "validate json: admitted is {}, want {admitted} (baseline_error: {})",
+                    report["admitted"], report["baseline_error"]
+                ));
+            }
+            let got: BTreeSet<String> = report["violations"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v["rule"].as_str().map(str::to_owned))
+                .collect();
+            if &got != want {
+                problems.push(format!("validate json: rule ids {got:?}, want {want:?}"));
+            }
+        }
+    }
+
+    // (b) validate (text): the verdict line and every rule id.
+    let args = ["validate", "--id", &case.id, "--bundle", case.bundle_str()];
+    let out = rt.run(&args);
+    outputs.push(describe(&args, &out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let verdict = if admitted { "ADMITTED " } else { "REFUSED " };
+    if !text.starts_with(verdict) {
+        problems.push(format!("validate text: does not start with {verdict:?}"));
+    }
+    if out.status.code() != Some(want_code) {
+        problems.push(format!(
+            "validate text: exit {:?}, want {want_code}",
+            out.status.code()
+        ));
+    }
+    for rule in want {
+        if !text.contains(&format!("  [{rule}] ")) {
+            problems.push(format!("validate text: no line for [{rule}]"));
+        }
+    }
+
+    // (c) create: refused with every id, nothing left behind. Admitted documents are not
+    // created (podman's userdata mounts point at stand-in files).
+    if !admitted {
+        let args = ["create", "--bundle", case.bundle_str(), &case.id];
+        let out = rt.run(&args);
+        outputs.push(describe(&args, &out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.code() != Some(1) {
+            problems.push(format!("create: exit {:?}, want 1", out.status.code()));
+        }
+        for rule in want {
+            if !stderr.contains(&format!("[{rule}]")) {
+                problems.push(format!("create: stderr does not name [{rule}]"));
+            }
+        }
+        let left = rt.leftovers(&case.id);
+        if !left.is_empty() {
+            problems.push(format!("create: left behind {left:?}"));
+        }
+    }
+
+    let all = outputs.join("\n");
+    for secret in PLANTED_SECRETS {
+        if all.contains(secret) {
+            problems.push(format!("an output repeats the planted secret {secret:?}"));
+        }
+    }
+    if !problems.is_empty() {
+        problems.push(all);
+    }
+    problems
+}
+
+#[test]
+fn expected_json_covers_the_corpus() {
+    let expected = expected();
+    let files = corpus_files();
+    let listed: BTreeSet<String> = expected.keys().cloned().collect();
+    assert_eq!(listed, files, "expected.json and the corpus files differ");
+    let mut covered = BTreeSet::new();
+    for (file, ids) in &expected {
+        // `<expected rule id>--<case>.json`, or `admitted--<case>.json`.
+        let (prefix, _) = file
+            .split_once("--")
+            .unwrap_or_else(|| panic!("{file}: name is not <rule id>--<case>.json"));
+        if prefix == "admitted" {
+            assert!(
+                ids.is_empty(),
+                "{file} is named admitted but expects {ids:?}"
+            );
+        } else {
+            assert!(
+                ids.contains(prefix),
+                "{file}: {prefix} is not in its expected ids {ids:?}"
+            );
+        }
+        for id in ids {
+            assert!(
+                RULE_IDS.contains(&id.as_str()),
+                "{file}: unknown rule id {id}"
+            );
+            covered.insert(id.as_str());
+        }
+    }
+    let missing: Vec<_> = RULE_IDS
+        .iter()
+        .filter(|id| !covered.contains(*id))
+        .collect();
+    assert!(missing.is_empty(), "no corpus document expects {missing:?}");
+}
+
+#[test]
+fn corpus_verdicts_match_expected() {
+    let expected = expected();
+    let rt = Runtime::new();
+    let pods = Pods::new();
+    let mut failures = Vec::new();
+    for file in corpus_files() {
+        let Some(want) = expected.get(&file) else {
+            failures.push(format!("{file}: not in expected.json"));
+            continue;
+        };
+        let problems = check(&rt, &pods, &file, want);
+        if !problems.is_empty() {
+            failures.push(format!("=== {file}\n{}", problems.join("\n")));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} corpus documents failed:\n{}",
+        failures.len(),
+        expected.len(),
+        failures.join("\n\n")
+    );
+}
