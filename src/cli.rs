@@ -307,8 +307,8 @@ pub struct Update {
     #[arg(short, long)]
     pub resources: Option<PathBuf>,
 
-    /// Memory limit in bytes (suffixes k, m, g accepted)
-    #[arg(long)]
+    /// Memory limit in bytes (suffixes k, m, g accepted; -1 for unlimited)
+    #[arg(long, allow_hyphen_values = true)]
     pub memory: Option<String>,
 
     /// Memory soft limit in bytes (suffixes k, m, g accepted)

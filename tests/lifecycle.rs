@@ -213,6 +213,47 @@ fn update_changes_the_cgroup_limits() {
 }
 
 #[test]
+fn update_may_not_remove_or_exceed_limits() {
+    let rt = Runtime::new();
+    let bundle = Bundle::new(&["/probe", "sleep", "300"]);
+    let id = unique_id("update-refused");
+    rt.ok(&["run", "--detach", "--bundle", bundle.path_str(), &id]);
+    let pids_max = Path::new("/sys/fs/cgroup/pids/bulwark")
+        .join(&id)
+        .join("pids.max");
+    for (args, rule) in [
+        (vec!["--pids-limit", "-1"], "resources.pids-limit"),
+        (vec!["--pids-limit", "100000"], "resources.pids-limit"),
+        (vec!["--memory", "-1"], "resources.memory-limit"),
+    ] {
+        let mut command = vec!["update"];
+        command.extend(&args);
+        command.push(&id);
+        let stderr = rt.fails(&command);
+        assert!(stderr.contains(rule), "{args:?}: {stderr}");
+    }
+    let mut child = rt
+        .command(&["update", "--resources", "-", &id])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(br#"{"devices": [{"allow": true, "access": "rwm"}]}"#)
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("privileged.devices"));
+    // Nothing was applied.
+    assert_eq!(fs::read_to_string(&pids_max).unwrap().trim(), "64");
+    rt.ok(&["delete", "--force", &id]);
+}
+
+#[test]
 fn duplicate_id_is_refused_and_the_first_container_is_untouched() {
     let rt = Runtime::new();
     let bundle = Bundle::new(&["/probe", "sleep", "300"]);

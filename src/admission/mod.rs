@@ -192,17 +192,7 @@ impl Findings<'_> {
 
 /// Runs every rule on a new container's spec.
 pub fn admit(input: &Input) -> Vec<Violation> {
-    let mut violations = Vec::new();
-    for rule in RULES {
-        (rule.check)(
-            input,
-            &mut Findings {
-                rule: rule.id,
-                out: &mut violations,
-            },
-        );
-    }
-    violations
+    run_rules(input, RULES)
 }
 
 /// Runs the process rules on an exec'd process (its process.json or flags).
@@ -215,15 +205,61 @@ pub fn admit_exec(process: &Value, config: &AdmissionConfig) -> Vec<Violation> {
         engine: Engine::Other,
         config,
     };
+    run_rules(
+        &input,
+        &[
+            Rule {
+                id: process::CWD,
+                check: process::cwd,
+            },
+            Rule {
+                id: process::ENV_SECRETS,
+                check: process::env_secrets,
+            },
+        ],
+    )
+}
+
+/// Runs the resource and device rules on the limits an `update` would leave in force.
+pub fn admit_update(resources: &Value, config: &AdmissionConfig) -> Vec<Violation> {
+    let spec = serde_json::json!({ "linux": { "resources": resources } });
+    let input = Input {
+        spec: &spec,
+        bundle: std::path::Path::new("/"),
+        container_id: "",
+        engine: Engine::Other,
+        config,
+    };
+    run_rules(
+        &input,
+        &[
+            Rule {
+                id: resources::MEMORY,
+                check: resources::memory_limit,
+            },
+            Rule {
+                id: resources::CPU,
+                check: resources::cpu_limit,
+            },
+            Rule {
+                id: resources::PIDS,
+                check: resources::pids_limit,
+            },
+            Rule {
+                id: privileged::DEVICES,
+                check: privileged::devices,
+            },
+        ],
+    )
+}
+
+fn run_rules(input: &Input, rules: &[Rule]) -> Vec<Violation> {
     let mut violations = Vec::new();
-    for (id, check) in [
-        (process::CWD, process::cwd as fn(&Input, &mut Findings)),
-        (process::ENV_SECRETS, process::env_secrets),
-    ] {
-        check(
-            &input,
+    for rule in rules {
+        (rule.check)(
+            input,
             &mut Findings {
-                rule: id,
+                rule: rule.id,
                 out: &mut violations,
             },
         );

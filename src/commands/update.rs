@@ -7,26 +7,21 @@ use libcontainer::oci_spec::runtime::{LinuxResources, Spec};
 use serde_json::{json, Map, Value};
 
 use super::{cgroup_manager, load_container, open};
+use crate::admission::{self, Refused};
 use crate::cli::Update;
+use crate::config::LoadedConfig;
 use crate::pipeline::{self, MAX_SPEC_BYTES};
 
 /// Applies new resource limits to the container's cgroup and records them in the
-/// effective spec, so later operations (and the audit) see the limits in force.
+/// effective spec, so later operations (and the audit) see the limits in force. The
+/// limits that result are admitted like a new container's: an update may not remove a
+/// limit, raise one past the configured maximum, or allow every device.
 pub fn update(root: &Path, args: Update) -> Result<()> {
     let (root, id) = open(root, &args.container_id)?;
     let container = load_container(&root, &id)?;
     let requested = requested_resources(&args)?;
     let resources: LinuxResources = serde_json::from_value(requested.clone())
         .context("the requested resources are not a valid linux.resources object")?;
-
-    cgroup_manager(&container)?
-        .apply(&ControllerOpt {
-            resources: &resources,
-            disable_oom_killer: false,
-            oom_score_adj: None,
-            freezer_state: None,
-        })
-        .with_context(|| format!("cannot update the cgroup of container {id}"))?;
 
     let spec_path = root.effective_spec_path(&id);
     let spec: Spec = pipeline::read_json(&spec_path)?;
@@ -38,6 +33,21 @@ pub fn update(root: &Path, args: Update) -> Result<()> {
         .entry("resources")
         .or_insert_with(|| json!({}));
     merge(current, requested);
+    let config = LoadedConfig::load()?;
+    let violations = admission::admit_update(current, &config.config.admission);
+    if !violations.is_empty() {
+        return Err(Refused(violations).into());
+    }
+
+    cgroup_manager(&container)?
+        .apply(&ControllerOpt {
+            resources: &resources,
+            disable_oom_killer: false,
+            oom_score_adj: None,
+            freezer_state: None,
+        })
+        .with_context(|| format!("cannot update the cgroup of container {id}"))?;
+
     let updated: Spec = serde_json::from_value(spec_json)?;
     pipeline::write_effective_spec(&updated, &spec_path)?;
     Ok(())
