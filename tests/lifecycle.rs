@@ -185,19 +185,11 @@ fn update_changes_the_cgroup_limits() {
     assert_eq!(fs::read_to_string(&pids_max).unwrap().trim(), "64");
 
     // containerd's shim sends the resources as JSON on stdin.
-    let mut child = rt
-        .command(&["update", "--resources", "-", &id])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(br#"{"pids": {"limit": 50}}"#)
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    let out = rt.run_with_stdin(
+        &["update", "--resources", "-", &id],
+        br#"{"pids": {"limit": 50}}"#,
+    );
+    assert!(out.status.success(), "{}", describe(&["update"], &out));
     assert_eq!(fs::read_to_string(&pids_max).unwrap().trim(), "50");
 
     rt.ok(&["update", "--pids-limit", "40", "--memory", "96m", &id]);
@@ -232,20 +224,10 @@ fn update_may_not_remove_or_exceed_limits() {
         let stderr = rt.fails(&command);
         assert!(stderr.contains(rule), "{args:?}: {stderr}");
     }
-    let mut child = rt
-        .command(&["update", "--resources", "-", &id])
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(br#"{"devices": [{"allow": true, "access": "rwm"}]}"#)
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = rt.run_with_stdin(
+        &["update", "--resources", "-", &id],
+        br#"{"devices": [{"allow": true, "access": "rwm"}]}"#,
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("privileged.devices"));
     // Nothing was applied.

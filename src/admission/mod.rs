@@ -87,85 +87,117 @@ pub struct Input<'a> {
 }
 
 /// A rule: an id and a check that pushes violations.
+#[derive(Clone, Copy)]
 struct Rule {
     id: &'static str,
     check: fn(&Input, &mut Findings),
 }
 
-/// The rules, in the order their violations are reported.
+const RESOURCES_MEMORY: Rule = Rule {
+    id: resources::MEMORY,
+    check: resources::memory_limit,
+};
+const RESOURCES_CPU: Rule = Rule {
+    id: resources::CPU,
+    check: resources::cpu_limit,
+};
+const RESOURCES_PIDS: Rule = Rule {
+    id: resources::PIDS,
+    check: resources::pids_limit,
+};
+const MOUNTS_HOST_PATH: Rule = Rule {
+    id: mounts::HOST_PATH,
+    check: mounts::host_paths,
+};
+const MOUNTS_PROPAGATION: Rule = Rule {
+    id: mounts::PROPAGATION,
+    check: mounts::propagation,
+};
+const MOUNTS_WRITABLE_KERNEL_FS: Rule = Rule {
+    id: mounts::WRITABLE_KERNEL_FS,
+    check: mounts::writable_kernel_fs,
+};
+const PRIVILEGED_CAPABILITIES: Rule = Rule {
+    id: privileged::CAPABILITIES,
+    check: privileged::capabilities,
+};
+const PRIVILEGED_DEVICES: Rule = Rule {
+    id: privileged::DEVICES,
+    check: privileged::devices,
+};
+const PRIVILEGED_MASKED_PATHS: Rule = Rule {
+    id: privileged::MASKED_PATHS,
+    check: privileged::masked_paths,
+};
+const PRIVILEGED_ANNOTATION: Rule = Rule {
+    id: privileged::ANNOTATION,
+    check: privileged::podman_privileged,
+};
+const PRIVILEGED_UNCONFINED: Rule = Rule {
+    id: privileged::UNCONFINED,
+    check: privileged::unconfined,
+};
+const NAMESPACES_REQUIRED: Rule = Rule {
+    id: namespaces::REQUIRED,
+    check: namespaces::required,
+};
+const NAMESPACES_HOST: Rule = Rule {
+    id: namespaces::HOST,
+    check: namespaces::host_paths,
+};
+const PROCESS_HOOKS: Rule = Rule {
+    id: process::HOOKS,
+    check: process::hooks,
+};
+const PROCESS_SYSCTLS: Rule = Rule {
+    id: process::SYSCTLS,
+    check: process::sysctls,
+};
+const PROCESS_LINUX_FIELDS: Rule = Rule {
+    id: process::LINUX_FIELDS,
+    check: process::linux_fields,
+};
+const PROCESS_CWD: Rule = Rule {
+    id: process::CWD,
+    check: process::cwd,
+};
+const PROCESS_ENV_SECRETS: Rule = Rule {
+    id: process::ENV_SECRETS,
+    check: process::env_secrets,
+};
+
+/// The rules a new container is checked against, in the order their violations are
+/// reported.
 const RULES: &[Rule] = &[
-    Rule {
-        id: resources::MEMORY,
-        check: resources::memory_limit,
-    },
-    Rule {
-        id: resources::CPU,
-        check: resources::cpu_limit,
-    },
-    Rule {
-        id: resources::PIDS,
-        check: resources::pids_limit,
-    },
-    Rule {
-        id: mounts::HOST_PATH,
-        check: mounts::host_paths,
-    },
-    Rule {
-        id: mounts::PROPAGATION,
-        check: mounts::propagation,
-    },
-    Rule {
-        id: mounts::WRITABLE_KERNEL_FS,
-        check: mounts::writable_kernel_fs,
-    },
-    Rule {
-        id: privileged::CAPABILITIES,
-        check: privileged::capabilities,
-    },
-    Rule {
-        id: privileged::DEVICES,
-        check: privileged::devices,
-    },
-    Rule {
-        id: privileged::MASKED_PATHS,
-        check: privileged::masked_paths,
-    },
-    Rule {
-        id: privileged::ANNOTATION,
-        check: privileged::podman_privileged,
-    },
-    Rule {
-        id: privileged::UNCONFINED,
-        check: privileged::unconfined,
-    },
-    Rule {
-        id: namespaces::REQUIRED,
-        check: namespaces::required,
-    },
-    Rule {
-        id: namespaces::HOST,
-        check: namespaces::host_paths,
-    },
-    Rule {
-        id: process::HOOKS,
-        check: process::hooks,
-    },
-    Rule {
-        id: process::SYSCTLS,
-        check: process::sysctls,
-    },
-    Rule {
-        id: process::LINUX_FIELDS,
-        check: process::linux_fields,
-    },
-    Rule {
-        id: process::CWD,
-        check: process::cwd,
-    },
-    Rule {
-        id: process::ENV_SECRETS,
-        check: process::env_secrets,
-    },
+    RESOURCES_MEMORY,
+    RESOURCES_CPU,
+    RESOURCES_PIDS,
+    MOUNTS_HOST_PATH,
+    MOUNTS_PROPAGATION,
+    MOUNTS_WRITABLE_KERNEL_FS,
+    PRIVILEGED_CAPABILITIES,
+    PRIVILEGED_DEVICES,
+    PRIVILEGED_MASKED_PATHS,
+    PRIVILEGED_ANNOTATION,
+    PRIVILEGED_UNCONFINED,
+    NAMESPACES_REQUIRED,
+    NAMESPACES_HOST,
+    PROCESS_HOOKS,
+    PROCESS_SYSCTLS,
+    PROCESS_LINUX_FIELDS,
+    PROCESS_CWD,
+    PROCESS_ENV_SECRETS,
+];
+
+/// An exec'd process: the process rules.
+const EXEC_RULES: &[Rule] = &[PROCESS_CWD, PROCESS_ENV_SECRETS];
+
+/// The limits an update leaves in force: the resource and device rules.
+const UPDATE_RULES: &[Rule] = &[
+    RESOURCES_MEMORY,
+    RESOURCES_CPU,
+    RESOURCES_PIDS,
+    PRIVILEGED_DEVICES,
 ];
 
 /// Violations pushed by one rule, tagged with its id.
@@ -198,59 +230,24 @@ pub fn admit(input: &Input) -> Vec<Violation> {
 /// Runs the process rules on an exec'd process (its process.json or flags).
 pub fn admit_exec(process: &Value, config: &AdmissionConfig) -> Vec<Violation> {
     let spec = serde_json::json!({ "process": process });
-    let input = Input {
-        spec: &spec,
-        bundle: std::path::Path::new("/"),
-        container_id: "",
-        engine: Engine::Other,
-        config,
-    };
-    run_rules(
-        &input,
-        &[
-            Rule {
-                id: process::CWD,
-                check: process::cwd,
-            },
-            Rule {
-                id: process::ENV_SECRETS,
-                check: process::env_secrets,
-            },
-        ],
-    )
+    run_rules(&fragment(&spec, config), EXEC_RULES)
 }
 
 /// Runs the resource and device rules on the limits an `update` would leave in force.
 pub fn admit_update(resources: &Value, config: &AdmissionConfig) -> Vec<Violation> {
     let spec = serde_json::json!({ "linux": { "resources": resources } });
-    let input = Input {
-        spec: &spec,
+    run_rules(&fragment(&spec, config), UPDATE_RULES)
+}
+
+/// Input for checking a fragment of a spec that belongs to no particular engine.
+fn fragment<'a>(spec: &'a Value, config: &'a AdmissionConfig) -> Input<'a> {
+    Input {
+        spec,
         bundle: std::path::Path::new("/"),
         container_id: "",
         engine: Engine::Other,
         config,
-    };
-    run_rules(
-        &input,
-        &[
-            Rule {
-                id: resources::MEMORY,
-                check: resources::memory_limit,
-            },
-            Rule {
-                id: resources::CPU,
-                check: resources::cpu_limit,
-            },
-            Rule {
-                id: resources::PIDS,
-                check: resources::pids_limit,
-            },
-            Rule {
-                id: privileged::DEVICES,
-                check: privileged::devices,
-            },
-        ],
-    )
+    }
 }
 
 fn run_rules(input: &Input, rules: &[Rule]) -> Vec<Violation> {

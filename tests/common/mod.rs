@@ -290,6 +290,20 @@ impl Runtime {
         output_via_files(self.command(args))
     }
 
+    /// Runs with `input` on stdin (containerd's shim sends `update` resources that way).
+    pub fn run_with_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        use std::io::Write;
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
     /// Runs and asserts success, printing everything bulwark said otherwise.
     pub fn ok(&self, args: &[&str]) -> Output {
         let out = self.run(args);
