@@ -19,3 +19,13 @@ pub fn loaded_apparmor_profiles() -> BTreeSet<String> {
         .filter_map(|line| line.rsplit_once(" (").map(|(name, _)| name.to_owned()))
         .collect()
 }
+
+/// The name of an OCI namespace type under /proc/<pid>/ns ("network" is "net",
+/// "mount" is "mnt"; the others are the same).
+pub fn proc_ns_name(oci_type: &str) -> &str {
+    match oci_type {
+        "network" => "net",
+        "mount" => "mnt",
+        other => other,
+    }
+}

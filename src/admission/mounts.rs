@@ -93,25 +93,20 @@ pub fn host_paths(input: &Input, out: &mut Findings) {
 }
 
 fn forbidden(resolved: &Path) -> Option<String> {
-    for root in FORBIDDEN {
-        let root = Path::new(root);
-        if resolved == root || root.starts_with(resolved) {
-            return Some(format!(
-                "{} holds or is a host system path",
-                resolved.display()
-            ));
-        }
-        if ["/proc", "/sys", "/dev"]
-            .iter()
-            .any(|k| resolved.starts_with(k))
-        {
-            return Some(format!(
-                "{} is inside a kernel filesystem",
-                resolved.display()
-            ));
-        }
+    if ["/proc", "/sys", "/dev"]
+        .iter()
+        .any(|k| resolved.starts_with(k))
+    {
+        return Some(format!(
+            "{} is inside a kernel filesystem",
+            resolved.display()
+        ));
     }
-    None
+    FORBIDDEN
+        .iter()
+        .map(Path::new)
+        .any(|root| resolved == root || root.starts_with(resolved))
+        .then(|| format!("{} holds or is a host system path", resolved.display()))
 }
 
 fn is_socket(path: &Path) -> bool {

@@ -9,14 +9,8 @@ use super::{show, Findings, Input};
 pub const REQUIRED: &str = "namespaces.required";
 pub const HOST: &str = "namespaces.host";
 
-/// An OCI namespace type and its name under /proc/<pid>/ns.
-const REQUIRED_TYPES: [(&str, &str); 5] = [
-    ("pid", "pid"),
-    ("network", "net"),
-    ("ipc", "ipc"),
-    ("uts", "uts"),
-    ("mount", "mnt"),
-];
+/// Namespace types a container must not share with the host.
+const REQUIRED_TYPES: [&str; 5] = ["pid", "network", "ipc", "uts", "mount"];
 
 fn namespaces(spec: &Value) -> &[Value] {
     spec.pointer("/linux/namespaces")
@@ -26,7 +20,7 @@ fn namespaces(spec: &Value) -> &[Value] {
 
 /// A missing namespace type means the container shares the host's.
 pub fn required(input: &Input, out: &mut Findings) {
-    for (typ, _) in REQUIRED_TYPES {
+    for typ in REQUIRED_TYPES {
         if !namespaces(input.spec).iter().any(|ns| ns["type"] == typ) {
             out.push(
                 "linux.namespaces",
@@ -47,11 +41,7 @@ pub fn host_paths(input: &Input, out: &mut Findings) {
         let (Some(typ), Some(path)) = (ns["type"].as_str(), ns["path"].as_str()) else {
             continue;
         };
-        let proc_name = match typ {
-            "network" => "net",
-            "mount" => "mnt",
-            other => other,
-        };
+        let proc_name = crate::host::proc_ns_name(typ);
         let field = format!("linux.namespaces[{index}].path");
         let Ok(target) = std::fs::metadata(path) else {
             out.push(

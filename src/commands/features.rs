@@ -83,17 +83,13 @@ fn apparmor_state(baseline: &BaselineConfig) -> String {
 }
 
 fn host_namespaces() -> Vec<&'static str> {
-    let proc_name = |ns: &str| {
-        match ns {
-            "mount" => "mnt",
-            "network" => "net",
-            other => other,
-        }
-        .to_owned()
-    };
     NAMESPACES
         .into_iter()
-        .filter(|ns| Path::new("/proc/self/ns").join(proc_name(ns)).exists())
+        .filter(|ns| {
+            Path::new("/proc/self/ns")
+                .join(host::proc_ns_name(ns))
+                .exists()
+        })
         .collect()
 }
 
