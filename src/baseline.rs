@@ -386,13 +386,20 @@ impl<'a> Baseline<'a> {
                 options.push((*option).to_owned());
             }
         }
+        // Without size= a tmpfs may fill half the host's memory; admission refuses
+        // explicit sizes above admission.resources.max_tmpfs_bytes.
+        if mount.typ().as_deref() == Some("tmpfs")
+            && !options.iter().any(|o| o.starts_with("size="))
+        {
+            options.push(format!("size={}", self.config.tmpfs_size_bytes));
+        }
         record(
             changes,
             "mount-options",
             &format!("mounts[{index}].options"),
             &before,
             &Some(options.clone()),
-            "writable tmpfs mounts are nosuid,nodev; sysfs and cgroupfs are read-only",
+            "writable tmpfs mounts are nosuid,nodev and size-bounded; sysfs and cgroupfs are read-only",
         );
         mount.set_options(Some(options));
     }
@@ -526,7 +533,11 @@ mod tests {
             mounts[0].options().as_ref().unwrap(),
             &["size=1m", "nosuid", "nodev"]
         );
-        assert_eq!(mounts[1].options().as_ref().unwrap(), &["nosuid"]);
+        // A tmpfs without a size gets the configured one.
+        assert_eq!(
+            mounts[1].options().as_ref().unwrap(),
+            &["nosuid", "size=67108864"]
+        );
         assert!(mounts[2]
             .options()
             .as_ref()

@@ -10,18 +10,19 @@
 //! cgroupsPath → the mandatory baseline. Before any of it, on the engine's raw document,
 //! CRI sandbox limits and admission. Secrets and the policy decision plug in here.
 
-use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use libcontainer::oci_spec::runtime::{Mount, Spec};
 
 use serde_json::Value;
 
-use crate::admission::{self, fill_sandbox_limits, Engine, Input as AdmissionInput, Refused};
+use crate::admission::{self, fill_sandbox_limits, Input as AdmissionInput, Refused};
 use crate::atomic_file;
 use crate::baseline::{Baseline, BaselineError, Change};
+use crate::bounded_read::{read_path_bounded, BoundedReadError};
 use crate::config::AdmissionConfig;
+use crate::engine::Engine;
 
 /// A config.json larger than this is refused before it is parsed. Real specs are tens of
 /// KiB; the limit keeps a hostile bundle from making bulwark allocate without bound.
@@ -56,29 +57,16 @@ pub enum SpecError {
 
 /// Reads a JSON document of at most [`MAX_SPEC_BYTES`].
 pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, SpecError> {
-    let read_err = |source| SpecError::Read {
-        path: path.to_owned(),
-        source,
-    };
-    let file = File::open(path).map_err(read_err)?;
-    let size = file.metadata().map_err(read_err)?.len();
-    if size > MAX_SPEC_BYTES {
-        return Err(SpecError::TooLarge {
+    let bytes = read_path_bounded(path, MAX_SPEC_BYTES).map_err(|e| match e {
+        BoundedReadError::Io(source) => SpecError::Read {
+            path: path.to_owned(),
+            source,
+        },
+        BoundedReadError::TooLarge { size, .. } => SpecError::TooLarge {
             path: path.to_owned(),
             size,
-        });
-    }
-    let mut bytes = Vec::with_capacity(size as usize);
-    // take(): the file may grow between metadata() and read().
-    file.take(MAX_SPEC_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(read_err)?;
-    if bytes.len() as u64 > MAX_SPEC_BYTES {
-        return Err(SpecError::TooLarge {
-            path: path.to_owned(),
-            size: bytes.len() as u64,
-        });
-    }
+        },
+    })?;
     serde_json::from_slice(&bytes).map_err(|source| SpecError::Parse {
         path: path.to_owned(),
         source,
@@ -127,15 +115,15 @@ pub fn admit_document(
     container_id: &str,
     config: &AdmissionConfig,
 ) -> Result<Vec<Change>, Refused> {
-    let engine = Engine::detect(raw);
+    let engine = Engine::detect(raw, container_id);
     let filled = fill_sandbox_limits(raw, &engine, config);
-    let violations = admission::admit(&AdmissionInput {
-        spec: raw,
+    let violations = admission::admit(&AdmissionInput::new(
+        raw,
         bundle,
         container_id,
         engine,
         config,
-    });
+    ));
     if !violations.is_empty() {
         return Err(Refused(violations));
     }
@@ -230,6 +218,8 @@ mod tests {
         // The fixtures bind a directory of the bundle itself.
         let mut admission = AdmissionConfig::default();
         admission.mounts.allowed_host_paths = vec![fs::canonicalize(bundle).unwrap()];
+        admission.images.approved = vec!["registry.example.com/agents".into()];
+        admission.images.trust_annotation = true;
         let mut config = BaselineConfig::default();
         config.apparmor.allow_missing = true;
         let host = HostSupport {
@@ -252,6 +242,7 @@ mod tests {
             "ociVersion": "1.0.2",
             "process": {"args": ["/probe"], "cwd": "/", "user": {"uid": 0, "gid": 0}},
             "root": {"path": "rootfs"},
+            "annotations": {"bulwark.io/image": "registry.example.com/agents/probe:1"},
             "mounts": extra_mounts,
             "linux": {
                 "resources": {"memory": {"limit": 1 << 27}, "cpu": {"quota": 50000}, "pids": {"limit": 64}},

@@ -201,6 +201,7 @@ fn default_config(args: &[&str]) -> Value {
         },
         "root": {"path": "rootfs", "readonly": true},
         "hostname": "bulwark-test",
+        "annotations": {"bulwark.io/image": TEST_IMAGE},
         "mounts": [
             {"destination": "/proc", "type": "proc", "source": "proc"},
             {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
@@ -240,9 +241,16 @@ fn default_config(args: &[&str]) -> Value {
     })
 }
 
+/// The image reference test bundles carry in `bulwark.io/image`, as an orchestrator that
+/// unpacked it would.
+pub const TEST_IMAGE: &str = "localhost/bulwark-probe:test";
+
 /// The host config tests run with: this CI host's kernel has no AppArmor, which bulwark
-/// refuses unless the config accepts it.
-pub const TEST_CONFIG: &str = "[baseline.apparmor]\nallow_missing = true\n";
+/// refuses unless the config accepts it; test bundles name their image in the
+/// orchestrator annotation, which only an approved prefix lets through.
+pub const TEST_CONFIG: &str = "[baseline.apparmor]\nallow_missing = true\n\
+[admission.images]\napproved = [\"localhost/bulwark-probe\", \"localhost/bulwark-pause\"]\n\
+trust_annotation = true\ncri_sandbox_image = \"localhost/bulwark-pause:test\"\n";
 
 /// The built bulwark binary with a private state root and its own host config
 /// (`BULWARK_CONFIG`), so no test reads or depends on /etc/bulwark.
