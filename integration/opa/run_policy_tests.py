@@ -20,6 +20,7 @@ import re
 import sys
 from pathlib import Path
 
+sys.dont_write_bytecode = True  # leave no __pycache__ in the work tree
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bulwark_opa  # noqa: E402
 
