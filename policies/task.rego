@@ -45,7 +45,7 @@ deny contains msg if {
 	lib.agent_checks
 	lib.has_tasks
 	not lib.task_id
-	msg := sprintf("%s must name a task (annotation bulwark.io/task; allowed: %s)", [lib.agent_label, lib.describe_list(task_names)])
+	msg := sprintf("%s must name a task (annotation bulwark.io/task; allowed: %s)", [lib.agent_label, data.bulwark.lib.describe_list(task_names)])
 }
 
 deny contains msg if {
@@ -53,7 +53,7 @@ deny contains msg if {
 	lib.has_tasks
 	lib.task_id
 	not lib.known_task
-	msg := sprintf("%s may not run task \"%s\" (allowed: %s)", [lib.agent_label, lib.task_id, lib.describe_list(task_names)])
+	msg := sprintf("%s may not run task \"%s\" (allowed: %s)", [lib.agent_label, lib.task_id, data.bulwark.lib.describe_list(task_names)])
 }
 
 # ---- image -------------------------------------------------------------------------
@@ -61,18 +61,18 @@ deny contains msg if {
 deny contains msg if {
 	lib.checks_image
 	some scope in lib.scopes
-	allowed := lib.scope_list(scope, "images")
+	allowed := data.bulwark.lib.scope_list(scope, "images")
 	input.image == null
-	msg := sprintf("%s may not run an image bulwark could not identify (allowed: %s)", [scope.label, lib.describe_list(allowed)])
+	msg := sprintf("%s may not run an image bulwark could not identify (allowed: %s)", [scope.label, data.bulwark.lib.describe_list(allowed)])
 }
 
 deny contains msg if {
 	lib.checks_image
 	some scope in lib.scopes
-	allowed := lib.scope_list(scope, "images")
+	allowed := data.bulwark.lib.scope_list(scope, "images")
 	is_object(input.image)
-	not lib.image_allowed(input.image, allowed)
-	msg := sprintf("%s may not run image \"%s\" (allowed: %s)", [scope.label, input.image.reference, lib.describe_list(allowed)])
+	not data.bulwark.lib.image_allowed(input.image, allowed)
+	msg := sprintf("%s may not run image \"%s\" (allowed: %s)", [scope.label, input.image.reference, data.bulwark.lib.describe_list(allowed)])
 }
 
 # ---- capabilities ------------------------------------------------------------------
@@ -80,10 +80,10 @@ deny contains msg if {
 deny contains msg if {
 	lib.checks_capabilities
 	some scope in lib.scopes
-	allowed := lib.scope_list(scope, "capabilities")
+	allowed := data.bulwark.lib.scope_list(scope, "capabilities")
 	some cap in input.process.capabilities
-	not lib.cap_name(cap) in lib.cap_names(allowed)
-	msg := sprintf("%s may not use capability %s (allowed: %s)", [scope.label, cap, lib.describe_list(sort(lib.cap_names(allowed)))])
+	not data.bulwark.lib.cap_name(cap) in data.bulwark.lib.cap_names(allowed)
+	msg := sprintf("%s may not use capability %s (allowed: %s)", [scope.label, cap, data.bulwark.lib.describe_list(sort(data.bulwark.lib.cap_names(allowed)))])
 }
 
 # ---- resource ceilings -------------------------------------------------------------

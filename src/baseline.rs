@@ -348,7 +348,9 @@ impl<'a> Baseline<'a> {
         Ok(Some(profile.clone()))
     }
 
-    fn seccomp_profile(&self, spec: &Spec) -> Result<SeccompProfileName, BaselineError> {
+    /// The seccomp profile `spec` runs under: the configured one, or a stricter one its
+    /// annotation selects.
+    pub fn seccomp_profile(&self, spec: &Spec) -> Result<SeccompProfileName, BaselineError> {
         let configured = self.config.seccomp.profile;
         let Some(requested) = spec
             .annotations()

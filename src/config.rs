@@ -58,6 +58,11 @@ pub enum ConfigError {
         "host config {path}: admission.images.approved entry {entry:?} is not a registry or repository prefix (like \"registry.example.com/agents\": no tag, digest or trailing slash)"
     )]
     ApprovedImage { path: PathBuf, entry: String },
+    #[error("host config {path}: policy.decision_path {decision_path:?} must be rule names joined by '/' (like \"bulwark/decision\")")]
+    DecisionPath {
+        path: PathBuf,
+        decision_path: String,
+    },
     #[error("host config {path}: admission.images.cri_sandbox_image {image:?} is not an image reference")]
     SandboxImage { path: PathBuf, image: String },
     #[error("host config {path}: admission.distroless.forbidden_paths entry {entry:?} is not an absolute path")]
@@ -69,6 +74,92 @@ pub enum ConfigError {
 pub struct HostConfig {
     pub baseline: BaselineConfig,
     pub admission: AdmissionConfig,
+    pub policy: PolicyConfig,
+    pub audit: AuditConfig,
+}
+
+/// Which policy engine decides after admission (seeds: "OPA — Policy Decisions").
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyBackend {
+    /// OPA's REST Data API over a Unix socket.
+    Opa,
+    /// The same Rego, evaluated in-process (regorus). The default: nothing to run.
+    Embedded,
+    /// Only the built-in admission and baseline.
+    Off,
+}
+
+/// What happens when OPA cannot answer (socket missing, timeout, error, bad body).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OnUnavailable {
+    /// Fail closed: the container is refused.
+    Refuse,
+    /// Decide with the embedded policies instead (the seeds' graceful degradation).
+    Embedded,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    pub backend: PolicyBackend,
+    /// The decision document: `data.<path with dots>`, `POST /v1/data/<path>`.
+    pub decision_path: String,
+    /// Rego modules (`*.rego`, not `*_test.rego`) and `data.json` to evaluate instead
+    /// of the copy of `policies/` built into bulwark.
+    pub policies_dir: Option<PathBuf>,
+    pub on_unavailable: OnUnavailable,
+    pub opa: OpaConfig,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            backend: PolicyBackend::Embedded,
+            decision_path: "bulwark/decision".into(),
+            policies_dir: None,
+            on_unavailable: OnUnavailable::Refuse,
+            opa: OpaConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OpaConfig {
+    pub socket: PathBuf,
+    /// bulwark runs on every container operation: an OPA that does not answer fast is
+    /// treated as unavailable.
+    pub connect_timeout_ms: u64,
+    pub response_timeout_ms: u64,
+    pub max_response_bytes: usize,
+}
+
+impl Default for OpaConfig {
+    fn default() -> Self {
+        Self {
+            socket: PathBuf::from("/run/bulwark/opa.sock"),
+            connect_timeout_ms: 200,
+            response_timeout_ms: 500,
+            max_response_bytes: 1 << 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// One JSON line per decision, appended (O_APPEND).
+    pub path: PathBuf,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("/var/log/bulwark/audit.jsonl"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -434,6 +525,21 @@ fn validate(config: &HostConfig, path: &Path) -> Result<(), ConfigError> {
         return Err(ConfigError::ApprovedImage {
             path: path.to_owned(),
             entry: entry.clone(),
+        });
+    }
+    let decision_path = &config.policy.decision_path;
+    if decision_path.is_empty()
+        || !decision_path.split('/').all(|segment| {
+            !segment.is_empty()
+                && segment
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                && !segment.as_bytes()[0].is_ascii_digit()
+        })
+    {
+        return Err(ConfigError::DecisionPath {
+            path: path.to_owned(),
+            decision_path: decision_path.clone(),
         });
     }
     if let Some(image) = &config.admission.images.cri_sandbox_image {

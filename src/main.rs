@@ -2,6 +2,7 @@
 
 mod admission;
 mod atomic_file;
+mod audit;
 mod baseline;
 mod bounded_read;
 mod cli;
@@ -16,6 +17,7 @@ mod image_identity;
 mod layout;
 mod logging;
 mod pipeline;
+mod policy;
 mod seccomp_profiles;
 
 use clap::Parser;

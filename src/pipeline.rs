@@ -23,6 +23,7 @@ use crate::baseline::{Baseline, BaselineError, Change};
 use crate::bounded_read::{read_path_bounded, BoundedReadError};
 use crate::config::AdmissionConfig;
 use crate::engine::Engine;
+use crate::policy::input::PolicyContext;
 
 /// A config.json larger than this is refused before it is parsed. Real specs are tens of
 /// KiB; the limit keeps a hostile bundle from making bulwark allocate without bound.
@@ -82,17 +83,29 @@ pub struct PipelineInput<'a> {
     pub admission: &'a AdmissionConfig,
 }
 
-/// The spec libcontainer runs, and every rewrite the baseline made to get there.
+/// The spec libcontainer runs, every rewrite the baseline made to get there, and what
+/// the policy engine is told about the container.
 pub struct Effective {
     pub spec: Spec,
     pub changes: Vec<Change>,
+    pub context: PolicyContext,
+}
+
+/// What admission established about the engine's document.
+pub struct Admitted {
+    /// Limits filled in for a CRI sandbox, as baseline changes.
+    pub changes: Vec<Change>,
+    pub context: PolicyContext,
 }
 
 /// Builds the effective spec for a new container from the engine's bundle.
 pub fn effective_spec(input: &PipelineInput) -> Result<Effective, SpecError> {
     let path = input.bundle.join("config.json");
     let mut raw: Value = read_json(&path)?;
-    let mut changes = admit_document(&mut raw, input.bundle, input.container_id, input.admission)?;
+    let Admitted {
+        mut changes,
+        context,
+    } = admit_document(&mut raw, input.bundle, input.container_id, input.admission)?;
     let mut spec: Spec =
         serde_json::from_value(raw).map_err(|source| SpecError::Parse { path, source })?;
     if !spec.version().starts_with("1.") {
@@ -104,7 +117,11 @@ pub fn effective_spec(input: &PipelineInput) -> Result<Effective, SpecError> {
         return Err(SpecError::NoProcess);
     }
     changes.extend(input.baseline.apply_to_spec(&mut spec)?);
-    Ok(Effective { spec, changes })
+    Ok(Effective {
+        spec,
+        changes,
+        context,
+    })
 }
 
 /// The stages on the engine's raw document: CRI sandbox limits, then admission. Shared
@@ -114,20 +131,16 @@ pub fn admit_document(
     bundle: &Path,
     container_id: &str,
     config: &AdmissionConfig,
-) -> Result<Vec<Change>, Refused> {
+) -> Result<Admitted, Refused> {
     let engine = Engine::detect(raw, container_id);
     let filled = fill_sandbox_limits(raw, &engine, config);
-    let violations = admission::admit(&AdmissionInput::new(
-        raw,
-        bundle,
-        container_id,
-        engine,
-        config,
-    ));
+    let input = AdmissionInput::new(raw, bundle, container_id, engine.clone(), config);
+    let violations = admission::admit(&input);
     if !violations.is_empty() {
         return Err(Refused(violations));
     }
-    Ok(filled
+    let context = PolicyContext::new(container_id, &engine, input.image());
+    let changes = filled
         .into_iter()
         .map(|path| Change {
             control: "sandbox-limits",
@@ -136,7 +149,8 @@ pub fn admit_document(
             after: Value::String("admission.resources.sandbox_*".into()),
             reason: "containerd leaves a pod's sandbox container unlimited; bulwark limits it",
         })
-        .collect())
+        .collect();
+    Ok(Admitted { changes, context })
 }
 
 /// runc resolves a relative `root.path` and relative bind-mount sources against the

@@ -52,8 +52,8 @@ fn require_digest_admits_only_pinned_references() {
     assert!(rt.leftovers(&id).is_empty(), "{:?}", rt.leftovers(&id));
 
     bundle.set(
-        "/annotations",
-        json!({"bulwark.io/image": format!("localhost/bulwark-probe@{DIGEST}")}),
+        "/annotations/bulwark.io~1image",
+        json!(format!("localhost/bulwark-probe@{DIGEST}")),
     );
     let report = probe_report(&rt.ok(&["run", "--bundle", bundle.path_str(), &id]).stdout);
     assert_eq!(report["uid"], 65532);

@@ -280,8 +280,11 @@ network_config_dir = "{net}"
 
     /// Runs `podman <isolation flags> <args>` and returns what it did.
     /// Replaces bulwark's host config for the following podman commands.
+    /// The audit log goes under this test's directory, never to /var/log.
     pub fn set_bulwark_config(&self, config: &str) {
-        fs::write(self.path("bulwark.toml"), config).expect("write bulwark.toml");
+        let audit = format!("\n[audit]\npath = {:?}\n", self.path("audit.jsonl"));
+        fs::write(self.path("bulwark.toml"), format!("{config}{audit}"))
+            .expect("write bulwark.toml");
     }
 
     pub fn podman(&self, args: &[&str]) -> Output {
