@@ -8,7 +8,10 @@ BULWARK      := target/release/bulwark
 DEB_PACKAGES := libseccomp-dev pkg-config make procps file \
                 apparmor jq runc podman conmon umoci skopeo containernetworking-plugins
 
-.PHONY: all deps build probe test lint demo clean
+.PHONY: all deps build probe opa policy-test test lint demo clean
+
+# The real OPA evaluator (PyPI), for the policy tests and the OPA test server.
+OPA_BINDINGS := $(CURDIR)/target/opa-bindings
 
 all: build probe
 
@@ -36,9 +39,18 @@ lint: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --locked --all-targets -- -D warnings
 
-# The whole suite: unit tests, real containers through the built binary, podman.
-test: lint build probe
-	BULWARK_PROBE=$(CURDIR)/$(PROBE) $(CARGO) test --release --locked --workspace -- --test-threads=2
+opa:
+	integration/opa/install.sh $(OPA_BINDINGS)
+
+# policies/ through the real OPA evaluator: the Rego test rules and every decision case.
+policy-test: opa
+	python3 integration/opa/run_policy_tests.py --bindings $(OPA_BINDINGS)
+
+# The whole suite: policy tests, unit tests, real containers through the built binary,
+# podman, containerd CRI, OPA.
+test: lint build probe policy-test
+	BULWARK_PROBE=$(CURDIR)/$(PROBE) BULWARK_OPA_BINDINGS=$(OPA_BINDINGS) \
+		$(CARGO) test --release --locked --workspace -- --test-threads=2
 
 # The main job: a hardened container and a refused spec, through the built binary.
 demo: build probe

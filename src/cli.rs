@@ -103,6 +103,9 @@ pub enum Command {
     /// Check a spec against admission and the baseline without creating anything
     /// (exit 1 when it would be refused)
     Validate(Validate),
+    /// Check that this host can enforce the baseline and reach the policy engine
+    /// (exit 1 when a required check fails)
+    Doctor(Doctor),
     /// Manage bulwark's AppArmor profile
     #[command(subcommand)]
     Apparmor(ApparmorCmd),
@@ -399,4 +402,11 @@ pub struct Validate {
 
     /// A config.json file (instead of --bundle); relative paths resolve against its directory
     pub file: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct Doctor {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub format: LogFormat,
 }

@@ -34,7 +34,7 @@ if ! "$python" -m pip --version >/dev/null 2>&1; then
 fi
 
 pip_install() {
-	"$python" -m pip install --quiet --disable-pip-version-check --no-input --root-user-action=ignore \
+	"$python" -m pip install --quiet --disable-pip-version-check --no-input --root-user-action=ignore --break-system-packages \
 		--upgrade --target "$dir" "$@"
 }
 

@@ -55,6 +55,7 @@ pub(super) fn refused_before_policy(
 pub(super) fn decide(config: &LoadedConfig, mut audit: Entry, subject: &Subject) -> Result<()> {
     let outcome = policy::decide(&config.config.policy, &input::build(subject));
     let refusal = outcome.refusal();
+    audit.secrets(subject.secrets);
     audit.policy(outcome);
     audit.write(
         &config.config.audit.path,

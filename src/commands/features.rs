@@ -60,25 +60,54 @@ fn document(config: &LoadedConfig) -> Value {
                 .map_or_else(|| "built-in defaults".to_owned(), |p| p.display().to_string()),
             "io.github.bulwark.seccomp.profile": profile.as_str(),
             "io.github.bulwark.seccomp.profile.digest": seccomp_profiles::digest(profile),
-            "io.github.bulwark.apparmor": apparmor_state(baseline),
+            "io.github.bulwark.apparmor": AppArmorState::of(baseline).describe(),
         },
     })
 }
 
 /// What happens to AppArmor on this host under this config.
-fn apparmor_state(baseline: &BaselineConfig) -> String {
-    let profile = &baseline.apparmor.profile;
-    if !host::apparmor_enabled() {
-        return if baseline.apparmor.allow_missing {
-            "unavailable: kernel has no AppArmor; containers run without it (allow_missing)".into()
+pub(super) enum AppArmorState<'a> {
+    Enforced(&'a str),
+    NotLoaded(&'a str),
+    MissingAllowed,
+    MissingRefused,
+}
+
+impl<'a> AppArmorState<'a> {
+    pub(super) fn of(baseline: &'a BaselineConfig) -> Self {
+        let profile = baseline.apparmor.profile.as_str();
+        if !host::apparmor_enabled() {
+            if baseline.apparmor.allow_missing {
+                Self::MissingAllowed
+            } else {
+                Self::MissingRefused
+            }
+        } else if host::loaded_apparmor_profiles().contains(profile) {
+            Self::Enforced(profile)
         } else {
-            "unavailable: kernel has no AppArmor; containers are refused".into()
-        };
+            Self::NotLoaded(profile)
+        }
     }
-    if host::loaded_apparmor_profiles().contains(profile) {
-        format!("enforced: {profile}")
-    } else {
-        format!("not loaded: {profile}; containers are refused until `bulwark apparmor install`")
+
+    /// Whether every container is refused in this state.
+    pub(super) fn refuses_containers(&self) -> bool {
+        matches!(self, Self::NotLoaded(_) | Self::MissingRefused)
+    }
+
+    pub(super) fn describe(&self) -> String {
+        match self {
+            Self::Enforced(profile) => format!("enforced: {profile}"),
+            Self::NotLoaded(profile) => format!(
+                "not loaded: {profile}; containers are refused until `bulwark apparmor install`"
+            ),
+            Self::MissingAllowed => {
+                "unavailable: kernel has no AppArmor; containers run without it (allow_missing)"
+                    .into()
+            }
+            Self::MissingRefused => {
+                "unavailable: kernel has no AppArmor; containers are refused".into()
+            }
+        }
     }
 }
 

@@ -13,6 +13,7 @@ pub mod apparmor;
 pub mod create;
 mod decision;
 pub mod delete;
+pub mod doctor;
 pub mod events;
 pub mod exec;
 pub mod features;

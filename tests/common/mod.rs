@@ -247,6 +247,15 @@ fn default_config(args: &[&str]) -> Value {
 /// unpacked it would.
 pub const TEST_IMAGE: &str = "localhost/bulwark-probe:test";
 
+/// The `[admission.images]` table of TEST_CONFIG, for configs that keep AppArmor strict.
+/// It is the last table, so a test may append keys to it.
+macro_rules! test_images_config {
+    () => {
+        "[admission.images]\napproved = [\"localhost/bulwark-probe\", \"localhost/bulwark-pause\"]\n\
+         trust_annotation = true\ncri_sandbox_image = \"localhost/bulwark-pause:test\"\n"
+    };
+}
+
 /// The host config tests run with: this CI host's kernel has no AppArmor, which bulwark
 /// refuses unless the config accepts it; test bundles name their image in the
 /// orchestrator annotation, which only an approved prefix lets through.
@@ -255,15 +264,6 @@ pub const TEST_CONFIG: &str = concat!(
     test_images_config!()
 );
 
-/// The `[admission.images]` table of TEST_CONFIG, for configs that keep AppArmor strict.
-/// It is the last table, so a test may append keys to it.
-#[macro_export]
-macro_rules! test_images_config {
-    () => {
-        "[admission.images]\napproved = [\"localhost/bulwark-probe\", \"localhost/bulwark-pause\"]\n\
-         trust_annotation = true\ncri_sandbox_image = \"localhost/bulwark-pause:test\"\n"
-    };
-}
 pub const TEST_IMAGES_CONFIG: &str = test_images_config!();
 
 /// The built bulwark binary with a private state root and its own host config

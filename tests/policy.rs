@@ -1,0 +1,332 @@
+//! Policy decisions through the built binary: the OPA backend against a real OPA
+//! evaluator served over a Unix socket (integration/opa/opa_server.py, OPA's Go library
+//! behind OPA's REST Data API), every failure mode with its configured outcome, the
+//! embedded backend giving the same answers, the audit log, and `bulwark doctor`.
+//!
+//! Needs the OPA bindings installed by `integration/opa/install.sh DIR`
+//! (`make test` does it); `BULWARK_OPA_BINDINGS` names DIR.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{unique_id, Bundle, Runtime, TEST_CONFIG};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+fn bindings() -> PathBuf {
+    std::env::var_os("BULWARK_OPA_BINDINGS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/opa-bindings"))
+}
+
+/// integration/opa/opa_server.py on a socket in a temporary directory.
+struct OpaServer {
+    dir: TempDir,
+    child: Child,
+}
+
+impl OpaServer {
+    fn start(mode: &str) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("bulwark-opa-")
+            .tempdir()
+            .unwrap();
+        let ready = dir.path().join("ready");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("integration/opa/opa_server.py");
+        let child = Command::new("python3")
+            .arg(script)
+            .arg("--socket")
+            .arg(dir.path().join("opa.sock"))
+            .args(["--mode", mode, "--delay", "3", "--quiet"])
+            .arg("--ready-file")
+            .arg(&ready)
+            .arg("--bindings")
+            .arg(bindings())
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start opa_server.py");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !ready.exists() {
+            assert!(Instant::now() < deadline, "opa_server.py did not get ready");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { dir, child }
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.path().join("opa.sock")
+    }
+}
+
+impl Drop for OpaServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// TEST_CONFIG with the OPA backend on `socket`.
+fn opa_config(socket: &Path, extra: &str) -> String {
+    format!(
+        "{TEST_CONFIG}[policy]\nbackend = \"opa\"\n{extra}[policy.opa]\nsocket = {socket:?}\nresponse_timeout_ms = 1000\n"
+    )
+}
+
+fn agent_bundle(agent: &str) -> Bundle {
+    let mut bundle = Bundle::new(&["/probe", "report"]);
+    bundle.set("/annotations/bulwark.io~1agent", json!(agent));
+    bundle
+}
+
+fn last_record(rt: &Runtime, id: &str) -> Value {
+    rt.audit_records()
+        .into_iter()
+        .rfind(|r| r["container_id"] == id)
+        .unwrap_or_else(|| panic!("no audit record for {id}"))
+}
+
+#[test]
+fn opa_allows_and_refuses_with_the_policys_reasons() {
+    let opa = OpaServer::start("normal");
+    let rt = Runtime::with_config(&opa_config(&opa.socket(), ""));
+
+    // research-agent may run localhost/bulwark-probe (policies/data.json).
+    let id = unique_id("opa-ok");
+    rt.ok(&[
+        "run",
+        "--bundle",
+        agent_bundle("research-agent").path_str(),
+        &id,
+    ]);
+    let record = last_record(&rt, &id);
+    assert_eq!(record["verdict"], "admit", "{record}");
+    assert_eq!(record["level"], "info");
+    assert_eq!(record["policy"]["backend"], "opa");
+    assert_eq!(record["policy"]["decision"]["allow"], true);
+    assert!(record["digests"]["config"]
+        .as_str()
+        .unwrap()
+        .starts_with("sha256:"));
+    assert!(record["digests"]["seccomp_profile"]
+        .as_str()
+        .unwrap()
+        .starts_with("sha256:"));
+
+    let id = unique_id("opa-nobody");
+    let stderr = rt.fails(&["run", "--bundle", agent_bundle("nobody").path_str(), &id]);
+    assert!(
+        stderr.contains("refused by policy (opa, bulwark/decision): unknown agent \"nobody\""),
+        "{stderr}"
+    );
+    assert!(rt.leftovers(&id).is_empty(), "{:?}", rt.leftovers(&id));
+    let record = last_record(&rt, &id);
+    assert_eq!(record["verdict"], "refuse");
+    assert_eq!(record["policy"]["decision"]["allow"], false);
+}
+
+#[test]
+fn embedded_and_opa_give_the_same_refusal() {
+    let opa = OpaServer::start("normal");
+    let via_opa = Runtime::with_config(&opa_config(&opa.socket(), ""));
+    let embedded = Runtime::new();
+    let bundle = agent_bundle("nobody");
+    let reason = |stderr: String| {
+        stderr
+            .split("bulwark/decision): ")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no policy reason in {stderr}"))
+            .trim()
+            .to_owned()
+    };
+    let a = reason(via_opa.fails(&["run", "--bundle", bundle.path_str(), &unique_id("same")]));
+    let b = reason(embedded.fails(&["run", "--bundle", bundle.path_str(), &unique_id("same")]));
+    assert_eq!(a, b);
+}
+
+#[test]
+fn every_opa_failure_is_a_refusal_with_an_error_level_audit_record() {
+    let cases = [
+        ("deny", "denied by test server"),
+        ("undefined", "is undefined"),
+        ("status400", "OPA answered 400"),
+        ("status500", "OPA answered 500"),
+        ("garbage", "not a JSON object"),
+        ("oversized", "larger than 1048576 bytes"),
+        ("slow", "did not answer within 1000 ms"),
+        ("hangup", "talking to OPA"),
+    ];
+    for (mode, expected) in cases {
+        let opa = OpaServer::start(mode);
+        let rt = Runtime::with_config(&opa_config(&opa.socket(), ""));
+        let id = unique_id(mode);
+        let stderr = rt.fails(&[
+            "run",
+            "--bundle",
+            Bundle::new(&["/probe", "report"]).path_str(),
+            &id,
+        ]);
+        assert!(stderr.contains(expected), "{mode}: {stderr}");
+        assert!(
+            rt.leftovers(&id).is_empty(),
+            "{mode}: {:?}",
+            rt.leftovers(&id)
+        );
+        let record = last_record(&rt, &id);
+        assert_eq!(record["verdict"], "refuse", "{mode}: {record}");
+        // A denial is a decision; everything else is the operator alert.
+        let level = if matches!(mode, "deny" | "undefined") {
+            "info"
+        } else {
+            "error"
+        };
+        assert_eq!(record["level"], level, "{mode}: {record}");
+    }
+}
+
+#[test]
+fn a_missing_socket_fails_closed_or_falls_back_as_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("absent.sock");
+    let bundle = Bundle::new(&["/probe", "report"]);
+
+    let strict = Runtime::with_config(&opa_config(&socket, ""));
+    let id = unique_id("nosock");
+    let stderr = strict.fails(&["run", "--bundle", bundle.path_str(), &id]);
+    assert!(stderr.contains("cannot connect to OPA"), "{stderr}");
+    assert!(stderr.contains("on_unavailable"), "{stderr}");
+    assert!(strict.leftovers(&id).is_empty());
+    assert_eq!(last_record(&strict, &id)["level"], "error");
+
+    let degrading = Runtime::with_config(&opa_config(&socket, "on_unavailable = \"embedded\"\n"));
+    let id = unique_id("fallback");
+    degrading.ok(&["run", "--bundle", bundle.path_str(), &id]);
+    let record = last_record(&degrading, &id);
+    assert_eq!(record["verdict"], "admit", "{record}");
+    assert_eq!(record["level"], "error", "{record}");
+    assert_eq!(record["policy"]["backend"], "embedded");
+    assert_eq!(record["policy"]["fallback"], true);
+    assert!(record["policy"]["error"]
+        .as_str()
+        .unwrap()
+        .contains("cannot connect"));
+    assert!(record["digests"]["policies"]
+        .as_str()
+        .unwrap()
+        .starts_with("sha256:"));
+}
+
+#[test]
+fn exec_and_update_are_decided_and_audited() {
+    let rt = Runtime::new();
+    let bundle = Bundle::new(&["/probe", "sleep", "60"]);
+    let id = unique_id("decide");
+    rt.ok(&["run", "--detach", "--bundle", bundle.path_str(), &id]);
+    rt.ok(&["exec", &id, "/probe", "exit", "0"]);
+    rt.ok(&["update", "--memory", "100000000", &id]);
+    let operations: Vec<String> = rt
+        .audit_records()
+        .iter()
+        .filter(|r| r["container_id"] == id.as_str())
+        .map(|r| {
+            format!(
+                "{}:{}",
+                r["operation"].as_str().unwrap(),
+                r["verdict"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(operations, ["create:admit", "exec:admit", "update:admit"]);
+
+    // The same container under a policy that says no.
+    let opa = OpaServer::start("deny");
+    let config = opa_config(&opa.socket(), "");
+    std::fs::write(
+        rt.config_path(),
+        format!("{config}\n[audit]\npath = {:?}\n", rt.audit_path()),
+    )
+    .unwrap();
+    let stderr = rt.fails(&["exec", &id, "/probe", "exit", "0"]);
+    assert!(stderr.contains("denied by test server"), "{stderr}");
+    let stderr = rt.fails(&["update", "--memory", "90000000", &id]);
+    assert!(stderr.contains("denied by test server"), "{stderr}");
+    let record = last_record(&rt, &id);
+    assert_eq!(
+        (record["operation"].as_str(), record["verdict"].as_str()),
+        (Some("update"), Some("refuse"))
+    );
+    rt.ok(&["delete", "--force", &id]);
+}
+
+#[test]
+fn parallel_creates_append_whole_audit_lines() {
+    let rt = Runtime::new();
+    let bundle = Bundle::new(&["/probe", "exit", "0"]);
+    let ids: Vec<String> = (0..8).map(|_| unique_id("par")).collect();
+    std::thread::scope(|scope| {
+        for id in &ids {
+            let (rt, bundle) = (&rt, &bundle);
+            scope.spawn(move || rt.ok(&["run", "--bundle", bundle.path_str(), id]));
+        }
+    });
+    // audit_records parses every line: an interleaved write would fail here.
+    let records = rt.audit_records();
+    for id in &ids {
+        assert_eq!(
+            records
+                .iter()
+                .filter(|r| r["container_id"] == id.as_str())
+                .count(),
+            1,
+            "{id}"
+        );
+    }
+}
+
+#[test]
+fn doctor_reports_apparmor_and_opa_health() {
+    let opa = OpaServer::start("normal");
+    let rt = Runtime::with_config(&opa_config(&opa.socket(), ""));
+    let out = rt.run(&["doctor", "--format", "json"]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let check = |name: &str| -> Value {
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} check: {report}"))
+    };
+    assert_eq!(check("opa")["ok"], true, "{report}");
+    assert_eq!(check("seccomp")["ok"], true, "{report}");
+    let apparmor_enabled = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|v| v.starts_with('Y'));
+    if !apparmor_enabled {
+        // The test config accepts the missing AppArmor: reported, not fatal.
+        assert!(check("apparmor")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no AppArmor"));
+        assert_eq!(check("apparmor")["ok"], true);
+    }
+    assert_eq!(out.status.code(), Some(0), "{report}");
+
+    drop(opa);
+    let out = rt.run(&["doctor"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("FAIL opa"), "{text}");
+    assert!(text.contains("UNHEALTHY"), "{text}");
+
+    if !apparmor_enabled {
+        // Under the default AppArmor setting this kernel cannot run containers at all.
+        let strict = Runtime::with_config(common::TEST_IMAGES_CONFIG);
+        let out = strict.run(&["doctor"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{text}");
+        assert!(text.contains("FAIL apparmor"), "{text}");
+    }
+}
