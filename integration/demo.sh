@@ -20,12 +20,17 @@ trap cleanup EXIT
 
 # The host config. On a kernel without AppArmor bulwark refuses every container unless
 # the config accepts that explicitly; the demo accepts it (and shows the refusal below).
+# The demo plays the orchestrator: it names the image it unpacked in the bulwark.io/image
+# annotation, which this config trusts, and approves only its own repository.
 config="$work/config.toml"
+common='[admission.images]\napproved = ["localhost/bulwark-demo"]\ntrust_annotation = true\n'
+# Every decision is appended to the audit log; the demo keeps its own.
+common="$common[audit]\npath = \"$work/audit.jsonl\"\n"
 if grep -qs '^Y' /sys/module/apparmor/parameters/enabled; then
-    : > "$config"
+    printf "$common" > "$config"
     "$bulwark" apparmor install
 else
-    printf '[baseline.apparmor]\nallow_missing = true\n' > "$config"
+    printf "[baseline.apparmor]\nallow_missing = true\n$common" > "$config"
 fi
 export BULWARK_CONFIG="$config"
 bw() { "$bulwark" --root "$root" "$@"; }
@@ -38,7 +43,8 @@ mkdir -p "$bundle/rootfs"/{proc,dev,sys,tmp}
 cp "$probe" "$bundle/rootfs/probe"
 bw spec --bundle "$bundle"
 edit() { jq "$1" "$bundle/config.json" > "$work/edit.json" && mv "$work/edit.json" "$bundle/config.json"; }
-edit '.process.args = ["/probe", "report"]
+edit '.annotations = {"bulwark.io/image": "localhost/bulwark-demo:1.0"}
+  | .process.args = ["/probe", "report"]
   | .process.user = {"uid": 0, "gid": 0}
   | .process.noNewPrivileges = false
   | .root.readonly = false
@@ -82,18 +88,31 @@ refused "create of that spec (one line for containerd and podman, every violatio
 refused "exec asking for a capability the container does not hold" \
     bw exec --cap CAP_SYS_ADMIN demo-sleeper /probe report
 refused "a container id that is a path" bw create --bundle "$bundle" ../escape
-edit '.annotations = {"bulwark.io/seccomp-profile": "default"}'
+jq '.annotations["bulwark.io/image"] = "docker.io/library/busybox:latest"' "$bundle/config.json" > "$work/busybox.json"
+mkdir -p "$work/busybox/rootfs/bin" && cp "$probe" "$work/busybox/rootfs/bin/busybox"
+ln -s busybox "$work/busybox/rootfs/bin/sh" && mv "$work/busybox.json" "$work/busybox/config.json"
+refused "an unapproved image, :latest, whose rootfs holds a shell" \
+    bw create --bundle "$work/busybox" demo-busybox
+jq '.annotations["bulwark.io/agent"] = "research-agent"' "$bundle/config.json" > "$work/agent.json"
+cp -r "$bundle" "$work/agent" && mv "$work/agent.json" "$work/agent/config.json"
+refused "an agent whose policy (policies/data.json) does not allow this image, decided by the embedded Rego" \
+    bw create --bundle "$work/agent" demo-agent
+edit '.annotations += {"bulwark.io/seccomp-profile": "default"}'
 printf '[baseline.seccomp]\nprofile = "agent"\n' >> "$config"
 refused "a weaker seccomp profile than the host's (host: agent, annotation: default)" \
     bw create --bundle "$bundle" demo-weaker
-printf '[baseline.apparmor]\nallow_missing = false\n[baseline.non_root]\nmode = "refuse"\n' > "$config"
+printf "[baseline.apparmor]\nallow_missing = false\n[baseline.non_root]\nmode = \"refuse\"\n$common" > "$config"
 refused "root, on a host whose config refuses root instead of remapping it" \
     env BULWARK_CONFIG="$config" "$bulwark" --root "$root" create --bundle "$bundle" demo-root
 if ! grep -qs '^Y' /sys/module/apparmor/parameters/enabled; then
-    : > "$config"
+    printf "$common" > "$config"
     refused "any container on this kernel without AppArmor, under the default config" \
         bw create --bundle "$work/sleeper" demo-no-apparmor
 fi
 bw delete --force demo-sleeper
+echo
+echo "== 4. the audit log: one line per decision (admission, baseline, embedded policy)"
+jq -c '{operation, container_id, verdict, rules: [.rules[].rule], policy: (.policy.backend // null),
+        allow: (.policy.decision.allow // null)}' "$work/audit.jsonl"
 echo
 echo "== state root after cleanup: $(find "$root" -mindepth 2 | wc -l) entries left"

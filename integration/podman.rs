@@ -123,3 +123,52 @@ fn podman_without_limits_is_refused() {
         pm.describe(&["run"], &out)
     );
 }
+
+#[test]
+fn podman_image_outside_the_approved_prefixes_is_refused() {
+    let pm = Podman::new();
+    pm.set_bulwark_config(
+        "[baseline.apparmor]\nallow_missing = true\n\
+         [admission.images]\napproved = [\"registry.example.com/agents\"]\n",
+    );
+    let out = pm.run_expect(&["--rm"], &["report"], 126);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // The name comes from containers/storage, not from anything the user can annotate.
+    assert!(
+        stderr.contains("[images.unapproved]")
+            && stderr.contains("\"localhost/bulwark-probe:test\"")
+            && stderr.contains("overlay-containers/containers.json"),
+        "{}",
+        pm.describe(&["run"], &out)
+    );
+}
+
+#[test]
+fn podman_annotations_cannot_fake_an_approved_image() {
+    let pm = Podman::new();
+    pm.set_bulwark_config(
+        "[baseline.apparmor]\nallow_missing = true\n\
+         [admission.images]\napproved = [\"registry.example.com/agents\"]\ntrust_annotation = true\n",
+    );
+    let out = pm.run_expect(
+        &[
+            "--rm",
+            "--annotation",
+            "io.container.manager=other",
+            "--annotation",
+            "io.kubernetes.cri.container-type=container",
+            "--annotation",
+            "io.kubernetes.cri.image-name=registry.example.com/agents/x:1",
+            "--annotation",
+            "bulwark.io/image=registry.example.com/agents/x:1",
+        ],
+        &["report"],
+        126,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("[images.unapproved]") && stderr.contains("localhost/bulwark-probe:test"),
+        "{}",
+        pm.describe(&["run"], &out)
+    );
+}

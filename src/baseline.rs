@@ -348,7 +348,9 @@ impl<'a> Baseline<'a> {
         Ok(Some(profile.clone()))
     }
 
-    fn seccomp_profile(&self, spec: &Spec) -> Result<SeccompProfileName, BaselineError> {
+    /// The seccomp profile `spec` runs under: the configured one, or a stricter one its
+    /// annotation selects.
+    pub fn seccomp_profile(&self, spec: &Spec) -> Result<SeccompProfileName, BaselineError> {
         let configured = self.config.seccomp.profile;
         let Some(requested) = spec
             .annotations()
@@ -386,13 +388,20 @@ impl<'a> Baseline<'a> {
                 options.push((*option).to_owned());
             }
         }
+        // Without size= a tmpfs may fill half the host's memory; admission refuses
+        // explicit sizes above admission.resources.max_tmpfs_bytes.
+        if mount.typ().as_deref() == Some("tmpfs")
+            && !options.iter().any(|o| o.starts_with("size="))
+        {
+            options.push(format!("size={}", self.config.tmpfs_size_bytes));
+        }
         record(
             changes,
             "mount-options",
             &format!("mounts[{index}].options"),
             &before,
             &Some(options.clone()),
-            "writable tmpfs mounts are nosuid,nodev; sysfs and cgroupfs are read-only",
+            "writable tmpfs mounts are nosuid,nodev and size-bounded; sysfs and cgroupfs are read-only",
         );
         mount.set_options(Some(options));
     }
@@ -526,7 +535,11 @@ mod tests {
             mounts[0].options().as_ref().unwrap(),
             &["size=1m", "nosuid", "nodev"]
         );
-        assert_eq!(mounts[1].options().as_ref().unwrap(), &["nosuid"]);
+        // A tmpfs without a size gets the configured one.
+        assert_eq!(
+            mounts[1].options().as_ref().unwrap(),
+            &["nosuid", "size=67108864"]
+        );
         assert!(mounts[2]
             .options()
             .as_ref()

@@ -50,6 +50,23 @@ pub enum ConfigError {
     },
     #[error("host config {path}: baseline.non_root.uid and gid must not be 0")]
     RootIds { path: PathBuf },
+    #[error(
+        "host config {path}: baseline.tmpfs_size_bytes must be between 1 and admission.resources.max_tmpfs_bytes ({max}); tmpfs reads 0 as unlimited"
+    )]
+    TmpfsSize { path: PathBuf, max: u64 },
+    #[error(
+        "host config {path}: admission.images.approved entry {entry:?} is not a registry or repository prefix (like \"registry.example.com/agents\": no tag, digest or trailing slash)"
+    )]
+    ApprovedImage { path: PathBuf, entry: String },
+    #[error("host config {path}: policy.decision_path {decision_path:?} must be rule names joined by '/' (like \"bulwark/decision\")")]
+    DecisionPath {
+        path: PathBuf,
+        decision_path: String,
+    },
+    #[error("host config {path}: admission.images.cri_sandbox_image {image:?} is not an image reference")]
+    SandboxImage { path: PathBuf, image: String },
+    #[error("host config {path}: admission.distroless.forbidden_paths entry {entry:?} is not an absolute path")]
+    DistrolessPath { path: PathBuf, entry: PathBuf },
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -57,6 +74,92 @@ pub enum ConfigError {
 pub struct HostConfig {
     pub baseline: BaselineConfig,
     pub admission: AdmissionConfig,
+    pub policy: PolicyConfig,
+    pub audit: AuditConfig,
+}
+
+/// Which policy engine decides after admission (seeds: "OPA — Policy Decisions").
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyBackend {
+    /// OPA's REST Data API over a Unix socket.
+    Opa,
+    /// The same Rego, evaluated in-process (regorus). The default: nothing to run.
+    Embedded,
+    /// Only the built-in admission and baseline.
+    Off,
+}
+
+/// What happens when OPA cannot answer (socket missing, timeout, error, bad body).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OnUnavailable {
+    /// Fail closed: the container is refused.
+    Refuse,
+    /// Decide with the embedded policies instead (the seeds' graceful degradation).
+    Embedded,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    pub backend: PolicyBackend,
+    /// The decision document: `data.<path with dots>`, `POST /v1/data/<path>`.
+    pub decision_path: String,
+    /// Rego modules (`*.rego`, not `*_test.rego`) and `data.json` to evaluate instead
+    /// of the copy of `policies/` built into bulwark.
+    pub policies_dir: Option<PathBuf>,
+    pub on_unavailable: OnUnavailable,
+    pub opa: OpaConfig,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            backend: PolicyBackend::Embedded,
+            decision_path: "bulwark/decision".into(),
+            policies_dir: None,
+            on_unavailable: OnUnavailable::Refuse,
+            opa: OpaConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OpaConfig {
+    pub socket: PathBuf,
+    /// bulwark runs on every container operation: an OPA that does not answer fast is
+    /// treated as unavailable.
+    pub connect_timeout_ms: u64,
+    pub response_timeout_ms: u64,
+    pub max_response_bytes: usize,
+}
+
+impl Default for OpaConfig {
+    fn default() -> Self {
+        Self {
+            socket: PathBuf::from("/run/bulwark/opa.sock"),
+            connect_timeout_ms: 200,
+            response_timeout_ms: 500,
+            max_response_bytes: 1 << 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// One JSON line per decision, appended (O_APPEND).
+    pub path: PathBuf,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("/var/log/bulwark/audit.jsonl"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -66,6 +169,8 @@ pub struct AdmissionConfig {
     pub resources: ResourceLimits,
     pub mounts: MountsConfig,
     pub hooks: HooksConfig,
+    pub images: ImagesConfig,
+    pub distroless: DistrolessConfig,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
@@ -91,6 +196,9 @@ pub struct ResourceLimits {
     pub sandbox_memory_bytes: u64,
     pub sandbox_cpu_quota: i64,
     pub sandbox_pids: i64,
+    /// Largest `size=` a tmpfs mount may ask for (tmpfs is the only writable
+    /// filesystem a container gets). Default 1 GiB.
+    pub max_tmpfs_bytes: u64,
 }
 
 impl Default for ResourceLimits {
@@ -102,6 +210,7 @@ impl Default for ResourceLimits {
             sandbox_memory_bytes: 64 << 20,
             sandbox_cpu_quota: 10_000,
             sandbox_pids: 32,
+            max_tmpfs_bytes: 1 << 30,
         }
     }
 }
@@ -121,13 +230,116 @@ pub struct HooksConfig {
     pub allowed_paths: Vec<PathBuf>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImagesConfig {
+    /// Fully qualified registry or repository prefixes whose images may run, matched at
+    /// path-component boundaries: `registry.example.com`, `registry.example.com/agents`,
+    /// `docker.io/library/nginx`. Default none: every image is refused until the
+    /// operator names the ones it trusts.
+    pub approved: Vec<String>,
+    /// Refuse a reference that is not pinned by digest (`name@sha256:...`).
+    pub require_digest: bool,
+    /// Refuse `:latest` (explicit or implied) unless a digest pins the image.
+    pub refuse_latest: bool,
+    /// Admit a container whose image cannot be identified. Off by default.
+    pub allow_unknown: bool,
+    /// Trust the `bulwark.io/image` annotation from a caller that is neither Podman nor
+    /// containerd CRI (their users can set any annotation, so it is never trusted from
+    /// them). Off by default.
+    pub trust_annotation: bool,
+    /// The image of a containerd CRI sandbox (pause) container whose spec names none:
+    /// containerd's own `sandbox_image` setting, which the operator chose. Unset: such
+    /// a sandbox's image is unknown.
+    pub cri_sandbox_image: Option<String>,
+}
+
+impl Default for ImagesConfig {
+    fn default() -> Self {
+        Self {
+            approved: Vec::new(),
+            require_digest: false,
+            refuse_latest: true,
+            allow_unknown: false,
+            trust_annotation: false,
+            cri_sandbox_image: None,
+        }
+    }
+}
+
+/// Where a shell or package manager would live in an image.
+const SHELL_DIRS: [&str; 6] = [
+    "/bin",
+    "/sbin",
+    "/usr/bin",
+    "/usr/sbin",
+    "/usr/local/bin",
+    "/usr/local/sbin",
+];
+
+/// Shells, multi-call binaries that contain one, and package managers.
+const SHELLS_AND_PACKAGE_MANAGERS: [&str; 27] = [
+    "sh",
+    "bash",
+    "ash",
+    "dash",
+    "zsh",
+    "ksh",
+    "mksh",
+    "csh",
+    "tcsh",
+    "fish",
+    "busybox",
+    "toybox",
+    "apt",
+    "apt-get",
+    "dpkg",
+    "apk",
+    "yum",
+    "dnf",
+    "microdnf",
+    "rpm",
+    "zypper",
+    "pacman",
+    "pip",
+    "pip3",
+    "easy_install",
+    "npm",
+    "gem",
+];
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DistrolessConfig {
+    /// Absolute paths that must not exist in a container's rootfs (resolved inside it).
+    /// Default: every shell and package manager above in every bin/sbin directory. An
+    /// empty list turns the check off.
+    pub forbidden_paths: Vec<PathBuf>,
+}
+
+impl Default for DistrolessConfig {
+    fn default() -> Self {
+        let forbidden_paths = SHELL_DIRS
+            .iter()
+            .flat_map(|dir| {
+                SHELLS_AND_PACKAGE_MANAGERS
+                    .iter()
+                    .map(move |name| Path::new(dir).join(name))
+            })
+            .collect();
+        Self { forbidden_paths }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct BaselineConfig {
     /// Capabilities a container may keep if its spec asks for them. Default: none.
     pub allowed_capabilities: Vec<String>,
     /// `nodev,nosuid` are always added to writable tmpfs mounts; `noexec` too if set.
     pub tmpfs_noexec: bool,
+    /// `size=` given to a tmpfs mount that has none. Default 64 MiB.
+    pub tmpfs_size_bytes: u64,
     pub non_root: NonRootConfig,
     pub seccomp: SeccompConfig,
     pub apparmor: AppArmorConfig,
@@ -157,6 +369,19 @@ impl Default for NonRootConfig {
             mode: NonRootMode::Remap,
             uid: 65532,
             gid: 65532,
+        }
+    }
+}
+
+impl Default for BaselineConfig {
+    fn default() -> Self {
+        Self {
+            allowed_capabilities: Vec::new(),
+            tmpfs_noexec: false,
+            tmpfs_size_bytes: 64 << 20,
+            non_root: NonRootConfig::default(),
+            seccomp: SeccompConfig::default(),
+            apparmor: AppArmorConfig::default(),
         }
     }
 }
@@ -283,7 +508,81 @@ fn validate(config: &HostConfig, path: &Path) -> Result<(), ConfigError> {
             path: path.to_owned(),
         });
     }
+    let max_tmpfs = config.admission.resources.max_tmpfs_bytes;
+    if config.baseline.tmpfs_size_bytes == 0 || config.baseline.tmpfs_size_bytes > max_tmpfs {
+        return Err(ConfigError::TmpfsSize {
+            path: path.to_owned(),
+            max: max_tmpfs,
+        });
+    }
+    if let Some(entry) = config
+        .admission
+        .images
+        .approved
+        .iter()
+        .find(|entry| !is_image_prefix(entry))
+    {
+        return Err(ConfigError::ApprovedImage {
+            path: path.to_owned(),
+            entry: entry.clone(),
+        });
+    }
+    let decision_path = &config.policy.decision_path;
+    if decision_path.is_empty()
+        || !decision_path.split('/').all(|segment| {
+            !segment.is_empty()
+                && segment
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                && !segment.as_bytes()[0].is_ascii_digit()
+        })
+    {
+        return Err(ConfigError::DecisionPath {
+            path: path.to_owned(),
+            decision_path: decision_path.clone(),
+        });
+    }
+    if let Some(image) = &config.admission.images.cri_sandbox_image {
+        if oci_spec::distribution::Reference::try_from(image.as_str()).is_err() {
+            return Err(ConfigError::SandboxImage {
+                path: path.to_owned(),
+                image: image.clone(),
+            });
+        }
+    }
+    if let Some(entry) = config
+        .admission
+        .distroless
+        .forbidden_paths
+        .iter()
+        .find(|entry| !entry.is_absolute())
+    {
+        return Err(ConfigError::DistrolessPath {
+            path: path.to_owned(),
+            entry: entry.clone(),
+        });
+    }
     Ok(())
+}
+
+/// A fully qualified `registry[:port][/path...]`: the registry is `localhost` or has a
+/// dot or a numeric port (the rule image references use to tell a registry from a
+/// Docker Hub name); no tag, digest, empty component or upper case.
+fn is_image_prefix(entry: &str) -> bool {
+    let mut components = entry.split('/');
+    let registry = components.next().unwrap_or_default();
+    let host_is_registry = match registry.split_once(':') {
+        Some((host, port)) => {
+            !host.is_empty() && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())
+        }
+        None => registry == "localhost" || registry.contains('.'),
+    };
+    host_is_registry
+        && !entry.contains('@')
+        && components.all(|c| !c.is_empty() && !c.contains(':'))
+        && !entry
+            .chars()
+            .any(|c| c.is_ascii_uppercase() || c.is_whitespace())
 }
 
 /// Digest of the configuration in force, defaults included, so two files that mean the
@@ -339,6 +638,46 @@ mod tests {
     #[test]
     fn root_ids_cannot_be_the_non_root_target() {
         assert!(load("[baseline.non_root]\nuid = 0\n").is_err());
+    }
+
+    #[test]
+    fn approved_images_are_prefixes_without_tags() {
+        for good in [
+            "registry.example.com",
+            "registry.example.com:5000/agents",
+            "localhost/bulwark-probe",
+        ] {
+            load(&format!("[admission.images]\napproved = [{good:?}]\n")).unwrap();
+        }
+        for bad in [
+            "",
+            "registry.example.com/",
+            "nginx",
+            "nginx:latest",
+            "x.io/y@sha256:ab",
+            "x.io/y:1",
+            "A.io/b",
+        ] {
+            let err = load(&format!("[admission.images]\napproved = [{bad:?}]\n")).unwrap_err();
+            assert!(
+                err.to_string().contains("admission.images.approved"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn distroless_paths_default_to_shells_in_every_bin_dir() {
+        let paths = DistrolessConfig::default().forbidden_paths;
+        for path in [
+            "/bin/sh",
+            "/usr/bin/bash",
+            "/sbin/apk",
+            "/usr/local/bin/pip",
+        ] {
+            assert!(paths.contains(&PathBuf::from(path)), "{path}");
+        }
+        assert!(load("[admission.distroless]\nforbidden_paths = [\"bin/sh\"]\n").is_err());
     }
 
     #[test]

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::atomic_file;
+use crate::policy::input::PolicyContext;
 
 const PRIVATE_DIR: &str = "@bulwark";
 const EFFECTIVE_SPEC: &str = "config.json";
@@ -199,7 +200,7 @@ impl StateRoot {
 }
 
 /// What bulwark remembers about a container beyond libcontainer's state.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ContainerRecord {
     /// The bundle the engine passed. `state` reports it (engines compare it), while
@@ -207,6 +208,9 @@ pub struct ContainerRecord {
     pub bundle: PathBuf,
     /// The canonical rootfs, reported by `state` without re-reading the spec.
     pub rootfs: PathBuf,
+    /// What the create decision established (engine, pod, image), for the exec and
+    /// update decisions.
+    pub policy_context: PolicyContext,
 }
 
 impl ContainerRecord {
@@ -276,6 +280,11 @@ mod tests {
         let record = ContainerRecord {
             bundle: "/srv/bundle".into(),
             rootfs: "/srv/bundle/rootfs".into(),
+            policy_context: PolicyContext {
+                container: serde_json::json!({"id": "c1", "engine": "podman"}),
+                image: serde_json::Value::Null,
+                seccomp_profile: "default".into(),
+            },
         };
         record.save(&root, &id).unwrap();
         assert_eq!(ContainerRecord::load(&root, &id).unwrap(), record);

@@ -2,16 +2,22 @@
 
 mod admission;
 mod atomic_file;
+mod audit;
 mod baseline;
+mod bounded_read;
 mod cli;
 mod commands;
 mod config;
+mod containers_storage;
+mod engine;
 mod exec_process;
 mod executor;
 mod host;
+mod image_identity;
 mod layout;
 mod logging;
 mod pipeline;
+mod policy;
 mod seccomp_profiles;
 
 use clap::Parser;

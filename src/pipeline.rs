@@ -10,18 +10,20 @@
 //! cgroupsPath → the mandatory baseline. Before any of it, on the engine's raw document,
 //! CRI sandbox limits and admission. Secrets and the policy decision plug in here.
 
-use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use libcontainer::oci_spec::runtime::{Mount, Spec};
 
 use serde_json::Value;
 
-use crate::admission::{self, fill_sandbox_limits, Engine, Input as AdmissionInput, Refused};
+use crate::admission::{self, fill_sandbox_limits, Input as AdmissionInput, Refused};
 use crate::atomic_file;
 use crate::baseline::{Baseline, BaselineError, Change};
+use crate::bounded_read::{read_path_bounded, BoundedReadError};
 use crate::config::AdmissionConfig;
+use crate::engine::Engine;
+use crate::policy::input::PolicyContext;
 
 /// A config.json larger than this is refused before it is parsed. Real specs are tens of
 /// KiB; the limit keeps a hostile bundle from making bulwark allocate without bound.
@@ -56,29 +58,16 @@ pub enum SpecError {
 
 /// Reads a JSON document of at most [`MAX_SPEC_BYTES`].
 pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, SpecError> {
-    let read_err = |source| SpecError::Read {
-        path: path.to_owned(),
-        source,
-    };
-    let file = File::open(path).map_err(read_err)?;
-    let size = file.metadata().map_err(read_err)?.len();
-    if size > MAX_SPEC_BYTES {
-        return Err(SpecError::TooLarge {
+    let bytes = read_path_bounded(path, MAX_SPEC_BYTES).map_err(|e| match e {
+        BoundedReadError::Io(source) => SpecError::Read {
+            path: path.to_owned(),
+            source,
+        },
+        BoundedReadError::TooLarge { size, .. } => SpecError::TooLarge {
             path: path.to_owned(),
             size,
-        });
-    }
-    let mut bytes = Vec::with_capacity(size as usize);
-    // take(): the file may grow between metadata() and read().
-    file.take(MAX_SPEC_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(read_err)?;
-    if bytes.len() as u64 > MAX_SPEC_BYTES {
-        return Err(SpecError::TooLarge {
-            path: path.to_owned(),
-            size: bytes.len() as u64,
-        });
-    }
+        },
+    })?;
     serde_json::from_slice(&bytes).map_err(|source| SpecError::Parse {
         path: path.to_owned(),
         source,
@@ -94,17 +83,29 @@ pub struct PipelineInput<'a> {
     pub admission: &'a AdmissionConfig,
 }
 
-/// The spec libcontainer runs, and every rewrite the baseline made to get there.
+/// The spec libcontainer runs, every rewrite the baseline made to get there, and what
+/// the policy engine is told about the container.
 pub struct Effective {
     pub spec: Spec,
     pub changes: Vec<Change>,
+    pub context: PolicyContext,
+}
+
+/// What admission established about the engine's document.
+pub struct Admitted {
+    /// Limits filled in for a CRI sandbox, as baseline changes.
+    pub changes: Vec<Change>,
+    pub context: PolicyContext,
 }
 
 /// Builds the effective spec for a new container from the engine's bundle.
 pub fn effective_spec(input: &PipelineInput) -> Result<Effective, SpecError> {
     let path = input.bundle.join("config.json");
     let mut raw: Value = read_json(&path)?;
-    let mut changes = admit_document(&mut raw, input.bundle, input.container_id, input.admission)?;
+    let Admitted {
+        mut changes,
+        context,
+    } = admit_document(&mut raw, input.bundle, input.container_id, input.admission)?;
     let mut spec: Spec =
         serde_json::from_value(raw).map_err(|source| SpecError::Parse { path, source })?;
     if !spec.version().starts_with("1.") {
@@ -116,7 +117,11 @@ pub fn effective_spec(input: &PipelineInput) -> Result<Effective, SpecError> {
         return Err(SpecError::NoProcess);
     }
     changes.extend(input.baseline.apply_to_spec(&mut spec)?);
-    Ok(Effective { spec, changes })
+    Ok(Effective {
+        spec,
+        changes,
+        context,
+    })
 }
 
 /// The stages on the engine's raw document: CRI sandbox limits, then admission. Shared
@@ -126,20 +131,16 @@ pub fn admit_document(
     bundle: &Path,
     container_id: &str,
     config: &AdmissionConfig,
-) -> Result<Vec<Change>, Refused> {
-    let engine = Engine::detect(raw);
+) -> Result<Admitted, Refused> {
+    let engine = Engine::detect(raw, container_id);
     let filled = fill_sandbox_limits(raw, &engine, config);
-    let violations = admission::admit(&AdmissionInput {
-        spec: raw,
-        bundle,
-        container_id,
-        engine,
-        config,
-    });
+    let input = AdmissionInput::new(raw, bundle, container_id, engine.clone(), config);
+    let violations = admission::admit(&input);
     if !violations.is_empty() {
         return Err(Refused(violations));
     }
-    Ok(filled
+    let context = PolicyContext::new(container_id, &engine, input.image());
+    let changes = filled
         .into_iter()
         .map(|path| Change {
             control: "sandbox-limits",
@@ -148,7 +149,8 @@ pub fn admit_document(
             after: Value::String("admission.resources.sandbox_*".into()),
             reason: "containerd leaves a pod's sandbox container unlimited; bulwark limits it",
         })
-        .collect())
+        .collect();
+    Ok(Admitted { changes, context })
 }
 
 /// runc resolves a relative `root.path` and relative bind-mount sources against the
@@ -230,6 +232,8 @@ mod tests {
         // The fixtures bind a directory of the bundle itself.
         let mut admission = AdmissionConfig::default();
         admission.mounts.allowed_host_paths = vec![fs::canonicalize(bundle).unwrap()];
+        admission.images.approved = vec!["registry.example.com/agents".into()];
+        admission.images.trust_annotation = true;
         let mut config = BaselineConfig::default();
         config.apparmor.allow_missing = true;
         let host = HostSupport {
@@ -252,6 +256,7 @@ mod tests {
             "ociVersion": "1.0.2",
             "process": {"args": ["/probe"], "cwd": "/", "user": {"uid": 0, "gid": 0}},
             "root": {"path": "rootfs"},
+            "annotations": {"bulwark.io/image": "registry.example.com/agents/probe:1"},
             "mounts": extra_mounts,
             "linux": {
                 "resources": {"memory": {"limit": 1 << 27}, "cpu": {"quota": 50000}, "pids": {"limit": 64}},

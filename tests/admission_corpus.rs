@@ -9,7 +9,11 @@
 //! engine's storage (every bind source under it is created), `@ID@` the container id,
 //! `@HOSTDIR@` an existing host directory outside any engine path, `@POD_PID@` /
 //! `@POD_NETNS@` a stand-in pause process in its own net/ipc/uts namespaces, and
-//! `@HOSTNET_POD_PID@` a stand-in pause process of a hostNetwork pod (own ipc only).
+//! `@HOSTNET_POD_PID@` a stand-in pause process of a hostNetwork pod (own ipc only),
+//! `@SHELL_ROOTFS@` a rootfs with a shell and a package manager (merged /usr, links),
+//! `@ESCAPE_ROOTFS@` a rootfs whose only shell links point out of it (to the host's).
+//! Podman documents also get a containers/storage record under `@ENGINE@` naming their
+//! image `localhost/bulwark-probe:test`, as podman writes it.
 //!
 //! Needs root (namespaces, `create`) and the static probe, like the other tests.
 
@@ -17,7 +21,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{symlink, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -26,11 +30,17 @@ use common::{describe, probe_path, unique_id, Runtime};
 use serde_json::Value;
 use tempfile::TempDir;
 
-/// Every rule id admission has (src/admission/*.rs).
-const RULE_IDS: [&str; 18] = [
+/// Every rule id admission has (src/admission/*.rs) that fires under the test config.
+/// `images.digest` needs `require_digest = true`: tests/admission_images.rs covers it.
+const RULE_IDS: [&str; 23] = [
     "resources.memory-limit",
     "resources.cpu-limit",
     "resources.pids-limit",
+    "resources.disk",
+    "images.unknown",
+    "images.unapproved",
+    "images.latest",
+    "images.distroless",
     "mounts.host-path",
     "mounts.propagation",
     "privileged.writable-sysfs",
@@ -147,6 +157,8 @@ impl Case {
             fs::create_dir_all(rootfs.join(sub)).unwrap();
         }
         fs::copy(probe_path(), rootfs.join("probe")).unwrap();
+        let shell_rootfs = shell_rootfs(dir.path());
+        let escape_rootfs = escape_rootfs(dir.path());
         let engine = dir.path().join("engine");
         let host_dir = dir.path().join("host-dir");
         fs::create_dir_all(&engine).unwrap();
@@ -157,6 +169,8 @@ impl Case {
         let pod = pods.pod.pid().to_string();
         let text = raw
             .replace("@ROOTFS@", rootfs.to_str().unwrap())
+            .replace("@SHELL_ROOTFS@", shell_rootfs.to_str().unwrap())
+            .replace("@ESCAPE_ROOTFS@", escape_rootfs.to_str().unwrap())
             .replace("@ENGINE@", engine.to_str().unwrap())
             .replace("@HOSTDIR@", host_dir.to_str().unwrap())
             .replace("@ID@", &id)
@@ -191,6 +205,9 @@ impl Case {
                 fs::write(path, "").unwrap();
             }
         }
+        if spec["annotations"]["io.container.manager"] == "libpod" {
+            write_podman_store(&engine, &id);
+        }
         fs::write(bundle.join("config.json"), text).unwrap();
         Self {
             _dir: dir,
@@ -202,6 +219,43 @@ impl Case {
     fn bundle_str(&self) -> &str {
         self.bundle.to_str().unwrap()
     }
+}
+
+/// A rootfs like a slim Debian image's: merged /usr, `sh -> busybox`, apt-get.
+fn shell_rootfs(dir: &Path) -> PathBuf {
+    let rootfs = dir.join("shell-rootfs");
+    fs::create_dir_all(rootfs.join("usr/bin")).unwrap();
+    fs::copy(probe_path(), rootfs.join("probe")).unwrap();
+    fs::copy(probe_path(), rootfs.join("usr/bin/busybox")).unwrap();
+    fs::write(rootfs.join("usr/bin/apt-get"), "").unwrap();
+    symlink("usr/bin", rootfs.join("bin")).unwrap();
+    symlink("/usr/bin/busybox", rootfs.join("usr/bin/sh")).unwrap();
+    rootfs
+}
+
+/// A distroless rootfs whose shell names are links that climb out of it to the host's
+/// /bin/sh: resolved inside the rootfs they lead nowhere.
+fn escape_rootfs(dir: &Path) -> PathBuf {
+    let rootfs = dir.join("escape-rootfs");
+    fs::create_dir_all(rootfs.join("bin")).unwrap();
+    fs::copy(probe_path(), rootfs.join("probe")).unwrap();
+    symlink("../../../../../../../../bin/sh", rootfs.join("bin/sh")).unwrap();
+    symlink("/proc/1/root/usr/bin", rootfs.join("usr")).unwrap();
+    assert!(Path::new("/bin/sh").exists() && Path::new("/usr/bin/apt-get").exists());
+    rootfs
+}
+
+/// containers/storage's record of container `id` as podman 4.3 writes it.
+fn write_podman_store(engine: &Path, id: &str) {
+    let store = engine.join("overlay-containers");
+    fs::create_dir_all(&store).unwrap();
+    let metadata = serde_json::json!({"image-name": "localhost/bulwark-probe:test",
+        "image-id": "810c0ebe9bdfeb9ef75c9f09a440dcab5d55342eeac98f3acfc115c8612cfba6",
+        "name": "corpus"});
+    let record = serde_json::json!([{"id": id, "names": ["corpus"], "image":
+        "810c0ebe9bdfeb9ef75c9f09a440dcab5d55342eeac98f3acfc115c8612cfba6",
+        "metadata": metadata.to_string()}]);
+    fs::write(store.join("containers.json"), record.to_string()).unwrap();
 }
 
 /// `@NAME@` left in a document after substitution.

@@ -7,7 +7,9 @@ mod common;
 
 use std::fs;
 
-use common::{assert_hardened, probe_report, unique_id, Bundle, Runtime, TEST_CONFIG};
+use common::{
+    assert_hardened, probe_report, unique_id, Bundle, Runtime, TEST_CONFIG, TEST_IMAGES_CONFIG,
+};
 use serde_json::{json, Value};
 
 /// A spec that forgot every control: no capabilities field, no seccomp, NNP unset, a
@@ -106,7 +108,7 @@ fn no_apparmor_is_refused_unless_the_config_accepts_it() {
         eprintln!("skipped: this kernel has AppArmor; the refusal needs one without it");
         return;
     }
-    let rt = Runtime::with_config("");
+    let rt = Runtime::with_config(TEST_IMAGES_CONFIG);
     let bundle = Bundle::new(&["/probe", "report"]);
     let id = unique_id("noaa");
     let stderr = rt.fails(&["create", "--bundle", bundle.path_str(), &id]);
@@ -123,10 +125,7 @@ fn the_agent_profile_is_selectable_by_annotation_and_is_stricter() {
         &rt.ok(&["run", "--bundle", bundle.path_str(), &unique_id("dflt")])
             .stdout,
     );
-    bundle.set(
-        "/annotations",
-        json!({"bulwark.io/seccomp-profile": "agent"}),
-    );
+    bundle.set("/annotations/bulwark.io~1seccomp-profile", json!("agent"));
     let agent = probe_report(
         &rt.ok(&["run", "--bundle", bundle.path_str(), &unique_id("agent")])
             .stdout,
@@ -143,10 +142,7 @@ fn a_weaker_profile_cannot_be_selected() {
         "{TEST_CONFIG}[baseline.seccomp]\nprofile = \"agent\"\n"
     ));
     let mut bundle = Bundle::new(&["/probe", "report"]);
-    bundle.set(
-        "/annotations",
-        json!({"bulwark.io/seccomp-profile": "default"}),
-    );
+    bundle.set("/annotations/bulwark.io~1seccomp-profile", json!("default"));
     let id = unique_id("weaker");
     let stderr = rt.fails(&["create", "--bundle", bundle.path_str(), &id]);
     assert!(stderr.contains("only select a stricter"), "{stderr}");

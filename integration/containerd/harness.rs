@@ -75,9 +75,16 @@ const STRAGGLER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// bulwark's host config for every container of these tests, written to
 /// `D/bulwark.toml`. This host's kernel has no AppArmor, which bulwark refuses
-/// unless the config accepts it. Keep every setting the CRI tests need here.
-pub fn bulwark_config() -> String {
-    "[baseline.apparmor]\nallow_missing = true\n".to_owned()
+/// unless the config accepts it; the probe and pause images are approved; the
+/// audit log stays in D. Keep every setting the CRI tests need here.
+pub fn bulwark_config(audit_log: &Path) -> String {
+    format!(
+        "[baseline.apparmor]\nallow_missing = true\n\
+         [admission.images]\napproved = [\"localhost/bulwark-probe\", \"localhost/bulwark-pause\"]\n\
+         # containerd 1.6 names no image in a sandbox's spec: it runs sandbox_image.\n\
+         cri_sandbox_image = {PAUSE_IMAGE:?}\n\
+         [audit]\npath = {audit_log:?}\n"
+    )
 }
 
 pub struct Containerd {
@@ -169,7 +176,11 @@ impl Containerd {
         ] {
             fs::create_dir_all(self.path(sub)).expect("create containerd dirs");
         }
-        fs::write(self.path("bulwark.toml"), bulwark_config()).expect("write bulwark.toml");
+        fs::write(
+            self.path("bulwark.toml"),
+            bulwark_config(&self.path("audit.jsonl")),
+        )
+        .expect("write bulwark.toml");
         self.write_runtime_wrapper();
         self.write_base_spec();
         self.write_cni_config();

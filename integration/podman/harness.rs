@@ -22,6 +22,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// bulwark's host config for podman tests: this host's kernel has no AppArmor, which
+/// bulwark refuses unless the config accepts it; the probe image is approved (bulwark
+/// reads its name from this podman's containers/storage).
+pub const BULWARK_CONFIG: &str = "[baseline.apparmor]\nallow_missing = true\n\
+[admission.images]\napproved = [\"localhost/bulwark-probe\"]\n";
+
 /// The image every test runs. A fully qualified `localhost/` name never goes
 /// through short-name resolution, so no registry is ever consulted.
 pub const IMAGE: &str = "localhost/bulwark-probe:test";
@@ -187,13 +193,7 @@ network_config_dir = "{net}"
             runtime = self.runtime.display(),
             root = self.path_str("rt"),
         );
-        // bulwark's host config for this test: this host's kernel has no AppArmor,
-        // which bulwark refuses unless the config accepts it.
-        fs::write(
-            self.path("bulwark.toml"),
-            "[baseline.apparmor]\nallow_missing = true\n",
-        )
-        .expect("write bulwark.toml");
+        self.set_bulwark_config(BULWARK_CONFIG);
         fs::write(&wrapper, script).expect("write runtime wrapper");
         fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755))
             .expect("chmod runtime wrapper");
@@ -279,6 +279,14 @@ network_config_dir = "{net}"
     }
 
     /// Runs `podman <isolation flags> <args>` and returns what it did.
+    /// Replaces bulwark's host config for the following podman commands.
+    /// The audit log goes under this test's directory, never to /var/log.
+    pub fn set_bulwark_config(&self, config: &str) {
+        let audit = format!("\n[audit]\npath = {:?}\n", self.path("audit.jsonl"));
+        fs::write(self.path("bulwark.toml"), format!("{config}{audit}"))
+            .expect("write bulwark.toml");
+    }
+
     pub fn podman(&self, args: &[&str]) -> Output {
         self.command(args)
             .output()

@@ -7,18 +7,24 @@
 //! the baseline on purpose are refused here; what a spec merely forgot, the baseline
 //! supplies.
 
+mod distroless;
+mod images;
 mod mounts;
 mod namespaces;
 mod privileged;
 mod process;
 mod resources;
 
+use std::cell::OnceCell;
 use std::fmt;
+use std::path::Path;
 
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::AdmissionConfig;
+use crate::engine::Engine;
+use crate::image_identity::{self, Identity};
 
 pub use resources::fill_sandbox_limits;
 
@@ -44,46 +50,47 @@ impl fmt::Display for Violation {
     }
 }
 
-/// Which engine created the spec: decides which host paths it manages.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Engine {
-    Podman,
-    /// containerd's CRI plugin: the pod sandbox id and uid, and whether this is the
-    /// sandbox (pause) container.
-    Cri {
-        sandbox_id: String,
-        pod_uid: Option<String>,
-        sandbox: bool,
-    },
-    Other,
-}
-
-impl Engine {
-    pub fn detect(spec: &Value) -> Self {
-        let annotation = |key: &str| spec["annotations"][key].as_str().map(str::to_owned);
-        if let Some(kind) = annotation("io.kubernetes.cri.container-type") {
-            let sandbox = kind == "sandbox";
-            return Engine::Cri {
-                sandbox_id: annotation("io.kubernetes.cri.sandbox-id").unwrap_or_default(),
-                pod_uid: annotation("io.kubernetes.cri.sandbox-uid"),
-                sandbox,
-            };
-        }
-        if annotation("io.container.manager").as_deref() == Some("libpod") {
-            return Engine::Podman;
-        }
-        Engine::Other
-    }
-}
-
 /// What the rules look at.
 pub struct Input<'a> {
     pub spec: &'a Value,
     /// Relative bind sources are relative to the bundle (runc's rule).
-    pub bundle: &'a std::path::Path,
+    pub bundle: &'a Path,
     pub container_id: &'a str,
     pub engine: Engine,
     pub config: &'a AdmissionConfig,
+    /// Resolved on first use: only the image rules need it.
+    image: OnceCell<Identity>,
+}
+
+impl<'a> Input<'a> {
+    pub fn new(
+        spec: &'a Value,
+        bundle: &'a Path,
+        container_id: &'a str,
+        engine: Engine,
+        config: &'a AdmissionConfig,
+    ) -> Self {
+        Self {
+            spec,
+            bundle,
+            container_id,
+            engine,
+            config,
+            image: OnceCell::new(),
+        }
+    }
+
+    /// The container's image identity (see image_identity).
+    pub fn image(&self) -> &Identity {
+        self.image.get_or_init(|| {
+            image_identity::resolve(
+                self.spec,
+                self.container_id,
+                &self.engine,
+                &self.config.images,
+            )
+        })
+    }
 }
 
 /// A rule: an id and a check that pushes violations.
@@ -112,6 +119,30 @@ const MOUNTS_HOST_PATH: Rule = Rule {
 const MOUNTS_PROPAGATION: Rule = Rule {
     id: mounts::PROPAGATION,
     check: mounts::propagation,
+};
+const RESOURCES_DISK: Rule = Rule {
+    id: mounts::DISK,
+    check: mounts::disk,
+};
+const IMAGES_UNKNOWN: Rule = Rule {
+    id: images::UNKNOWN,
+    check: images::unknown,
+};
+const IMAGES_UNAPPROVED: Rule = Rule {
+    id: images::UNAPPROVED,
+    check: images::approved,
+};
+const IMAGES_LATEST: Rule = Rule {
+    id: images::LATEST,
+    check: images::latest,
+};
+const IMAGES_DIGEST: Rule = Rule {
+    id: images::DIGEST,
+    check: images::digest,
+};
+const IMAGES_DISTROLESS: Rule = Rule {
+    id: distroless::DISTROLESS,
+    check: distroless::no_shell,
 };
 const MOUNTS_WRITABLE_KERNEL_FS: Rule = Rule {
     id: mounts::WRITABLE_KERNEL_FS,
@@ -172,6 +203,12 @@ const RULES: &[Rule] = &[
     RESOURCES_MEMORY,
     RESOURCES_CPU,
     RESOURCES_PIDS,
+    RESOURCES_DISK,
+    IMAGES_UNKNOWN,
+    IMAGES_UNAPPROVED,
+    IMAGES_LATEST,
+    IMAGES_DIGEST,
+    IMAGES_DISTROLESS,
     MOUNTS_HOST_PATH,
     MOUNTS_PROPAGATION,
     MOUNTS_WRITABLE_KERNEL_FS,
@@ -241,13 +278,7 @@ pub fn admit_update(resources: &Value, config: &AdmissionConfig) -> Vec<Violatio
 
 /// Input for checking a fragment of a spec that belongs to no particular engine.
 fn fragment<'a>(spec: &'a Value, config: &'a AdmissionConfig) -> Input<'a> {
-    Input {
-        spec,
-        bundle: std::path::Path::new("/"),
-        container_id: "",
-        engine: Engine::Other,
-        config,
-    }
+    Input::new(spec, Path::new("/"), "", Engine::Other, config)
 }
 
 fn run_rules(input: &Input, rules: &[Rule]) -> Vec<Violation> {
@@ -303,23 +334,5 @@ mod tests {
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), RULES.len());
-    }
-
-    #[test]
-    fn engines_are_told_apart_by_their_annotations() {
-        let cri = serde_json::json!({"annotations": {
-            "io.kubernetes.cri.container-type": "sandbox",
-            "io.kubernetes.cri.sandbox-id": "abc"}});
-        assert_eq!(
-            Engine::detect(&cri),
-            Engine::Cri {
-                sandbox_id: "abc".into(),
-                pod_uid: None,
-                sandbox: true
-            }
-        );
-        let podman = serde_json::json!({"annotations": {"io.container.manager": "libpod"}});
-        assert_eq!(Engine::detect(&podman), Engine::Podman);
-        assert_eq!(Engine::detect(&serde_json::json!({})), Engine::Other);
     }
 }

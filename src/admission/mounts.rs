@@ -7,11 +7,13 @@ use std::path::{Component, Path};
 
 use serde_json::Value;
 
-use super::{show, Engine, Findings, Input};
+use super::{show, Findings, Input};
+use crate::engine::Engine;
 
 pub const HOST_PATH: &str = "mounts.host-path";
 pub const PROPAGATION: &str = "mounts.propagation";
 pub const WRITABLE_KERNEL_FS: &str = "privileged.writable-sysfs";
+pub const DISK: &str = "resources.disk";
 
 /// Never a bind source, nor an ancestor of one, whatever the allowlist says.
 const FORBIDDEN: [&str; 16] = [
@@ -193,4 +195,71 @@ pub fn writable_kernel_fs(input: &Input, out: &mut Findings) {
             );
         }
     }
+}
+
+/// Filesystems a container may mount besides binds: the kernel's pseudo-filesystems
+/// and tmpfs. Anything else (ext4 from a block device, nfs, overlay, fuse...) would
+/// give it storage outside the size limits or reach the host's disks.
+const MOUNT_TYPES: [&str; 7] = [
+    "proc", "sysfs", "cgroup", "cgroup2", "tmpfs", "devpts", "mqueue",
+];
+
+/// Disk (seeds: "missing ... disk limits"): the rootfs is read-only (baseline), so a
+/// container writes only to tmpfs mounts, whose size must be bounded, or to binds of
+/// engine-managed paths (mounts.host-path). A tmpfs without `size=` gets the
+/// baseline's size.
+pub fn disk(input: &Input, out: &mut Findings) {
+    let max = input.config.resources.max_tmpfs_bytes;
+    for (index, mount) in mounts(input.spec).filter(|(_, m)| !is_bind(m)) {
+        let kind = mount["type"].as_str().unwrap_or_default();
+        if !MOUNT_TYPES.contains(&kind) {
+            out.push(
+                format!("mounts[{index}].type"),
+                show(&mount["type"]),
+                format!("one of {} or a bind mount", MOUNT_TYPES.join(", ")),
+            );
+            continue;
+        }
+        if kind != "tmpfs" {
+            continue;
+        }
+        for option in options(mount) {
+            let Some((key, value)) = option.split_once('=') else {
+                continue;
+            };
+            let refusal = match (key, tmpfs_size_bytes(value)) {
+                ("nr_blocks", _) => Some("size=<bytes>, not nr_blocks".to_owned()),
+                ("size", None) => Some(
+                    "an absolute size (bytes, or a k, m, g or t suffix); a percentage of host memory is no bound"
+                        .to_owned(),
+                ),
+                // size=0 means unlimited to tmpfs.
+                ("size", Some(0)) => Some(format!("a size between 1 and {max} bytes (0 means unlimited)")),
+                ("size", Some(bytes)) if bytes > max => Some(format!(
+                    "at most {max} bytes (admission.resources.max_tmpfs_bytes)"
+                )),
+                _ => None,
+            };
+            if let Some(allowed) = refusal {
+                out.push(
+                    format!("mounts[{index}].options"),
+                    format!("{option:?}"),
+                    allowed,
+                );
+            }
+        }
+    }
+}
+
+/// tmpfs's `size=` value in bytes: a number with an optional k, m, g or t suffix
+/// (Documentation/filesystems/tmpfs.rst); None for a percentage or garbage.
+pub fn tmpfs_size_bytes(value: &str) -> Option<u64> {
+    let (digits, shift) = match value.as_bytes().last()? {
+        b'k' | b'K' => (&value[..value.len() - 1], 10),
+        b'm' | b'M' => (&value[..value.len() - 1], 20),
+        b'g' | b'G' => (&value[..value.len() - 1], 30),
+        b't' | b'T' => (&value[..value.len() - 1], 40),
+        _ => (value, 0),
+    };
+    digits.parse::<u64>().ok()?.checked_mul(1 << shift)
 }

@@ -4,8 +4,9 @@
 
 use serde_json::{json, Value};
 
-use super::{Engine, Findings, Input};
+use super::{Findings, Input};
 use crate::config::AdmissionConfig;
+use crate::engine::Engine;
 
 pub const MEMORY: &str = "resources.memory-limit";
 pub const CPU: &str = "resources.cpu-limit";

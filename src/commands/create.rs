@@ -5,13 +5,15 @@ use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::Container;
 use libcontainer::syscall::syscall::SyscallType;
 
-use super::remove_container;
+use super::{decision, remove_container};
 use crate::baseline::{Baseline, Change, HostSupport};
 use crate::cli::{Create, CreateOpts, GlobalOpts};
 use crate::config::LoadedConfig;
 use crate::executor::HardenedExecutor;
 use crate::layout::{ContainerId, ContainerRecord, StateRoot};
-use crate::pipeline::{self, Effective, PipelineInput};
+use crate::pipeline::{self, Effective, PipelineInput, SpecError};
+use crate::policy::input::{Operation, Subject};
+use crate::seccomp_profiles;
 
 pub fn create(global: &GlobalOpts, args: Create) -> Result<()> {
     let id = ContainerId::parse(&args.container_id)?;
@@ -53,14 +55,49 @@ fn build(
     let config = LoadedConfig::load()?;
     let host = HostSupport::probe();
     let baseline = Baseline::new(&config.config.baseline, &host);
-    let Effective { spec, changes } = pipeline::effective_spec(&PipelineInput {
+    let mut audit = decision::entry(Operation::Create, id.as_str(), &config);
+    let effective = pipeline::effective_spec(&PipelineInput {
         bundle,
         container_id: id.as_str(),
         systemd_cgroup: global.systemd_cgroup,
         baseline: &baseline,
         admission: &config.config.admission,
-    })?;
+    });
+    let Effective {
+        spec,
+        changes,
+        mut context,
+    } = match effective {
+        Ok(effective) => effective,
+        Err(error) => {
+            if let SpecError::Refused(refused) = &error {
+                audit.violations(&refused.0);
+            }
+            return Err(decision::refused_before_policy(
+                &config,
+                &audit,
+                error.into(),
+            ));
+        }
+    };
     log_changes(id, &changes);
+    audit.context(&context.container, &context.image);
+    audit.changes(&changes);
+    let profile = baseline.seccomp_profile(&spec)?;
+    audit.seccomp_profile_digest(seccomp_profiles::digest(profile));
+    context.seccomp_profile = profile.as_str().to_owned();
+    let process = spec.process().as_ref().ok_or(SpecError::NoProcess)?;
+    decision::decide(
+        &config,
+        audit,
+        &Subject {
+            operation: Operation::Create,
+            context: &context,
+            spec: &spec,
+            process,
+            secrets: &[],
+        },
+    )?;
     pipeline::write_effective_spec(&spec, &root.effective_spec_path(id))?;
     let rootfs = spec
         .root()
@@ -70,6 +107,7 @@ fn build(
     ContainerRecord {
         bundle: bundle.to_owned(),
         rootfs,
+        policy_context: context,
     }
     .save(root, id)?;
     tracing::debug!(%id, bundle = %bundle.display(), "creating container from the effective spec");

@@ -7,7 +7,7 @@ use libcontainer::oci_spec::runtime::Spec;
 use libcontainer::syscall::syscall::SyscallType;
 use nix::sys::wait::waitpid;
 
-use super::{load_container, open};
+use super::{decision, load_container, open};
 use crate::admission::{self, Refused};
 use crate::atomic_file;
 use crate::baseline::{Baseline, HostSupport};
@@ -15,7 +15,9 @@ use crate::cli::Exec;
 use crate::config::LoadedConfig;
 use crate::exec_process::{self, ExecError};
 use crate::executor::HardenedExecutor;
+use crate::layout::ContainerRecord;
 use crate::pipeline;
+use crate::policy::input::{Operation, Subject};
 
 /// Runs a process in a running container under the container's security context (see
 /// `exec_process` and `executor`). Returns the process's exit code, or 0 with --detach.
@@ -27,18 +29,58 @@ pub fn exec(root: &Path, args: Exec) -> Result<i32> {
         .with_context(|| format!("cannot read the effective spec of container {id}"))?;
     let init = spec.process().as_ref().ok_or(ExecError::NoInitProcess)?;
     let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
-    let mut process = exec_process::derive(init, &args, seccomp.is_some())?;
+    let config = LoadedConfig::load()?;
+    let record = ContainerRecord::load(&root, &id)?;
+    let mut audit = decision::entry_for_container(
+        Operation::Exec,
+        id.as_str(),
+        &config,
+        &record.policy_context,
+    );
     // The exec'd process gets the same baseline as the init process: an exec may not
     // run as root or regain what the init process was stripped of.
-    let config = LoadedConfig::load()?;
+    let mut process = match exec_process::derive(init, &args, seccomp.is_some()) {
+        Ok(process) => process,
+        Err(error) => {
+            return Err(decision::refused_before_policy(
+                &config,
+                &audit,
+                error.into(),
+            ))
+        }
+    };
     let violations =
         admission::admit_exec(&serde_json::to_value(&process)?, &config.config.admission);
     if !violations.is_empty() {
-        return Err(Refused(violations).into());
+        audit.violations(&violations);
+        let refused = Refused(violations).into();
+        return Err(decision::refused_before_policy(&config, &audit, refused));
     }
     let host = HostSupport::probe();
-    let changes = Baseline::new(&config.config.baseline, &host).apply_to_process(&mut process)?;
+    let changes = match Baseline::new(&config.config.baseline, &host).apply_to_process(&mut process)
+    {
+        Ok(changes) => changes,
+        Err(error) => {
+            return Err(decision::refused_before_policy(
+                &config,
+                &audit,
+                error.into(),
+            ))
+        }
+    };
     super::create::log_changes(&id, &changes);
+    audit.changes(&changes);
+    decision::decide(
+        &config,
+        audit,
+        &Subject {
+            operation: Operation::Exec,
+            context: &record.policy_context,
+            spec: &spec,
+            process: &process,
+            secrets: &[],
+        },
+    )?;
     if seccomp
         .as_ref()
         .is_some_and(libcontainer::seccomp::is_notify)

@@ -11,6 +11,7 @@ use crate::layout::{ContainerId, LayoutError, StateRoot};
 
 pub mod apparmor;
 pub mod create;
+mod decision;
 pub mod delete;
 pub mod events;
 pub mod exec;

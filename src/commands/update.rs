@@ -6,11 +6,13 @@ use libcgroups::common::{CgroupManager, ControllerOpt};
 use libcontainer::oci_spec::runtime::{LinuxResources, Spec};
 use serde_json::{json, Map, Value};
 
-use super::{cgroup_manager, load_container, open};
+use super::{cgroup_manager, decision, load_container, open};
 use crate::admission::{self, Refused};
 use crate::cli::Update;
 use crate::config::LoadedConfig;
+use crate::layout::ContainerRecord;
 use crate::pipeline::{self, MAX_SPEC_BYTES};
+use crate::policy::input::{Operation, Subject};
 
 /// Applies new resource limits to the container's cgroup and records them in the
 /// effective spec, so later operations (and the audit) see the limits in force. The
@@ -34,10 +36,38 @@ pub fn update(root: &Path, args: Update) -> Result<()> {
         .or_insert_with(|| json!({}));
     merge(current, requested);
     let config = LoadedConfig::load()?;
+    let record = ContainerRecord::load(&root, &id)?;
+    let mut audit = decision::entry_for_container(
+        Operation::Update,
+        id.as_str(),
+        &config,
+        &record.policy_context,
+    );
     let violations = admission::admit_update(current, &config.config.admission);
     if !violations.is_empty() {
-        return Err(Refused(violations).into());
+        audit.violations(&violations);
+        return Err(decision::refused_before_policy(
+            &config,
+            &audit,
+            Refused(violations).into(),
+        ));
     }
+    let updated: Spec = serde_json::from_value(spec_json)?;
+    let process = updated
+        .process()
+        .as_ref()
+        .context("the effective spec has no process")?;
+    decision::decide(
+        &config,
+        audit,
+        &Subject {
+            operation: Operation::Update,
+            context: &record.policy_context,
+            spec: &updated,
+            process,
+            secrets: &[],
+        },
+    )?;
 
     cgroup_manager(&container)?
         .apply(&ControllerOpt {
@@ -48,7 +78,6 @@ pub fn update(root: &Path, args: Update) -> Result<()> {
         })
         .with_context(|| format!("cannot update the cgroup of container {id}"))?;
 
-    let updated: Spec = serde_json::from_value(spec_json)?;
     pipeline::write_effective_spec(&updated, &spec_path)?;
     Ok(())
 }

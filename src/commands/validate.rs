@@ -44,7 +44,8 @@ pub fn validate(args: Validate) -> Result<i32> {
                 baseline_error: None,
                 changes: Vec::new(),
             },
-            Ok(mut changes) => {
+            Ok(admitted) => {
+                let mut changes = admitted.changes;
                 let mut spec: Spec = serde_json::from_value(raw).with_context(|| {
                     format!("{} is not a valid OCI runtime spec", file.display())
                 })?;

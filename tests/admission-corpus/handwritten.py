@@ -20,6 +20,8 @@ BASE = {
     },
     "root": {"path": "@ROOTFS@", "readonly": True},
     "hostname": "corpus",
+    # What an orchestrator that unpacked the image names it (tests trust the annotation).
+    "annotations": {"bulwark.io/image": "localhost/bulwark-probe:test"},
     "mounts": [
         {"destination": "/proc", "type": "proc", "source": "proc"},
         {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
@@ -124,14 +126,14 @@ case("privileged.devices--host-disk", ["privileged.devices"],
      lambda s: ptr(s, "linux/devices", [{"path": "/dev/vda", "type": "b", "major": 254, "minor": 0,
                                           "fileMode": 432, "uid": 0, "gid": 6}]))
 case("privileged.masked-paths--emptied", ["privileged.masked-paths"], lambda s: ptr(s, "linux/maskedPaths", []))
-case("privileged.podman--annotation", ["privileged.podman"],
+case("privileged.podman--annotation", ["privileged.podman", "images.unknown"],
      lambda s: ptr(s, "annotations", {"io.podman.annotations.privileged": "TRUE"}))
 case("privileged.unconfined--apparmor", ["privileged.unconfined"],
      lambda s: ptr(s, "process/apparmorProfile", "unconfined"))
 case("privileged.unconfined--seccomp-allow-all", ["privileged.unconfined"],
      lambda s: ptr(s, "linux/seccomp", {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"]}))
 case("privileged.unconfined--seccomp-annotation", ["privileged.unconfined"],
-     lambda s: ptr(s, "annotations", {"seccomp.security.alpha.kubernetes.io/pod": "unconfined"}))
+     lambda s: s["annotations"].update({"seccomp.security.alpha.kubernetes.io/pod": "unconfined"}))
 
 # namespaces
 case("namespaces.required--no-ipc", ["namespaces.required"],
@@ -170,6 +172,39 @@ case("env.secret--github-token-value", ["env.secret"],
      lambda s: ptr(s, "process/env", PROBE_ENV + ["GIT_CONFIG=ghp_0123456789abcdefghijABCDEFGHIJklmn"]))
 case("env.secret--private-key-value", ["env.secret"],
      lambda s: ptr(s, "process/env", PROBE_ENV + ["SSH_ID=-----BEGIN OPENSSH PRIVATE KEY-----\\ncorpusnotakey\\n"]))
+
+# images: identity from the orchestrator annotation (trusted by the test config, which
+# approves localhost/bulwark-probe); distroless rootfs
+def image(ref):
+    return lambda s: s["annotations"].update({"bulwark.io/image": ref})
+DIGEST = "sha256:" + "9" * 64
+case("images.unknown--no-annotation", ["images.unknown"], lambda s: ptr(s, "annotations", DELETE))
+case("images.unknown--image-id", ["images.unknown"], image("sha256:" + "a" * 64))
+case("images.unknown--not-a-reference", ["images.unknown"], image("Localhost/Bulwark Probe"))
+case("images.unapproved--other-registry", ["images.unapproved"], image("registry.example.com/tools/probe:1.0"))
+case("images.unapproved--lookalike-prefix", ["images.unapproved"], image("localhost/bulwark-probe-evil:1.0"))
+case("images.unapproved--docker-hub-short-name", ["images.unapproved", "images.latest"], image("busybox"))
+case("images.latest--implicit", ["images.latest"], image("localhost/bulwark-probe"))
+case("images.latest--explicit", ["images.latest"], image("localhost/bulwark-probe:latest"))
+case("admitted--latest-pinned-by-digest", [], image("localhost/bulwark-probe:latest@" + DIGEST))
+case("admitted--sub-repository", [], image("localhost/bulwark-probe/agents:2.1"))
+case("images.distroless--shell-and-package-manager", ["images.distroless"],
+     lambda s: ptr(s, "root/path", "@SHELL_ROOTFS@"))
+case("admitted--shell-link-out-of-rootfs", [], lambda s: ptr(s, "root/path", "@ESCAPE_ROOTFS@"))
+
+# disk: writable space is size-bounded tmpfs only
+def tmpfs(*opts):
+    return lambda s: s["mounts"].append(
+        {"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", *opts]})
+case("resources.disk--tmpfs-too-large", ["resources.disk"], tmpfs("size=2g"))
+case("resources.disk--tmpfs-percent", ["resources.disk"], tmpfs("size=50%"))
+case("resources.disk--tmpfs-unlimited", ["resources.disk"], tmpfs("size=0"))
+case("resources.disk--tmpfs-nr-blocks", ["resources.disk"], tmpfs("nr_blocks=0"))
+case("resources.disk--block-device", ["resources.disk"],
+     lambda s: s["mounts"].append({"destination": "/data", "type": "ext4", "source": "/dev/vda", "options": ["rw"]}))
+case("resources.disk--no-type", ["resources.disk"],
+     lambda s: s["mounts"].append({"destination": "/data", "source": "/srv", "options": ["rw"]}))
+case("admitted--tmpfs-without-size", [], tmpfs())
 
 # Everything at once: every violation is reported, not just the first.
 def everything(s):

@@ -165,6 +165,8 @@ impl Bundle {
     pub fn set(&mut self, pointer: &str, value: Value) -> &mut Self {
         let mut target = &mut self.config;
         for key in pointer.trim_start_matches('/').split('/') {
+            // JSON pointer escapes: "~1" is '/', "~0" is '~'.
+            let key = key.replace("~1", "/").replace("~0", "~");
             if !target.is_object() {
                 *target = json!({});
             }
@@ -201,6 +203,7 @@ fn default_config(args: &[&str]) -> Value {
         },
         "root": {"path": "rootfs", "readonly": true},
         "hostname": "bulwark-test",
+        "annotations": {"bulwark.io/image": TEST_IMAGE},
         "mounts": [
             {"destination": "/proc", "type": "proc", "source": "proc"},
             {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
@@ -240,15 +243,35 @@ fn default_config(args: &[&str]) -> Value {
     })
 }
 
+/// The image reference test bundles carry in `bulwark.io/image`, as an orchestrator that
+/// unpacked it would.
+pub const TEST_IMAGE: &str = "localhost/bulwark-probe:test";
+
 /// The host config tests run with: this CI host's kernel has no AppArmor, which bulwark
-/// refuses unless the config accepts it.
-pub const TEST_CONFIG: &str = "[baseline.apparmor]\nallow_missing = true\n";
+/// refuses unless the config accepts it; test bundles name their image in the
+/// orchestrator annotation, which only an approved prefix lets through.
+pub const TEST_CONFIG: &str = concat!(
+    "[baseline.apparmor]\nallow_missing = true\n",
+    test_images_config!()
+);
+
+/// The `[admission.images]` table of TEST_CONFIG, for configs that keep AppArmor strict.
+/// It is the last table, so a test may append keys to it.
+#[macro_export]
+macro_rules! test_images_config {
+    () => {
+        "[admission.images]\napproved = [\"localhost/bulwark-probe\", \"localhost/bulwark-pause\"]\n\
+         trust_annotation = true\ncri_sandbox_image = \"localhost/bulwark-pause:test\"\n"
+    };
+}
+pub const TEST_IMAGES_CONFIG: &str = test_images_config!();
 
 /// The built bulwark binary with a private state root and its own host config
 /// (`BULWARK_CONFIG`), so no test reads or depends on /etc/bulwark.
 pub struct Runtime {
     root: TempDir,
     config: PathBuf,
+    audit: PathBuf,
 }
 
 impl Runtime {
@@ -261,12 +284,39 @@ impl Runtime {
             .prefix("bulwark-root-")
             .tempdir()
             .unwrap();
-        // Beside the root, not in it: the root holds only container state.
+        // Beside the root, not in it: the root holds only container state. The audit
+        // log goes beside it too, never to /var/log, unless the test names its own.
         let config_path = PathBuf::from(format!("{}.toml", root.path().display()));
-        fs::write(&config_path, config).unwrap();
+        let audit_path = PathBuf::from(format!("{}.audit.jsonl", root.path().display()));
+        let mut text = config.to_owned();
+        if !text.contains("[audit]") {
+            text.push_str(&format!("\n[audit]\npath = {:?}\n", audit_path));
+        }
+        fs::write(&config_path, text).unwrap();
         Self {
             root,
             config: config_path,
+            audit: audit_path,
+        }
+    }
+
+    /// The audit log this runtime's config names (unless the test set its own).
+    pub fn audit_path(&self) -> &Path {
+        &self.audit
+    }
+
+    /// Every record in the audit log, parsed (a line that is not JSON fails the test).
+    pub fn audit_records(&self) -> Vec<Value> {
+        match fs::read_to_string(&self.audit) {
+            Ok(text) => text
+                .lines()
+                .map(|line| {
+                    serde_json::from_str(line)
+                        .unwrap_or_else(|e| panic!("audit line is not JSON ({e}): {line}"))
+                })
+                .collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => panic!("cannot read {}: {e}", self.audit.display()),
         }
     }
 
@@ -363,6 +413,7 @@ impl Drop for Runtime {
             let _ = self.run(&["delete", "--force", id]);
         }
         let _ = fs::remove_file(&self.config);
+        let _ = fs::remove_file(&self.audit);
     }
 }
 

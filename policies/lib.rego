@@ -1,0 +1,139 @@
+# Shared helpers for the bulwark policies: the input's agent and task looked up in the
+# policy data (data.bulwark_data), which checks an operation runs, and image and
+# capability matching. Builtins used here and elsewhere are limited to those regorus
+# always compiles in (no regex, glob, net, crypto, time).
+package bulwark.lib
+
+import rego.v1
+
+# ---- policy data -------------------------------------------------------------------
+
+default agents := {}
+
+agents := data.bulwark_data.agents if is_object(data.bulwark_data.agents)
+
+# Only an explicit `true` makes the agent annotation mandatory.
+default require_agent := false
+
+require_agent if data.bulwark_data.require_agent == true
+
+# ---- who asks ----------------------------------------------------------------------
+
+sandbox if input.container.type == "sandbox"
+
+container_id := input.container.id
+
+agent_id := input.agent.id if is_string(input.agent.id)
+
+task_id := input.agent.task if is_string(input.agent.task)
+
+known_agent if agent_id in object.keys(agents)
+
+agent := agents[agent_id] if known_agent
+
+# The agent restricts itself to named tasks when its entry has a `tasks` object.
+has_tasks if is_object(agent.tasks)
+
+task := agent.tasks[task_id] if has_tasks
+
+known_task if {
+	has_tasks
+	task_id in object.keys(agent.tasks)
+}
+
+# Labels used in every reason.
+agent_label := sprintf("agent \"%s\"", [agent_id])
+
+# ---- which checks run --------------------------------------------------------------
+# Each operation checks what it decides: create everything, exec the new process,
+# update the new limits. Sandbox (pause) containers carry no agent workload.
+
+agent_checks if {
+	not sandbox
+	known_agent
+}
+
+checks_image if {
+	agent_checks
+	input.operation == "create"
+}
+
+checks_capabilities if {
+	agent_checks
+	input.operation in {"create", "exec"}
+}
+
+checks_resources if {
+	agent_checks
+	input.operation in {"create", "update"}
+}
+
+checks_secrets if {
+	agent_checks
+	input.operation == "create"
+}
+
+# ---- scopes ------------------------------------------------------------------------
+# The agent's entry and, when the input names one of its tasks, the task's entry. A task
+# can only narrow what its agent may do: both scopes' limits apply. A list the agent's
+# entry leaves out allows nothing (`missing_list` []); one a task leaves out does not
+# narrow (`missing_list` null).
+
+scopes contains {"label": agent_label, "limits": agent, "missing_list": []} if known_agent
+
+scopes contains scope if {
+	known_task
+	scope := {
+		"label": sprintf("agent \"%s\" (task \"%s\")", [agent_id, task_id]),
+		"limits": task,
+		"missing_list": null,
+	}
+}
+
+# The allowed list a scope gives for `field`, or undefined when the scope does not limit it.
+scope_list(scope, field) := list if {
+	list := object.get(scope.limits, field, scope.missing_list)
+	is_array(list)
+}
+
+# "a, b" or "none".
+describe_list(list) := concat(", ", list) if count(list) > 0
+
+describe_list(list) := "none" if count(list) == 0
+
+# ---- images ------------------------------------------------------------------------
+# An allowed entry is an image name (registry/repository: any tag or digest), a name
+# ending in "/" (every image under that registry or namespace), or a full reference
+# pinned to a tag or digest. Plain string prefixes are not used: "localhost/probe" must
+# not admit "localhost/probe-evil".
+
+image_name(img) := concat("/", [img.registry, img.repository])
+
+image_matches(img, entry) if image_name(img) == entry
+
+image_matches(img, entry) if img.reference == entry
+
+image_matches(img, entry) if {
+	is_string(img.digest)
+	concat("@", [image_name(img), img.digest]) == entry
+}
+
+image_matches(img, entry) if {
+	endswith(entry, "/")
+	startswith(image_name(img), entry)
+}
+
+image_allowed(img, allowed) if {
+	is_object(img)
+	some entry in allowed
+	image_matches(img, entry)
+}
+
+# ---- capabilities ------------------------------------------------------------------
+# Data may name a capability with or without CAP_, in any case.
+
+cap_name(c) := upper(c) if startswith(upper(c), "CAP_")
+
+cap_name(c) := concat("", ["CAP_", upper(c)]) if not startswith(upper(c), "CAP_")
+
+cap_names(list) := {cap_name(c) | some c in list}

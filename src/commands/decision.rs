@@ -1,0 +1,67 @@
+//! The decision step create, exec and update share: ask the policy engine, write the
+//! audit record, and refuse or go ahead. A decision that cannot be recorded is not
+//! acted on.
+
+use anyhow::Result;
+
+use crate::audit::{Digests, Entry};
+use crate::config::{LoadedConfig, SeccompProfileName};
+use crate::policy::input::{self, Operation, PolicyContext, Subject};
+use crate::policy::{self};
+use crate::seccomp_profiles;
+
+/// Starts the audit record of one decision.
+pub(super) fn entry(operation: Operation, container_id: &str, config: &LoadedConfig) -> Entry {
+    Entry::new(
+        operation,
+        container_id,
+        Digests {
+            config: config.digest.clone(),
+            seccomp_profile: None,
+        },
+    )
+}
+
+/// Starts the audit record of an exec or update decision on a created container.
+pub(super) fn entry_for_container(
+    operation: Operation,
+    container_id: &str,
+    config: &LoadedConfig,
+    context: &PolicyContext,
+) -> Entry {
+    let mut audit = entry(operation, container_id, config);
+    audit.context(&context.container, &context.image);
+    if let Some(profile) = SeccompProfileName::parse(&context.seccomp_profile) {
+        audit.seccomp_profile_digest(seccomp_profiles::digest(profile));
+    }
+    audit
+}
+
+/// Records a refusal made before the policy engine was asked (admission, baseline, a
+/// spec that cannot be read) and returns the error to report.
+pub(super) fn refused_before_policy(
+    config: &LoadedConfig,
+    audit: &Entry,
+    error: anyhow::Error,
+) -> anyhow::Error {
+    match audit.write(&config.config.audit.path, Some(&format!("{error:#}"))) {
+        Ok(()) => error,
+        Err(audit_error) => error.context(audit_error.to_string()),
+    }
+}
+
+/// Asks the policy engine about `subject`, records the decision, and refuses if it
+/// says no (or cannot say).
+pub(super) fn decide(config: &LoadedConfig, mut audit: Entry, subject: &Subject) -> Result<()> {
+    let outcome = policy::decide(&config.config.policy, &input::build(subject));
+    let refusal = outcome.refusal();
+    audit.policy(outcome);
+    audit.write(
+        &config.config.audit.path,
+        refusal.as_ref().map(ToString::to_string).as_deref(),
+    )?;
+    match refusal {
+        Some(refusal) => Err(refusal.into()),
+        None => Ok(()),
+    }
+}
