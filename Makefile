@@ -6,7 +6,8 @@ BULWARK      := target/release/bulwark
 
 # Debian packages the build, the tests and the demo need (see README).
 DEB_PACKAGES := libseccomp-dev pkg-config make procps file \
-                apparmor jq runc podman conmon umoci skopeo containernetworking-plugins
+                apparmor jq runc podman conmon umoci skopeo containernetworking-plugins \
+                containerd catatonit iproute2 protobuf-compiler
 
 .PHONY: all deps build probe opa policy-test test lint demo clean
 

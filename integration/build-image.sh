@@ -2,12 +2,14 @@
 # Build a distroless OCI image around one static binary and export it as a
 # docker-archive tarball that `podman load -i` (or `ctr images import`) accepts.
 #
-# Usage: integration/build-image.sh <static-binary> <out.tar> <image-name:tag> [--user UID:GID]
+# Usage: integration/build-image.sh <static-binary> <out.tar> <image-name:tag>
+#                                   [--user UID:GID] [--cmd ARG]
 #
 # The image's rootfs holds only the binary at /probe, the empty mount points a
 # runtime expects, and a minimal /etc/passwd + /etc/group (root and nonroot
 # 65532), so a test container has no shell or package manager to fall back on.
-# Entrypoint ["/probe"], cmd ["report"], user from --user (default 0:0).
+# Entrypoint ["/probe"], cmd [ARG] from --cmd (default "report"; catatonit as a
+# pause image takes "-P"), user from --user (default 0:0).
 #
 # No registry is needed: umoci builds the layout and skopeo converts it. All
 # work happens in a private temporary directory removed at exit; the output
@@ -24,19 +26,26 @@ die() {
 }
 
 usage() {
-	printf 'usage: %s <static-binary> <out.tar> <image-name:tag> [--user UID:GID]\n' "$prog" >&2
+	printf 'usage: %s <static-binary> <out.tar> <image-name:tag> [--user UID:GID] [--cmd ARG]\n' "$prog" >&2
 	exit 2
 }
 
-[[ $# -eq 3 || $# -eq 5 ]] || usage
+[[ $# -ge 3 ]] || usage
 binary=$1
 out=$2
 name=$3
+shift 3
 user=0:0
-if [[ $# -eq 5 ]]; then
-	[[ $4 == --user ]] || usage
-	user=$5
-fi
+cmd=report
+while [[ $# -gt 0 ]]; do
+	[[ $# -ge 2 ]] || usage
+	case $1 in
+	--user) user=$2 ;;
+	--cmd) cmd=$2 ;;
+	*) usage ;;
+	esac
+	shift 2
+done
 
 [[ $user =~ ^[0-9]+:[0-9]+$ ]] || die "--user must be numeric UID:GID, got '$user'"
 [[ -f $binary ]] || die "binary '$binary' does not exist or is not a regular file"
@@ -109,7 +118,7 @@ umoci repack "${rootless[@]}" --image "$layout:$tag" \
 umoci config --image "$layout:$tag" \
 	--created "$epoch" \
 	--config.entrypoint /probe \
-	--config.cmd report \
+	--config.cmd="$cmd" \
 	--config.user "$user" \
 	--config.workingdir / \
 	--no-history || die "umoci config failed"

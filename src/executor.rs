@@ -62,12 +62,37 @@ impl Executor for HardenedExecutor {
                 .and_then(|l| l.seccomp().as_ref())
                 .is_some();
         verify_controls_in_force(process, seccomp_expected).map_err(refusal)?;
-        default::get_executor().validate(spec)
+        match with_empty_path_for_a_path_executable(spec) {
+            Some(spec) => default::get_executor().validate(&spec),
+            None => default::get_executor().validate(spec),
+        }
     }
 
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
         default::get_executor().exec(spec)
     }
+}
+
+/// libcontainer 0.7's validation refuses a process whose environment has no `PATH`,
+/// even when `args[0]` is a path, which runc (and execvp) run without a PATH lookup.
+/// Images built `FROM scratch` often set no `Env`, and containerd's CRI passes only the
+/// image's environment, so such a pause or app container would fail with "PATH
+/// environment variable is not set". For a path executable, validation gets a copy of
+/// the spec with an empty `PATH` (libcontainer then checks the path itself exists and is
+/// executable); the process's environment is untouched. A bare name without PATH is
+/// still refused, as in runc.
+fn with_empty_path_for_a_path_executable(spec: &Spec) -> Option<Spec> {
+    let process = spec.process().as_ref()?;
+    let executable = process.args().as_ref()?.first()?;
+    let env = process.env().clone().unwrap_or_default();
+    if !executable.contains('/') || env.iter().any(|e| e.starts_with("PATH=")) {
+        return None;
+    }
+    let mut process = process.clone();
+    process.set_env(Some(env.into_iter().chain(["PATH=".to_owned()]).collect()));
+    let mut spec = spec.clone();
+    spec.set_process(Some(process));
+    Some(spec)
 }
 
 fn refusal(reason: String) -> ExecutorValidationError {
@@ -166,5 +191,23 @@ mod tests {
         );
         assert_eq!(beyond_allowed(&HashSet::new(), None), vec![]);
         assert_eq!(beyond_allowed(&held, None).len(), 2);
+    }
+
+    #[test]
+    fn only_a_path_executable_without_path_gets_an_empty_path_for_validation() {
+        let spec_with = |args: &[&str], env: &[&str]| {
+            let mut process = Process::default();
+            process.set_args(Some(args.iter().map(|a| (*a).to_owned()).collect()));
+            process.set_env(Some(env.iter().map(|e| (*e).to_owned()).collect()));
+            let mut spec = Spec::default();
+            spec.set_process(Some(process));
+            spec
+        };
+        let env_of = |spec: Spec| spec.process().as_ref().unwrap().env().clone().unwrap();
+        let patched = with_empty_path_for_a_path_executable(&spec_with(&["/pause"], &["A=1"]));
+        assert_eq!(env_of(patched.unwrap()), ["A=1", "PATH="]);
+        assert!(with_empty_path_for_a_path_executable(&spec_with(&["pause"], &[])).is_none());
+        let with_path = spec_with(&["/pause"], &["PATH=/bin"]);
+        assert!(with_empty_path_for_a_path_executable(&with_path).is_none());
     }
 }

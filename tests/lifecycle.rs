@@ -52,6 +52,21 @@ fn run_in_foreground_returns_the_exit_code_and_removes_the_container() {
 }
 
 #[test]
+fn a_path_executable_runs_without_path_in_the_environment() {
+    // Like runc: an image with no Env (containerd's CRI then sends no PATH) still runs
+    // its absolute entrypoint, and an exec of an absolute path works too.
+    let rt = Runtime::new();
+    let mut bundle = Bundle::new(&["/probe", "sleep", "300"]);
+    bundle.set("/process/env", json!([]));
+    let id = unique_id("nopath");
+    rt.ok(&["run", "--detach", "--bundle", bundle.path_str(), &id]);
+    rt.ok(&["exec", &id, "/probe", "exit", "0"]);
+    let stderr = rt.fails(&["exec", &id, "probe", "exit", "0"]);
+    assert!(stderr.contains("PATH"), "{stderr}");
+    rt.ok(&["delete", "--force", &id]);
+}
+
+#[test]
 fn run_foreground_passes_stdout_through() {
     let rt = Runtime::new();
     let bundle = Bundle::new(&["/probe", "echo", "hello", "from", "bulwark"]);

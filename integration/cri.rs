@@ -1,0 +1,245 @@
+//! containerd end to end: Debian's containerd 1.6 runs bulwark as a CRI runtime
+//! handler (io.containerd.runc.v2 shim, BinaryName = bulwark) and the tests
+//! drive it through the CRI gRPC API, as a kubelet would.
+//!
+//! Needs root, containerd (with ctr), catatonit, containernetworking-plugins,
+//! umoci, skopeo, util-linux's unshare and iproute2, and the static probe
+//! (`make probe`, or `BULWARK_PROBE=<path>`). Each test starts its own
+//! containerd (see integration/containerd/harness.rs).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+#[path = "containerd/harness.rs"]
+mod harness;
+
+use std::time::{Duration, Instant};
+
+use harness::{Containerd, BASE_PIDS_LIMIT};
+use k8s_cri::v1::{ContainerState, LinuxSandboxSecurityContext, NamespaceMode};
+use serde_json::{json, Value};
+
+/// A running pod with one started probe container.
+fn pod_with_container(cd: &Containerd, pod: &str, args: &[&str]) -> (String, String) {
+    let config = cd.pod_config(pod);
+    let pod_id = cd
+        .run_pod(&config)
+        .unwrap_or_else(|e| panic!("RunPodSandbox: {e}\n{}", cd.describe()));
+    let id = cd
+        .create_container(
+            &pod_id,
+            &config,
+            Containerd::container_config("probe", args),
+        )
+        .unwrap_or_else(|e| panic!("CreateContainer: {e}\n{}", cd.describe()));
+    cd.start_container(&id)
+        .unwrap_or_else(|e| panic!("StartContainer: {e}\n{}", cd.describe()));
+    (pod_id, id)
+}
+
+/// Waits until the container's init handles SIGTERM. As pid 1 of its pid
+/// namespace the probe ignores a SIGTERM that arrives before its handler is
+/// installed, and StopContainer right after StartContainer can be that early;
+/// StopContainer would then wait its full timeout before SIGKILL.
+fn wait_for_sigterm_handler(cd: &Containerd, id: &str) {
+    let pid = cd.container_pid(id);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let caught = common::proc_status(pid, "SigCgt")
+            .and_then(|mask| u64::from_str_radix(&mask, 16).ok())
+            .unwrap_or(0);
+        if caught & (1 << (libc::SIGTERM - 1)) != 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "container {id} (pid {pid}) never caught SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The probe's report: the last line of `text` that is a JSON object.
+fn report_in(text: &str, context: &dyn Fn() -> String) -> Value {
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('{'))
+        .unwrap_or_else(|| panic!("no probe report in {text:?}\n{}", context()));
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("bad probe report {line}: {e}"))
+}
+
+#[test]
+fn cri_compliant_pod_runs_hardened() {
+    let cd = Containerd::new();
+    let (_, id) = pod_with_container(&cd, "compliant", &["report"]);
+    let status = cd.wait_exited(&id);
+    assert_eq!(status.exit_code, 0, "{status:?}\n{}", cd.describe());
+    let report = report_in(&cd.container_log(&status), &|| cd.describe());
+    // CRI sends the image's user, 0; bulwark remaps it to 65532 (distroless
+    // nonroot), drops every capability and sets NNP, its seccomp profile and
+    // a read-only root.
+    common::assert_hardened(&report, 65532, 65532);
+
+    // The pids limit came from the handler's base spec (CRI has no field for
+    // it). The app container's spec names its image.
+    let spec = cd.captured_spec(&id);
+    assert_eq!(
+        spec["linux"]["resources"]["pids"]["limit"],
+        json!(BASE_PIDS_LIMIT),
+        "{spec}"
+    );
+    let annotations = &spec["annotations"];
+    assert_eq!(annotations["io.kubernetes.cri.container-type"], "container");
+    assert_eq!(
+        annotations["io.kubernetes.cri.image-name"],
+        harness::PROBE_IMAGE
+    );
+}
+
+#[test]
+fn cri_sandbox_runs_hardened() {
+    let cd = Containerd::new();
+    let config = cd.pod_config("sandbox");
+    let pod_id = cd
+        .run_pod(&config)
+        .unwrap_or_else(|e| panic!("RunPodSandbox: {e}\n{}", cd.describe()));
+    let pid = cd.sandbox_pid(&pod_id);
+    let field = |name| {
+        common::proc_status(pid, name)
+            .unwrap_or_else(|| panic!("{name} of pause process {pid}\n{}", cd.describe()))
+    };
+    assert_eq!(field("Seccomp"), "2");
+    assert_eq!(field("NoNewPrivs"), "1");
+    assert_eq!(field("CapEff"), "0000000000000000");
+    assert_eq!(field("CapPrm"), "0000000000000000");
+    assert_eq!(field("CapBnd"), "0000000000000000");
+    // Uid: real, effective, saved, filesystem.
+    assert_eq!(field("Uid"), "65532\t65532\t65532\t65532");
+
+    // containerd 1.6 builds the sandbox spec without the handler's base spec:
+    // no memory, CPU quota or pids limit, and no image-name annotation (the
+    // app container has one), so image admission cannot name the pause image
+    // from annotations alone.
+    let spec = cd.captured_spec(&pod_id);
+    let annotations = &spec["annotations"];
+    assert_eq!(annotations["io.kubernetes.cri.container-type"], "sandbox");
+    assert_eq!(
+        annotations.get("io.kubernetes.cri.image-name"),
+        None,
+        "{spec}"
+    );
+    let resources = &spec["linux"]["resources"];
+    for limit in ["memory", "pids"] {
+        assert_eq!(resources.get(limit), None, "{spec}");
+    }
+    // bulwark filled in its sandbox defaults (64 MiB, 10 ms per 100 ms, 32).
+    let cgroup = |controller: &str, file: &str| {
+        let path = format!(
+            "/sys/fs/cgroup/{controller}{}/{pod_id}/{file}",
+            cd.cgroup_parent()
+        );
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(cgroup("memory", "memory.limit_in_bytes"), "67108864");
+    assert_eq!(cgroup("cpu", "cpu.cfs_quota_us"), "10000");
+    assert_eq!(cgroup("pids", "pids.max"), "32");
+}
+
+#[test]
+fn cri_exec_sync_runs_hardened() {
+    let cd = Containerd::new();
+    let (_, id) = pod_with_container(&cd, "exec", &["sleep", "300"]);
+    let out = cd
+        .exec_sync(&id, &["/probe", "report"])
+        .unwrap_or_else(|e| panic!("ExecSync: {e}\n{}", cd.describe()));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let context = || {
+        format!(
+            "exit {}\nstderr: {}\n{}",
+            out.exit_code,
+            String::from_utf8_lossy(&out.stderr),
+            cd.describe()
+        )
+    };
+    assert_eq!(out.exit_code, 0, "{}", context());
+    common::assert_hardened(&report_in(&stdout, &context), 65532, 65532);
+
+    // A graceful stop: SIGTERM through `bulwark kill`, which the probe's
+    // sleep exits on well before the 10 s timeout.
+    wait_for_sigterm_handler(&cd, &id);
+    cd.stop_container(&id)
+        .unwrap_or_else(|e| panic!("StopContainer: {e}\n{}", cd.describe()));
+    let status = cd.container_status(&id);
+    assert_eq!(status.state, ContainerState::ContainerExited as i32);
+}
+
+#[test]
+fn cri_privileged_container_is_refused_with_the_rule_id() {
+    let cd = Containerd::new();
+    // containerd refuses a privileged container in an unprivileged pod itself,
+    // so the pod asks for privileged too, as a kubelet would send it.
+    let mut config = cd.pod_config("privileged");
+    let linux = config.linux.as_mut().unwrap();
+    linux.security_context = Some(LinuxSandboxSecurityContext {
+        privileged: true,
+        ..linux.security_context.clone().unwrap()
+    });
+    let refusal = match cd.run_pod(&config) {
+        // Admitted: the privileged sandbox is no less than the unprivileged
+        // one. The app container is where privileges would be granted.
+        Ok(pod_id) => {
+            let mut container = Containerd::container_config("probe", &["report"]);
+            let linux = container.linux.as_mut().unwrap();
+            linux.security_context.as_mut().unwrap().privileged = true;
+            match cd.create_container(&pod_id, &config, container) {
+                Ok(id) => cd
+                    .start_container(&id)
+                    .expect_err("a privileged container must not start"),
+                Err(e) => e,
+            }
+        }
+        Err(e) => e,
+    };
+    assert!(
+        refusal.message().contains("privileged.capabilities"),
+        "refusal: {refusal}\n{}",
+        cd.describe()
+    );
+}
+
+#[test]
+fn cri_host_network_pod_is_refused_with_the_rule_id() {
+    let cd = Containerd::new();
+    let mut config = cd.pod_config("hostnet");
+    let linux = config.linux.as_mut().unwrap();
+    let security = linux.security_context.as_mut().unwrap();
+    security.namespace_options.as_mut().unwrap().network = NamespaceMode::Node as i32;
+    let refusal = cd
+        .run_pod(&config)
+        .expect_err("a hostNetwork pod must not run");
+    assert!(
+        refusal.message().contains("namespaces.required"),
+        "refusal: {refusal}\n{}",
+        cd.describe()
+    );
+    assert!(cd.leftovers().is_empty(), "{:?}", cd.leftovers());
+}
+
+#[test]
+fn cri_removal_leaves_nothing_behind() {
+    let cd = Containerd::new();
+    let (pod_id, id) = pod_with_container(&cd, "cleanup", &["sleep", "300"]);
+    assert!(
+        !cd.leftovers().is_empty(),
+        "a running pod must show up as state, cgroups and mounts"
+    );
+    wait_for_sigterm_handler(&cd, &id);
+    cd.stop_container(&id).expect("StopContainer");
+    cd.remove_container(&id).expect("RemoveContainer");
+    cd.stop_pod(&pod_id).expect("StopPodSandbox");
+    cd.remove_pod(&pod_id).expect("RemovePodSandbox");
+    assert_eq!(cd.leftovers(), Vec::<String>::new(), "{}", cd.describe());
+}
