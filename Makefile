@@ -9,7 +9,14 @@ DEB_PACKAGES := libseccomp-dev pkg-config make procps file \
                 apparmor jq runc podman conmon umoci skopeo containernetworking-plugins \
                 containerd catatonit iproute2 protobuf-compiler
 
-.PHONY: all deps build probe opa policy-test test lint demo clean
+.PHONY: all deps build probe opa policy-test test lint demo install uninstall clean
+
+# make install: DESTDIR for staging, PREFIX for the binary and shared files.
+DESTDIR ?=
+PREFIX  ?= /usr/local
+SHARE   := $(DESTDIR)$(PREFIX)/share/bulwark
+ETC     := $(DESTDIR)/etc/bulwark
+POLICY_FILES := decision.rego lib.rego secrets.rego shape.rego task.rego data.json
 
 # The real OPA evaluator (PyPI), for the policy tests and the OPA test server.
 OPA_BINDINGS := $(CURDIR)/target/opa-bindings
@@ -56,6 +63,39 @@ test: lint build probe policy-test
 # The main job: a hardened container and a refused spec, through the built binary.
 demo: build probe
 	integration/demo.sh $(BULWARK) $(PROBE)
+
+# Installs the built binary (run `make build` first), the seccomp profiles, the
+# AppArmor profile, the Rego policies and a default host config. Files under /etc/bulwark
+# that already exist are the operator's and are never overwritten.
+install:
+	@test -x $(BULWARK) || { echo "no $(BULWARK): run make build first" >&2; exit 1; }
+	install -D -m 0755 $(BULWARK) $(DESTDIR)$(PREFIX)/bin/bulwark
+	install -d -m 0755 $(SHARE)/seccomp-profiles $(SHARE)/apparmor $(SHARE)/policies $(SHARE)/engines
+	install -m 0644 seccomp-profiles/*.json $(SHARE)/seccomp-profiles/
+	install -m 0644 apparmor/bulwark-default $(SHARE)/apparmor/
+	install -m 0644 $(addprefix policies/,$(POLICY_FILES)) $(SHARE)/policies/
+	install -m 0644 packaging/containerd-1.x.toml packaging/containerd-2.x.toml \
+		packaging/runtimeclass.yaml packaging/containers.conf $(SHARE)/engines/
+	install -d -m 0755 $(ETC) $(ETC)/policies
+	@for f in $(POLICY_FILES); do \
+		if [ -e $(ETC)/policies/$$f ]; then echo "kept $(ETC)/policies/$$f"; \
+		else install -m 0644 policies/$$f $(ETC)/policies/$$f; fi; \
+	done
+	@if [ -e $(ETC)/config.toml ]; then echo "kept $(ETC)/config.toml"; \
+	else install -m 0644 packaging/config.toml $(ETC)/config.toml; fi
+
+# Removes what install put in place; files under /etc/bulwark stay if the operator
+# changed them.
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/bulwark
+	rm -rf $(SHARE)
+	@for f in $(POLICY_FILES); do \
+		if cmp -s policies/$$f $(ETC)/policies/$$f; then rm -f $(ETC)/policies/$$f; \
+		elif [ -e $(ETC)/policies/$$f ]; then echo "kept edited $(ETC)/policies/$$f"; fi; \
+	done
+	@if cmp -s packaging/config.toml $(ETC)/config.toml; then rm -f $(ETC)/config.toml; \
+	elif [ -e $(ETC)/config.toml ]; then echo "kept edited $(ETC)/config.toml"; fi
+	-@rmdir $(ETC)/policies $(ETC) 2>/dev/null || true
 
 clean:
 	$(CARGO) clean
