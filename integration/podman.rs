@@ -172,3 +172,56 @@ fn podman_annotations_cannot_fake_an_approved_image() {
         pm.describe(&["run"], &out)
     );
 }
+
+#[test]
+fn podman_user_root_is_remapped_or_refused_per_config() {
+    let pm = Podman::new();
+    let out = pm.run_expect(&["--rm", "--user", "0:0"], &["report"], 0);
+    let report = probe_report(&out);
+    assert_eq!(
+        (report["uid"].clone(), report["gid"].clone()),
+        (json!(65532), json!(65532)),
+        "{report}"
+    );
+
+    pm.set_bulwark_config(&format!(
+        "{}[baseline.non_root]\nmode = \"refuse\"\n",
+        harness::BULWARK_CONFIG
+    ));
+    let out = pm.run_expect(&["--rm", "--user", "0:0"], &["report"], 126);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("baseline.non-root") && stderr.contains("refuses root"),
+        "{}",
+        pm.describe(&["run", "--user", "0:0"], &out)
+    );
+}
+
+#[test]
+fn podman_kill_and_rm_leave_nothing_in_the_runtime_root() {
+    let pm = Podman::new();
+    let run = pm.run_expect(&["-d"], &["sleep", "300"], 0);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let cid = stdout
+        .lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty())
+        .expect("podman run -d printed a container ID")
+        .to_owned();
+    pm.podman_ok(&["kill", &cid]);
+    pm.podman_ok(&["rm", &cid]);
+    // bulwark's state root (the wrapper pins --root to D/rt) holds nothing of it.
+    let left: Vec<_> = std::fs::read_dir(pm.path("rt"))
+        .map(|entries| entries.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    let left: Vec<_> = left
+        .into_iter()
+        .filter(|p| !p.ends_with("@bulwark"))
+        .chain(
+            std::fs::read_dir(pm.path("rt/@bulwark"))
+                .map(|entries| entries.flatten().map(|e| e.path()).collect::<Vec<_>>())
+                .unwrap_or_default(),
+        )
+        .collect();
+    assert!(left.is_empty(), "left in the runtime root: {left:?}");
+}

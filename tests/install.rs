@@ -32,7 +32,10 @@ fn install_keeps_the_operators_config_and_uninstall_leaves_edits() {
     let root = dest.path();
     make("install", root);
     let binary = root.join("usr/local/bin/bulwark");
-    assert_eq!(fs::metadata(&binary).unwrap().permissions().mode() & 0o777, 0o755);
+    assert_eq!(
+        fs::metadata(&binary).unwrap().permissions().mode() & 0o777,
+        0o755
+    );
     for file in [
         "usr/local/share/bulwark/seccomp-profiles/default.json",
         "usr/local/share/bulwark/seccomp-profiles/agent.json",
@@ -51,8 +54,14 @@ fn install_keeps_the_operators_config_and_uninstall_leaves_edits() {
     let config = root.join("etc/bulwark/config.toml");
     let text = fs::read_to_string(&config)
         .unwrap()
-        .replace("/etc/bulwark/policies", &root.join("etc/bulwark/policies").display().to_string())
-        .replace("/var/log/bulwark", &root.join("var/log/bulwark").display().to_string());
+        .replace(
+            "/etc/bulwark/policies",
+            &root.join("etc/bulwark/policies").display().to_string(),
+        )
+        .replace(
+            "/var/log/bulwark",
+            &root.join("var/log/bulwark").display().to_string(),
+        );
     let staged = root.join("staged.toml");
     fs::write(&staged, text).unwrap();
     let out = Command::new(&binary)
@@ -91,11 +100,21 @@ fn engine_snippets_register_bulwark_like_runc() {
     };
     let v1 = read("containerd-1.x.toml");
     let handler = &v1["plugins"]["io.containerd.grpc.v1.cri"]["containerd"]["runtimes"]["bulwark"];
-    assert_eq!(handler["runtime_type"].as_str(), Some("io.containerd.runc.v2"));
-    assert_eq!(handler["options"]["BinaryName"].as_str(), Some("/usr/local/bin/bulwark"));
+    assert_eq!(
+        handler["runtime_type"].as_str(),
+        Some("io.containerd.runc.v2")
+    );
+    assert_eq!(
+        handler["options"]["BinaryName"].as_str(),
+        Some("/usr/local/bin/bulwark")
+    );
     let v2 = read("containerd-2.x.toml");
-    let handler = &v2["plugins"]["io.containerd.cri.v1.runtime"]["containerd"]["runtimes"]["bulwark"];
-    assert_eq!(handler["runtime_type"].as_str(), Some("io.containerd.runc.v2"));
+    let handler =
+        &v2["plugins"]["io.containerd.cri.v1.runtime"]["containerd"]["runtimes"]["bulwark"];
+    assert_eq!(
+        handler["runtime_type"].as_str(),
+        Some("io.containerd.runc.v2")
+    );
     let podman = read("containers.conf");
     assert_eq!(
         podman["engine"]["runtimes"]["bulwark"][0].as_str(),
@@ -112,7 +131,11 @@ fn engine_snippets_register_bulwark_like_runc() {
         .env("BULWARK_CONFIG", dir.join("config.toml"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let runtime_class = fs::read_to_string(dir.join("runtimeclass.yaml")).unwrap();
     assert!(runtime_class.contains("handler: bulwark"));
 }
