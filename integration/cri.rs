@@ -11,6 +11,8 @@
 mod common;
 #[path = "containerd/harness.rs"]
 mod harness;
+#[path = "stragglers.rs"]
+mod stragglers;
 
 use std::time::{Duration, Instant};
 

@@ -10,6 +10,8 @@
 mod common;
 #[path = "podman/harness.rs"]
 mod harness;
+#[path = "stragglers.rs"]
+mod stragglers;
 
 use harness::{probe_report, Podman};
 use serde_json::json;

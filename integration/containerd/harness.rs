@@ -70,9 +70,6 @@ pub const BASE_PIDS_LIMIT: i64 = 64;
 /// would otherwise hang the test binary until CI's own limit kills it.
 const CALL_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// How long Drop waits for shims, which outlive containerd, to exit.
-const STRAGGLER_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// bulwark's host config for every container of these tests, written to
 /// `D/bulwark.toml`. This host's kernel has no AppArmor, which bulwark refuses
 /// unless the config accepts it; the probe and pause images are approved; the
@@ -861,7 +858,7 @@ exec containerd --config "$1""#;
         let _ = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status();
-        let deadline = Instant::now() + STRAGGLER_TIMEOUT;
+        let deadline = Instant::now() + crate::stragglers::STRAGGLER_TIMEOUT;
         while child.try_wait().ok().flatten().is_none() {
             if Instant::now() >= deadline {
                 eprintln!("containerd harness: containerd ignored SIGTERM; killing it");
@@ -873,48 +870,9 @@ exec containerd --config "$1""#;
         }
     }
 
-    /// PIDs of processes whose command line mentions D: the shims (their
-    /// `-address D/containerd.sock`), and the runtime while it runs.
-    fn stragglers(&self) -> Vec<u32> {
-        let needle = self.base.as_os_str().as_encoded_bytes();
-        let own = std::process::id();
-        let Ok(entries) = fs::read_dir("/proc") else {
-            return Vec::new();
-        };
-        entries
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-            .filter(|&pid| pid != own)
-            .filter(|pid| {
-                fs::read(format!("/proc/{pid}/cmdline"))
-                    .map(|cmdline| cmdline.windows(needle.len()).any(|w| w == needle))
-                    .unwrap_or(false)
-            })
-            .collect()
-    }
-
-    /// Waits for the shims, which containerd does not take down with it
-    /// (they exit once their containers are deleted), and kills them after
-    /// the timeout.
+    /// Waits for this instance's processes that are not our children.
     fn wait_for_stragglers(&self) {
-        let deadline = Instant::now() + STRAGGLER_TIMEOUT;
-        loop {
-            let pids = self.stragglers();
-            if pids.is_empty() {
-                return;
-            }
-            if Instant::now() >= deadline {
-                eprintln!("containerd harness: killing leftover processes {pids:?}");
-                for pid in pids {
-                    // Only processes whose argv names this test's private
-                    // directory, so never anything this test did not start.
-                    let _ = Command::new("kill")
-                        .args(["-KILL", &pid.to_string()])
-                        .status();
-                }
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        crate::stragglers::wait_for(&self.base, "containerd");
     }
 
     /// Removes what a failed test or a misbehaving runtime left: bulwark

@@ -20,7 +20,6 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 /// bulwark's host config for podman tests: this host's kernel has no AppArmor, which
 /// bulwark refuses unless the config accepts it; the probe image is approved (bulwark
@@ -40,10 +39,6 @@ const PODMAN_TIMEOUT_SECS: u64 = 120;
 /// the basename podman matches against `runtime_supports_json`, so it stays
 /// `bulwark` even when `BULWARK_PODMAN_RUNTIME` points at runc.
 const RUNTIME_NAME: &str = "bulwark";
-
-/// How long Drop waits for conmon and `podman container cleanup` processes,
-/// which outlive the podman command that started them.
-const STRAGGLER_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Podman {
     /// `None` only while Drop tears the directory down.
@@ -379,49 +374,9 @@ network_config_dir = "{net}"
         ids
     }
 
-    /// PIDs of processes whose command line mentions D: conmon, the
-    /// `podman container cleanup` it spawns at exit, and the runtime.
-    fn stragglers(&self) -> Vec<u32> {
-        let needle = self.base.as_os_str().as_encoded_bytes();
-        let own = std::process::id();
-        let Ok(entries) = fs::read_dir("/proc") else {
-            return Vec::new();
-        };
-        entries
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-            .filter(|&pid| pid != own)
-            .filter(|pid| {
-                fs::read(format!("/proc/{pid}/cmdline"))
-                    .map(|cmdline| cmdline.windows(needle.len()).any(|w| w == needle))
-                    .unwrap_or(false)
-            })
-            .collect()
-    }
-
-    /// Waits for processes that belong to this instance but are not our
-    /// children (conmon double-forks), so they cannot be waited on; polling
-    /// /proc is the only way to know they are gone. They are killed when
-    /// they outlive the timeout.
+    /// Waits for this instance's processes that are not our children.
     fn wait_for_stragglers(&self) {
-        let deadline = Instant::now() + STRAGGLER_TIMEOUT;
-        loop {
-            let pids = self.stragglers();
-            if pids.is_empty() {
-                return;
-            }
-            if Instant::now() >= deadline {
-                eprintln!("podman harness: killing leftover processes {pids:?}");
-                for pid in pids {
-                    // Only processes whose argv names this test's private
-                    // directory, so never anything this test did not start.
-                    let _ = Command::new("kill")
-                        .args(["-KILL", &pid.to_string()])
-                        .status();
-                }
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        crate::stragglers::wait_for(&self.base, "podman");
     }
 
     /// Mount points at or below D, deepest first.
