@@ -17,6 +17,7 @@ mod layout;
 mod logging;
 mod pipeline;
 mod seccomp_profiles;
+mod secrets;
 
 use clap::Parser;
 use tracing::Level;

@@ -53,14 +53,24 @@ fn build(
     let config = LoadedConfig::load()?;
     let host = HostSupport::probe();
     let baseline = Baseline::new(&config.config.baseline, &host);
-    let Effective { spec, changes } = pipeline::effective_spec(&PipelineInput {
+    let secrets_dir = root.secrets_dir(id);
+    let Effective {
+        spec,
+        changes,
+        secrets,
+    } = pipeline::effective_spec(&PipelineInput {
         bundle,
         container_id: id.as_str(),
         systemd_cgroup: global.systemd_cgroup,
         baseline: &baseline,
         admission: &config.config.admission,
+        secrets: &config.config.secrets,
+        secrets_dir: &secrets_dir,
     })?;
     log_changes(id, &changes);
+    // Names only: a value never reaches a log line.
+    secrets.deliver(&secrets_dir)?;
+    tracing::debug!(%id, secrets = ?secrets.names(), "secrets delivered");
     pipeline::write_effective_spec(&spec, &root.effective_spec_path(id))?;
     let rootfs = spec
         .root()

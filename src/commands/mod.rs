@@ -61,8 +61,9 @@ fn cgroup_manager(container: &Container) -> Result<AnyCgroupManager> {
 }
 
 /// Removes everything a container left under the root: libcontainer's state, cgroup
-/// and processes (through its forced delete), then bulwark's private directory. Used by
-/// `delete` and after a failed create, so a failure leaves nothing behind.
+/// and processes (through its forced delete), the secrets tmpfs, then bulwark's private
+/// directory. Used by `delete` and after a failed create, so a failure leaves nothing
+/// behind.
 fn remove_container(root: &StateRoot, id: &ContainerId) -> Result<()> {
     let dir = root.container_dir(id);
     if dir.exists() {
@@ -79,6 +80,9 @@ fn remove_container(root: &StateRoot, id: &ContainerId) -> Result<()> {
             }
         }
     }
+    // Unmounted before the private directory goes: removing it recursively would
+    // stop at the mount (and never unmount it).
+    crate::secrets::remove(&root.secrets_dir(id))?;
     root.release(id)?;
     Ok(())
 }
