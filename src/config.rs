@@ -679,6 +679,28 @@ mod tests {
     }
 
     #[test]
+    fn secrets_settings_are_checked() {
+        let loaded = load("").unwrap();
+        assert!(loaded.config.secrets.source_dirs.is_empty());
+        assert_eq!(loaded.config.secrets.target, Path::new("/run/secrets"));
+        load("[secrets]\nsource_dirs = [\"/srv/secrets\"]\ntarget = \"/var/run/app\"\n").unwrap();
+        for bad in [
+            "target = \"run/secrets\"",
+            "target = \"/\"",
+            "target = \"/run/../etc\"",
+            "target = \"/proc/x\"",
+            "source_dirs = [\"/srv/./secrets\"]",
+            "max_bytes = 0",
+            "max_bytes = 2097152",
+            "max_count = 0",
+            "tmpfs_size_bytes = 0",
+        ] {
+            let err = load(&format!("[secrets]\n{bad}\n")).unwrap_err();
+            assert!(err.to_string().contains("secrets."), "{bad}: {err}");
+        }
+    }
+
+    #[test]
     fn digest_covers_meaning_not_spelling() {
         let explicit = load("[baseline.seccomp]\nprofile = \"default\"\n").unwrap();
         let empty = load("").unwrap();

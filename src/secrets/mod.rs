@@ -340,10 +340,7 @@ fn podman_binds(spec: &Spec, input: &PlanInput) -> Result<PodmanBinds, SecretsEr
             continue;
         };
         let destination = normalized(mount.destination());
-        if let [secrets, _] = within.as_slice() {
-            if *secrets != "secrets" {
-                continue;
-            }
+        if let ["secrets", _] = within.as_slice() {
             let name = destination
                 .strip_prefix(target)
                 .ok()
@@ -475,4 +472,225 @@ fn inject_file_env(spec: &mut Spec, target: &Path, names: &[String], changes: &m
     }
     process.set_env(Some(env));
     spec.set_process(Some(process));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const ID: &str = "c0ffee";
+
+    fn spec(rootfs: &Path, mounts: Value, annotations: Value) -> Spec {
+        serde_json::from_value(json!({
+            "ociVersion": "1.0.2",
+            "process": {"args": ["/probe"], "cwd": "/", "user": {"uid": 65532, "gid": 65533},
+                        "env": ["PATH=/bin", "token_FILE=/elsewhere"]},
+            "root": {"path": rootfs},
+            "mounts": mounts,
+            "annotations": annotations,
+        }))
+        .unwrap()
+    }
+
+    fn plan_with(
+        spec: &mut Spec,
+        engine: Engine,
+        config: &SecretsConfig,
+    ) -> Result<(Delivery, Vec<Change>), SecretsError> {
+        let mut changes = Vec::new();
+        let delivery = plan(
+            spec,
+            &PlanInput {
+                config,
+                engine: &engine,
+                container_id: ID,
+                store_dir: Path::new("/state/@bulwark/c0ffee/secrets"),
+            },
+            &mut changes,
+        )?;
+        Ok((delivery, changes))
+    }
+
+    fn destinations(spec: &Spec) -> Vec<String> {
+        spec.mounts()
+            .iter()
+            .flatten()
+            .map(|m| m.destination().display().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn podmans_secret_binds_are_replaced_by_the_tmpfs_bind() {
+        let rootfs = tempfile::tempdir().unwrap();
+        let runroot_dir = tempfile::tempdir().unwrap();
+        let run_secrets = runroot_dir
+            .path()
+            .join(format!("overlay-containers/{ID}/userdata/run/secrets"));
+        std::fs::create_dir_all(&run_secrets).unwrap();
+        let secret = format!("/graph/overlay-containers/{ID}/userdata/secrets/db");
+        let mut spec = spec(
+            rootfs.path(),
+            json!([
+                {"destination": "/proc", "type": "proc", "source": "proc"},
+                {"destination": "/run/secrets", "type": "bind", "source": run_secrets,
+                 "options": ["bind", "rprivate"]},
+                {"destination": "/run/secrets/db_password", "type": "bind", "source": secret,
+                 "options": ["bind", "rprivate"]},
+            ]),
+            json!({"io.container.manager": "libpod"}),
+        );
+        let (delivery, changes) =
+            plan_with(&mut spec, Engine::Podman, &SecretsConfig::default()).unwrap();
+        assert_eq!(delivery.names(), ["db_password"]);
+        assert_eq!(delivery.secrets[0].source, Path::new(&secret));
+        assert_eq!(
+            delivery.owner,
+            store::Owner {
+                uid: 65532,
+                gid: 65533
+            }
+        );
+        assert_eq!(destinations(&spec), ["/proc", "/run/secrets"]);
+        let bind = &spec.mounts().as_ref().unwrap()[1];
+        assert_eq!(
+            bind.source().as_deref(),
+            Some(Path::new("/state/@bulwark/c0ffee/secrets"))
+        );
+        assert!(bind.options().as_ref().unwrap().contains(&"ro".to_owned()));
+        assert_eq!(changes.len(), 3, "{changes:?}");
+        // The environment is left alone unless the config asks.
+        assert_eq!(
+            spec.process().as_ref().unwrap().env().as_ref().unwrap()[1],
+            "token_FILE=/elsewhere"
+        );
+    }
+
+    #[test]
+    fn a_podman_secret_elsewhere_or_a_non_empty_default_mounts_dir_is_refused() {
+        let rootfs = tempfile::tempdir().unwrap();
+        let secret = format!("/graph/overlay-containers/{ID}/userdata/secrets/db");
+        let mut elsewhere = spec(
+            rootfs.path(),
+            json!([{"destination": "/etc/db", "type": "bind", "source": secret}]),
+            json!({}),
+        );
+        assert!(matches!(
+            plan_with(&mut elsewhere, Engine::Podman, &SecretsConfig::default()),
+            Err(SecretsError::PodmanTarget { .. })
+        ));
+        let runroot = tempfile::tempdir().unwrap();
+        let run_secrets = runroot
+            .path()
+            .join(format!("vfs-containers/{ID}/userdata/run/secrets"));
+        std::fs::create_dir_all(run_secrets.join("rhsm")).unwrap();
+        let mut default_mounts = spec(
+            rootfs.path(),
+            json!([
+                {"destination": "/run/secrets", "type": "bind", "source": run_secrets},
+                {"destination": "/run/secrets/db", "type": "bind", "source": secret},
+            ]),
+            json!({}),
+        );
+        assert!(matches!(
+            plan_with(
+                &mut default_mounts,
+                Engine::Podman,
+                &SecretsConfig::default()
+            ),
+            Err(SecretsError::PodmanDefaultMounts { .. })
+        ));
+    }
+
+    #[test]
+    fn another_containers_secret_is_not_taken() {
+        let rootfs = tempfile::tempdir().unwrap();
+        let mounts = json!([{"destination": "/run/secrets/db", "type": "bind",
+                             "source": "/graph/overlay-containers/other/userdata/secrets/db"}]);
+        let mut spec = spec(rootfs.path(), mounts, json!({}));
+        let (delivery, _) =
+            plan_with(&mut spec, Engine::Podman, &SecretsConfig::default()).unwrap();
+        assert!(delivery.names().is_empty());
+        assert_eq!(destinations(&spec), ["/run/secrets/db"]);
+    }
+
+    #[test]
+    fn the_annotation_is_refused_from_podman_and_cri() {
+        let rootfs = tempfile::tempdir().unwrap();
+        let annotations = json!({ANNOTATION: r#"{"x": "/srv/secrets/x"}"#});
+        let config = SecretsConfig {
+            source_dirs: vec!["/srv/secrets".into()],
+            ..Default::default()
+        };
+        for engine in [
+            Engine::Podman,
+            Engine::Cri {
+                sandbox_id: "s".into(),
+                pod_uid: None,
+                sandbox: false,
+            },
+        ] {
+            let mut spec = spec(rootfs.path(), json!([]), annotations.clone());
+            assert!(matches!(
+                plan_with(&mut spec, engine, &config),
+                Err(SecretsError::AnnotationFromEngine { .. })
+            ));
+        }
+        let mut spec = spec(rootfs.path(), json!([]), annotations);
+        let (delivery, _) = plan_with(&mut spec, Engine::Other, &config).unwrap();
+        assert_eq!(delivery.names(), ["x"]);
+    }
+
+    #[test]
+    fn file_env_is_injected_on_request_and_a_mount_below_the_target_conflicts() {
+        let rootfs = tempfile::tempdir().unwrap();
+        let annotations = json!({ANNOTATION: r#"{"token": "/srv/secrets/t"}"#});
+        let config = SecretsConfig {
+            source_dirs: vec!["/srv/secrets".into()],
+            inject_file_env: true,
+            ..Default::default()
+        };
+        let mut spec1 = spec(rootfs.path(), json!([]), annotations.clone());
+        plan_with(&mut spec1, Engine::Other, &config).unwrap();
+        let env = spec1.process().as_ref().unwrap().env().clone().unwrap();
+        assert_eq!(env, ["PATH=/bin", "token_FILE=/run/secrets/token"]);
+
+        let below =
+            json!([{"destination": "/run/secrets/./x/", "type": "tmpfs", "source": "tmpfs"}]);
+        let mut spec2 = spec(rootfs.path(), below, annotations);
+        assert!(matches!(
+            plan_with(&mut spec2, Engine::Other, &config),
+            Err(SecretsError::TargetConflict { index: 0, .. })
+        ));
+    }
+
+    #[test]
+    fn names_are_single_safe_file_names() {
+        for good in ["a", "DB_PASSWORD", "tls.key", "x-1", "..."] {
+            assert!(valid_name(good), "{good}");
+        }
+        for bad in ["", ".", "..", "a/b", "a b", "é", "a\0", &"x".repeat(256)] {
+            assert!(!valid_name(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn ids_are_mapped_through_a_user_namespace() {
+        let rootfs = tempfile::tempdir().unwrap();
+        let mut spec = spec(rootfs.path(), json!([]), json!({}));
+        let linux = serde_json::from_value(json!({
+            "namespaces": [{"type": "user"}],
+            "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}],
+            "gidMappings": [{"containerID": 65533, "hostID": 7, "size": 1}],
+        }))
+        .unwrap();
+        spec.set_linux(Some(linux));
+        assert_eq!(
+            owner(&spec).unwrap(),
+            store::Owner {
+                uid: 165532,
+                gid: 7
+            }
+        );
+    }
 }
