@@ -424,3 +424,91 @@ fn a_container_without_secrets_gets_no_secrets_mount() {
     );
     assert!(!Path::new(&bundle.path().join("rootfs/run")).exists());
 }
+
+/// Kubernetes secret volumes under containerd CRI are kubelet's tmpfs, bound from the
+/// pod's directory: bulwark leaves them alone, and under the baseline's uid remapping
+/// (root → 65532) a file is readable if it is world-readable or group-owned by the
+/// process's gid (fsGroup), not if it is root's 0400.
+#[test]
+fn cri_secret_volumes_stay_kubelets_and_follow_file_permissions() {
+    let kubelet = tempfile::Builder::new()
+        .prefix("bulwark-kubelet-")
+        .tempdir()
+        .unwrap();
+    let pod_uid = "5f0c6a2e-4b7f-4e3a-9c5d-2f1e0a9b8c7d";
+    let volume = kubelet.path().join(format!(
+        "kubelet/pods/{pod_uid}/volumes/kubernetes.io~secret/creds"
+    ));
+    fs::create_dir_all(&volume).unwrap();
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m,mode=0755", "kubelet-secret"])
+        .arg(&volume)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // Unmounted however the test ends.
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+    let _unmount = Unmount(volume.clone());
+    use std::os::unix::fs::PermissionsExt;
+    for (file, mode, gid) in [
+        ("token", 0o644, 0),
+        ("key", 0o440, 65532),
+        ("root-only", 0o400, 0),
+    ] {
+        let path = volume.join(file);
+        fs::write(&path, file).unwrap();
+        std::os::unix::fs::chown(&path, Some(0), Some(gid)).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    let rt = Runtime::new();
+    let mut bundle = Bundle::new(&["/probe", "sleep", "300"]);
+    bundle.set(
+        "/annotations",
+        json!({
+            "io.kubernetes.cri.container-type": "container",
+            "io.kubernetes.cri.sandbox-id": "0123456789abcdef",
+            "io.kubernetes.cri.sandbox-uid": pod_uid,
+            "io.kubernetes.cri.image-name": common::TEST_IMAGE,
+        }),
+    );
+    let mut mounts = bundle.config["mounts"].as_array().unwrap().clone();
+    mounts.push(
+        json!({"destination": "/var/run/secrets/app", "type": "bind",
+                       "source": volume, "options": ["rbind", "rprivate", "ro"]}),
+    );
+    bundle.set("/mounts", Value::Array(mounts));
+    let id = unique_id("cri-volume");
+    rt.ok(&["run", "--detach", "--bundle", bundle.path_str(), &id]);
+    for readable in ["token", "key"] {
+        let path = format!("/var/run/secrets/app/{readable}");
+        let out = rt.ok(&["exec", &id, "/probe", "cat", &path]);
+        assert_eq!(String::from_utf8_lossy(&out.stdout), readable);
+    }
+    let denied = rt.run(&[
+        "exec",
+        &id,
+        "/probe",
+        "cat",
+        "/var/run/secrets/app/root-only",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&denied.stderr).trim(), "EACCES");
+    let report = probe_report(&rt.ok(&["exec", &id, "/probe", "report"]).stdout);
+    let volume_mount = mount(&report, "/var/run/secrets/app");
+    assert_eq!(volume_mount["source"], "kubelet-secret", "{report}");
+    assert!(
+        !report["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["source"] == "bulwark-secrets"),
+        "{report}"
+    );
+    rt.ok(&["delete", "--force", &id]);
+    assert_nothing_left(&rt, &id);
+}
