@@ -227,3 +227,113 @@ fn podman_kill_and_rm_leave_nothing_in_the_runtime_root() {
         .collect();
     assert!(left.is_empty(), "left in the runtime root: {left:?}");
 }
+
+/// Mount points on the host at or below `dir`.
+fn host_mounts_below(dir: &std::path::Path) -> Vec<String> {
+    let dir = dir.to_string_lossy().into_owned();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(&dir))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn podman_secret_is_served_from_bulwarks_tmpfs_not_podmans_disk() {
+    let pm = Podman::new();
+    let value = format!("podman-s3cr3t-{}", std::process::id());
+    pm.secret_create("db_password", &value);
+    let secret = ["--rm", "--secret", "db_password"];
+
+    // Podman binds <graphroot>/overlay-containers/<id>/userdata/secrets/db_password at
+    // /run/secrets/db_password; bulwark serves the same bytes from its tmpfs instead.
+    let out = pm.run_expect(&secret, &["stat", "/run/secrets/db_password"], 0);
+    let file = probe_report(&out);
+    assert_eq!(file["mode"], "0400", "{}", pm.describe(&secret, &out));
+    assert_eq!((&file["uid"], &file["gid"]), (&json!(65532), &json!(65532)));
+    let out = pm.run_expect(&secret, &["cat", "/run/secrets/db_password"], 0);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), value);
+
+    let out = pm.run_expect(&secret, &["report"], 0);
+    let report = probe_report(&out);
+    let mounts = report["mounts"].as_array().unwrap();
+    let at = |point: &str| {
+        mounts
+            .iter()
+            .filter(|m| m["mount_point"] == point)
+            .collect::<Vec<_>>()
+    };
+    let secrets = at("/run/secrets");
+    assert_eq!(secrets.len(), 1, "{report}");
+    assert_eq!(secrets[0]["fs_type"], "tmpfs", "{report}");
+    assert_eq!(secrets[0]["source"], "bulwark-secrets", "{report}");
+    assert!(
+        secrets[0]["options"].as_str().unwrap().starts_with("ro,"),
+        "{report}"
+    );
+    assert!(
+        at("/run/secrets/db_password").is_empty(),
+        "Podman's on-disk bind: {report}"
+    );
+
+    let out = pm.run_expect(&secret, &["env"], 0);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(&value));
+    // The containers are gone (--rm), and so are their tmpfs mounts.
+    assert!(
+        host_mounts_below(&pm.path("rt")).is_empty(),
+        "{:?}",
+        host_mounts_below(&pm.path("rt"))
+    );
+}
+
+#[test]
+fn podman_secret_exec_sees_it_and_rm_unmounts_it() {
+    let pm = Podman::new();
+    pm.secret_create("api_token", "podman-exec-s3cr3t");
+    let run = pm.run_expect(&["-d", "--secret", "api_token"], &["sleep", "300"], 0);
+    let cid = String::from_utf8_lossy(&run.stdout).trim().to_owned();
+    assert_eq!(
+        host_mounts_below(&pm.path("rt")).len(),
+        1,
+        "{:?}",
+        host_mounts_below(&pm.path("rt"))
+    );
+    let out = pm.podman_ok(&["exec", &cid, "/probe", "cat", "/run/secrets/api_token"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "podman-exec-s3cr3t");
+    pm.podman_ok(&["rm", "--force", "--time", "0", &cid]);
+    assert!(
+        host_mounts_below(&pm.path("rt")).is_empty(),
+        "{:?}",
+        host_mounts_below(&pm.path("rt"))
+    );
+}
+
+#[test]
+fn podman_secret_targets_outside_run_secrets_and_the_annotation_are_refused() {
+    let pm = Podman::new();
+    pm.secret_create("db_password", "podman-refused-s3cr3t");
+    let args = ["--rm", "--secret", "db_password,target=/etc/db_password"];
+    let out = pm.run_expect(&args, &["report"], 126);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bulwark delivers secrets only as /run/secrets/NAME"),
+        "{}",
+        pm.describe(&args, &out)
+    );
+    // A Podman user could otherwise read any file the operator's source_dirs hold.
+    // Podman reads --annotation as CSV: the quotes of the JSON are doubled.
+    let args = [
+        "--rm",
+        "--annotation",
+        r#""bulwark.io/secrets={""x"":""/etc/shadow""}""#,
+    ];
+    let out = pm.run_expect(&args, &["report"], 126);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("is not accepted from Podman"),
+        "{}",
+        pm.describe(&args, &out)
+    );
+    assert!(host_mounts_below(&pm.path("rt")).is_empty());
+}

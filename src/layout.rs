@@ -6,6 +6,8 @@
 //! <root>/@bulwark/<id>/   bulwark's private directory: the effective spec (config.json),
 //!                         which libcontainer reads as the bundle for create and exec,
 //!                         and record.json (the engine's original bundle path)
+//! <root>/@bulwark/<id>/secrets/  the container's secrets tmpfs (only when it has
+//!                         secrets), bind-mounted read-only into the container
 //! ```
 //! `@` cannot appear in a container id, so `@bulwark` never collides with one. The private
 //! directory is created with `mkdir` (not `mkdir -p`): its creation is the exclusive claim
@@ -24,6 +26,7 @@ use crate::policy::input::PolicyContext;
 const PRIVATE_DIR: &str = "@bulwark";
 const EFFECTIVE_SPEC: &str = "config.json";
 const RECORD: &str = "record.json";
+const SECRETS_DIR: &str = "secrets";
 
 #[derive(Debug, thiserror::Error)]
 pub enum LayoutError {
@@ -127,6 +130,11 @@ impl StateRoot {
     /// bulwark's private directory for this container.
     pub fn private_dir(&self, id: &ContainerId) -> PathBuf {
         self.path.join(PRIVATE_DIR).join(id.as_str())
+    }
+
+    /// Where the container's secrets tmpfs is mounted.
+    pub fn secrets_dir(&self, id: &ContainerId) -> PathBuf {
+        self.private_dir(id).join(SECRETS_DIR)
     }
 
     pub fn effective_spec_path(&self, id: &ContainerId) -> PathBuf {

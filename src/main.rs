@@ -19,6 +19,7 @@ mod logging;
 mod pipeline;
 mod policy;
 mod seccomp_profiles;
+mod secrets;
 
 use clap::Parser;
 use tracing::Level;

@@ -7,8 +7,8 @@
 //! engine's bundle is never modified.
 //!
 //! Stages, in order: read (size-limited) → admission → resolve bundle-relative paths → default
-//! cgroupsPath → the mandatory baseline. Before any of it, on the engine's raw document,
-//! CRI sandbox limits and admission. Secrets and the policy decision plug in here.
+//! cgroupsPath → the mandatory baseline → secrets. Before any of it, on the engine's raw
+//! document, CRI sandbox limits and admission. The policy decision plugs in here.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -21,9 +21,10 @@ use crate::admission::{self, fill_sandbox_limits, Input as AdmissionInput, Refus
 use crate::atomic_file;
 use crate::baseline::{Baseline, BaselineError, Change};
 use crate::bounded_read::{read_path_bounded, BoundedReadError};
-use crate::config::AdmissionConfig;
+use crate::config::{AdmissionConfig, SecretsConfig};
 use crate::engine::Engine;
 use crate::policy::input::PolicyContext;
+use crate::secrets::{self, Delivery, SecretsError};
 
 /// A config.json larger than this is refused before it is parsed. Real specs are tens of
 /// KiB; the limit keeps a hostile bundle from making bulwark allocate without bound.
@@ -52,6 +53,8 @@ pub enum SpecError {
     Baseline(#[from] BaselineError),
     #[error(transparent)]
     Refused(#[from] Refused),
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
     #[error("cannot write the effective spec {path}: {source}")]
     Write { path: PathBuf, source: io::Error },
 }
@@ -81,14 +84,19 @@ pub struct PipelineInput<'a> {
     pub systemd_cgroup: bool,
     pub baseline: &'a Baseline<'a>,
     pub admission: &'a AdmissionConfig,
+    pub secrets: &'a SecretsConfig,
+    /// Where the container's secrets tmpfs will be mounted (the bind source).
+    pub secrets_dir: &'a Path,
 }
 
-/// The spec libcontainer runs, every rewrite the baseline made to get there, and what
-/// the policy engine is told about the container.
+/// The spec libcontainer runs, every rewrite made to get there, what the policy engine
+/// is told about the container, and the secrets to deliver (`secrets.names()`: names
+/// only, for the policy input and audit).
 pub struct Effective {
     pub spec: Spec,
     pub changes: Vec<Change>,
     pub context: PolicyContext,
+    pub secrets: Delivery,
 }
 
 /// What admission established about the engine's document.
@@ -102,6 +110,7 @@ pub struct Admitted {
 pub fn effective_spec(input: &PipelineInput) -> Result<Effective, SpecError> {
     let path = input.bundle.join("config.json");
     let mut raw: Value = read_json(&path)?;
+    let engine = Engine::detect(&raw, input.container_id);
     let Admitted {
         mut changes,
         context,
@@ -117,10 +126,22 @@ pub fn effective_spec(input: &PipelineInput) -> Result<Effective, SpecError> {
         return Err(SpecError::NoProcess);
     }
     changes.extend(input.baseline.apply_to_spec(&mut spec)?);
+    // After the baseline: the files belong to the uid the process really runs as.
+    let secrets = secrets::plan(
+        &mut spec,
+        &secrets::PlanInput {
+            config: input.secrets,
+            engine: &engine,
+            container_id: input.container_id,
+            store_dir: input.secrets_dir,
+        },
+        &mut changes,
+    )?;
     Ok(Effective {
         spec,
         changes,
         context,
+        secrets,
     })
 }
 
@@ -247,6 +268,8 @@ mod tests {
             systemd_cgroup: false,
             baseline: &baseline,
             admission: &admission,
+            secrets: &SecretsConfig::default(),
+            secrets_dir: &bundle.join("secrets"),
         })
         .map(|effective| effective.spec)
     }

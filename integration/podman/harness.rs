@@ -282,6 +282,16 @@ network_config_dir = "{net}"
             .expect("write bulwark.toml");
     }
 
+    /// `podman secret create NAME FILE` in this instance (file driver, under D/root).
+    /// The value goes through a file in D, removed again, so it is never on a command
+    /// line.
+    pub fn secret_create(&self, name: &str, value: &str) {
+        let file = self.path(&format!("secret-value-{name}"));
+        fs::write(&file, value).expect("write the secret's value");
+        self.podman_ok(&["secret", "create", name, &file.to_string_lossy()]);
+        fs::remove_file(&file).expect("remove the secret's value file");
+    }
+
     pub fn podman(&self, args: &[&str]) -> Output {
         self.command(args)
             .output()

@@ -55,6 +55,7 @@ fn build(
     let config = LoadedConfig::load()?;
     let host = HostSupport::probe();
     let baseline = Baseline::new(&config.config.baseline, &host);
+    let secrets_dir = root.secrets_dir(id);
     let mut audit = decision::entry(Operation::Create, id.as_str(), &config);
     let effective = pipeline::effective_spec(&PipelineInput {
         bundle,
@@ -62,11 +63,14 @@ fn build(
         systemd_cgroup: global.systemd_cgroup,
         baseline: &baseline,
         admission: &config.config.admission,
+        secrets: &config.config.secrets,
+        secrets_dir: &secrets_dir,
     });
     let Effective {
         spec,
         changes,
         mut context,
+        secrets,
     } = match effective {
         Ok(effective) => effective,
         Err(error) => {
@@ -95,9 +99,12 @@ fn build(
             context: &context,
             spec: &spec,
             process,
-            secrets: &[],
+            secrets: &secrets.names(),
         },
     )?;
+    // Names only: a value never reaches a log line.
+    secrets.deliver(&secrets_dir)?;
+    tracing::debug!(%id, secrets = ?secrets.names(), "secrets delivered");
     pipeline::write_effective_spec(&spec, &root.effective_spec_path(id))?;
     let rootfs = spec
         .root()

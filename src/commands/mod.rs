@@ -63,24 +63,36 @@ fn cgroup_manager(container: &Container) -> Result<AnyCgroupManager> {
 }
 
 /// Removes everything a container left under the root: libcontainer's state, cgroup
-/// and processes (through its forced delete), then bulwark's private directory. Used by
-/// `delete` and after a failed create, so a failure leaves nothing behind.
+/// and processes (through its forced delete), the secrets tmpfs, then bulwark's private
+/// directory. Used by `delete` and after a failed create, so a failure leaves nothing
+/// behind.
 fn remove_container(root: &StateRoot, id: &ContainerId) -> Result<()> {
-    let dir = root.container_dir(id);
-    if dir.exists() {
-        match Container::load(dir.clone()) {
-            Ok(mut container) => container
-                .delete(true)
-                .with_context(|| format!("cannot delete container {id}"))?,
-            Err(err) => {
-                // A create killed before libcontainer saved its state leaves a directory
-                // without a readable state.json: nothing runs from it, remove it.
-                tracing::warn!(%id, error = %err, "removing container directory without a readable state");
-                fs::remove_dir_all(&dir)
-                    .with_context(|| format!("cannot remove {}", dir.display()))?;
-            }
-        }
-    }
+    let removed = remove_libcontainer_state(root, id);
+    // The secrets tmpfs goes even when libcontainer's delete failed (it cannot remove
+    // the cgroup of a create killed half-way until its processes are gone): the values
+    // must not stay mounted on the host until a retry. Unmounted before the private
+    // directory goes: removing it recursively would stop at the mount.
+    crate::secrets::remove(&root.secrets_dir(id))?;
+    removed?;
     root.release(id)?;
     Ok(())
+}
+
+/// libcontainer's state, cgroup and processes, through its forced delete.
+fn remove_libcontainer_state(root: &StateRoot, id: &ContainerId) -> Result<()> {
+    let dir = root.container_dir(id);
+    if !dir.exists() {
+        return Ok(());
+    }
+    match Container::load(dir.clone()) {
+        Ok(mut container) => container
+            .delete(true)
+            .with_context(|| format!("cannot delete container {id}")),
+        Err(err) => {
+            // A create killed before libcontainer saved its state leaves a directory
+            // without a readable state.json: nothing runs from it, remove it.
+            tracing::warn!(%id, error = %err, "removing container directory without a readable state");
+            fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))
+        }
+    }
 }
