@@ -337,3 +337,40 @@ fn podman_secret_targets_outside_run_secrets_and_the_annotation_are_refused() {
     );
     assert!(host_mounts_below(&pm.path("rt")).is_empty());
 }
+
+#[test]
+fn podman_agent_refused_a_secret_by_the_policy() {
+    // policies/data.json: research-agent may receive openai-api-key only.
+    let pm = Podman::new();
+    pm.secret_create("prod_db_password", "podman-policy-s3cr3t");
+    let out = pm.run_expect(
+        &[
+            "--rm",
+            "--secret",
+            "prod_db_password",
+            "--annotation",
+            "bulwark.io/agent=research-agent",
+        ],
+        &["report"],
+        126,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "refused by policy (embedded, bulwark/decision): agent \"research-agent\" may not receive secret \"prod_db_password\""
+        ),
+        "{}",
+        pm.describe(&["run", "--secret"], &out)
+    );
+    assert!(!stderr.contains("podman-policy-s3cr3t"));
+    // The audit record names the secret, never its value.
+    let audit = std::fs::read_to_string(pm.path("audit.jsonl")).unwrap();
+    let refusal = audit
+        .lines()
+        .rfind(|l| l.contains("\"verdict\":\"refuse\""))
+        .unwrap_or_else(|| panic!("no refusal in the audit log:\n{audit}"));
+    assert!(refusal.contains("prod_db_password"), "{refusal}");
+    assert!(!audit.contains("podman-policy-s3cr3t"));
+    // Refused before anything was mounted: no tmpfs is left behind.
+    assert!(host_mounts_below(&pm.path("rt")).is_empty());
+}
