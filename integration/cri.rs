@@ -245,3 +245,53 @@ fn cri_removal_leaves_nothing_behind() {
     cd.remove_pod(&pod_id).expect("RemovePodSandbox");
     assert_eq!(cd.leftovers(), Vec::<String>::new(), "{}", cd.describe());
 }
+
+#[test]
+fn cri_secret_volume_is_visible_read_only() {
+    // What kubelet hands a pod for a Kubernetes secret volume: a directory under its
+    // pod directory (kubelet mounts a tmpfs there), bound into the container. bulwark
+    // admits binds from this pod's own kubelet directory only.
+    let cd = Containerd::new();
+    let config = cd.pod_config("secret");
+    let pod_uid = config.metadata.as_ref().unwrap().uid.clone();
+    let volume = cd.path(&format!(
+        "kubelet/pods/{pod_uid}/volumes/kubernetes.io~secret/creds"
+    ));
+    std::fs::create_dir_all(&volume).unwrap();
+    // kubelet's defaultMode 0644: readable by the remapped uid 65532.
+    std::fs::write(volume.join("token"), "cri-volume-s3cr3t").unwrap();
+    let pod_id = cd
+        .run_pod(&config)
+        .unwrap_or_else(|e| panic!("RunPodSandbox: {e}\n{}", cd.describe()));
+    let mut container =
+        Containerd::container_config("reader", &["cat", "/var/run/secrets/app/token"]);
+    container.mounts.push(k8s_cri::v1::Mount {
+        container_path: "/var/run/secrets/app".to_owned(),
+        host_path: volume.to_string_lossy().into_owned(),
+        readonly: true,
+        ..Default::default()
+    });
+    let id = cd
+        .create_container(&pod_id, &config, container)
+        .unwrap_or_else(|e| panic!("CreateContainer: {e}\n{}", cd.describe()));
+    cd.start_container(&id)
+        .unwrap_or_else(|e| panic!("StartContainer: {e}\n{}", cd.describe()));
+    let status = cd.wait_exited(&id);
+    assert_eq!(status.exit_code, 0, "{status:?}\n{}", cd.describe());
+    assert!(
+        cd.container_log(&status).contains("cri-volume-s3cr3t"),
+        "{}",
+        cd.describe()
+    );
+    let spec = cd.captured_spec(&id);
+    let bind = spec["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["destination"] == "/var/run/secrets/app")
+        .unwrap_or_else(|| panic!("no secret volume bind: {spec}"));
+    assert!(
+        bind["options"].as_array().unwrap().contains(&json!("ro")),
+        "{bind}"
+    );
+}
