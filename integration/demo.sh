@@ -113,6 +113,6 @@ bw delete --force demo-sleeper
 echo
 echo "== 4. the audit log: one line per decision (admission, baseline, embedded policy)"
 jq -c '{operation, container_id, verdict, rules: [.rules[].rule], policy: (.policy.backend // null),
-        allow: (.policy.decision.allow // null)}' "$work/audit.jsonl"
+        allow: (if .policy.decision then .policy.decision.allow else null end)}' "$work/audit.jsonl"
 echo
 echo "== state root after cleanup: $(find "$root" -mindepth 2 | wc -l) entries left"
