@@ -7,7 +7,7 @@ mod common;
 use std::fs;
 use std::os::unix::fs::symlink;
 
-use common::{probe_path, probe_report, unique_id, Bundle, Runtime, TEST_CONFIG};
+use common::{probe_mount, probe_path, probe_report, unique_id, Bundle, Runtime, TEST_CONFIG};
 use serde_json::json;
 
 const DIGEST: &str = "sha256:94f506d037df9cfe70d6ea3b8e5f64e0b7a74c606d5ccb468cb3ba8f9b2434e7";
@@ -110,12 +110,7 @@ fn a_tmpfs_without_a_size_is_bounded_and_an_oversized_one_refused() {
         &rt.ok(&["run", "--bundle", bundle.path_str(), &unique_id("tmpfs")])
             .stdout,
     );
-    let scratch = report["mounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["mount_point"] == "/scratch")
-        .unwrap_or_else(|| panic!("no /scratch: {report}"));
+    let scratch = probe_mount(&report, "/scratch");
     // The baseline's 64 MiB, as the kernel reports it.
     assert!(
         scratch["super_options"]

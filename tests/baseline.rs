@@ -8,7 +8,8 @@ mod common;
 use std::fs;
 
 use common::{
-    assert_hardened, probe_report, unique_id, Bundle, Runtime, TEST_CONFIG, TEST_IMAGES_CONFIG,
+    assert_hardened, probe_mount, probe_report, unique_id, Bundle, Runtime, TEST_CONFIG,
+    TEST_IMAGES_CONFIG,
 };
 use serde_json::{json, Value};
 
@@ -65,26 +66,17 @@ fn the_init_process_of_a_careless_spec_reports_the_baseline() {
     let report = probe_report(&rt.ok(&["run", "--bundle", bundle.path_str(), &id]).stdout);
     assert_hardened(&report, 65532, 65532);
     // Writable tmpfs mounts carry nosuid and nodev.
-    let tmp = mount(&report, "/tmp");
+    let tmp = probe_mount(&report, "/tmp");
     let options = tmp["options"].as_str().unwrap();
     assert!(
         options.contains("nosuid") && options.contains("nodev"),
         "{tmp}"
     );
     // sysfs is read-only even if the engine asked for it writable.
-    assert!(mount(&report, "/sys")["options"]
+    assert!(probe_mount(&report, "/sys")["options"]
         .as_str()
         .unwrap()
         .starts_with("ro"));
-}
-
-fn mount<'a>(report: &'a Value, mount_point: &str) -> &'a Value {
-    report["mounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .rfind(|m| m["mount_point"] == mount_point)
-        .unwrap_or_else(|| panic!("no {mount_point} mount: {report}"))
 }
 
 #[test]

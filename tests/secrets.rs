@@ -11,7 +11,7 @@ use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
-use common::{probe_report, unique_id, Bundle, Runtime, TEST_CONFIG};
+use common::{probe_mount, probe_report, unique_id, Bundle, Runtime, TEST_CONFIG};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
@@ -75,15 +75,6 @@ fn assert_nothing_left(rt: &Runtime, id: &str) {
     assert!(host_mounts(root).is_empty(), "{:?}", host_mounts(root));
 }
 
-fn mount<'a>(report: &'a Value, mount_point: &str) -> &'a Value {
-    report["mounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .rfind(|m| m["mount_point"] == mount_point)
-        .unwrap_or_else(|| panic!("no {mount_point} mount: {report}"))
-}
-
 fn stat(rt: &Runtime, id: &str, path: &str) -> Value {
     probe_report(&rt.ok(&["exec", id, "/probe", "stat", path]).stdout)
 }
@@ -123,7 +114,7 @@ fn a_secret_is_a_read_only_0400_file_on_tmpfs_owned_by_the_process() {
     let cat = rt.ok(&["exec", &id, "/probe", "cat", "/run/secrets/api_token"]);
     assert_eq!(String::from_utf8_lossy(&cat.stdout), value);
     let report = probe_report(&rt.ok(&["exec", &id, "/probe", "report"]).stdout);
-    let secrets = mount(&report, "/run/secrets");
+    let secrets = probe_mount(&report, "/run/secrets");
     assert_eq!(secrets["fs_type"], "tmpfs", "{secrets}");
     assert_eq!(secrets["source"], "bulwark-secrets", "{secrets}");
     let options: Vec<&str> = secrets["options"].as_str().unwrap().split(',').collect();
@@ -523,7 +514,7 @@ fn cri_secret_volumes_stay_kubelets_and_follow_file_permissions() {
     ]);
     assert_eq!(String::from_utf8_lossy(&denied.stderr).trim(), "EACCES");
     let report = probe_report(&rt.ok(&["exec", &id, "/probe", "report"]).stdout);
-    let volume_mount = mount(&report, "/var/run/secrets/app");
+    let volume_mount = probe_mount(&report, "/var/run/secrets/app");
     assert_eq!(volume_mount["source"], "kubelet-secret", "{report}");
     assert!(
         !report["mounts"]

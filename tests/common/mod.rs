@@ -453,6 +453,16 @@ pub fn describe(args: &[&str], out: &Output) -> String {
 }
 
 /// The probe's report: the last stdout line that is a JSON object.
+/// The probe report's entry for `mount_point` (the topmost, as the process sees it).
+pub fn probe_mount<'a>(report: &'a Value, mount_point: &str) -> &'a Value {
+    report["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rfind(|m| m["mount_point"] == mount_point)
+        .unwrap_or_else(|| panic!("no {mount_point} mount: {report}"))
+}
+
 pub fn probe_report(stdout: &[u8]) -> Value {
     let text = String::from_utf8_lossy(stdout);
     let line = text
