@@ -588,7 +588,7 @@ fn validate(config: &HostConfig, path: &Path) -> Result<(), ConfigError> {
         });
     }
     if let Some(image) = &config.admission.images.cri_sandbox_image {
-        if oci_spec::distribution::Reference::try_from(image.as_str()).is_err() {
+        if crate::image_reference::ImageReference::parse(image).is_none() {
             return Err(ConfigError::SandboxImage {
                 path: path.to_owned(),
                 image: image.clone(),

@@ -7,16 +7,16 @@
 //! | other callers | annotation `bulwark.io/image`, only if `admission.images.trust_annotation` |
 //!
 //! Annotations are never taken from Podman specs: Podman users set any annotation they
-//! like. The reference is parsed with Docker's normalisation (`nginx` is
+//! like. The reference is parsed with Docker's normalisation (image_reference) (`nginx` is
 //! `docker.io/library/nginx:latest`), so approved prefixes match what runs.
 
-use oci_spec::distribution::Reference;
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::ImagesConfig;
 use crate::containers_storage;
 use crate::engine::Engine;
+use crate::image_reference::ImageReference;
 
 /// The annotation an orchestrator that drives bulwark directly sets to the image
 /// reference it unpacked into the bundle.
@@ -36,7 +36,7 @@ pub enum Source {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Image {
-    pub reference: Reference,
+    pub reference: ImageReference,
     /// The reference as the source wrote it.
     pub written: String,
     pub source: Source,
@@ -114,16 +114,14 @@ fn parse(written: String, source: Source, field: String) -> Identity {
             "{field} is an image id ({written}), which names no registry or repository"
         ));
     }
-    match Reference::try_from(written.as_str()) {
-        Ok(reference) => Identity::Known(Image {
+    match ImageReference::parse(&written) {
+        Some(reference) => Identity::Known(Image {
             reference,
             written,
             source,
             field,
         }),
-        Err(e) => Identity::Unknown(format!(
-            "{field} is {written:?}, not an image reference ({e})"
-        )),
+        None => Identity::Unknown(format!("{field} is {written:?}, not an image reference")),
     }
 }
 

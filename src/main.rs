@@ -14,6 +14,7 @@ mod exec_process;
 mod executor;
 mod host;
 mod image_identity;
+mod image_reference;
 mod layout;
 mod logging;
 mod pipeline;

@@ -55,7 +55,7 @@ impl PolicyContext {
         });
         let image = match image {
             Identity::Known(image) => json!({
-                "reference": image.reference.whole(),
+                "reference": image.reference.to_string(),
                 "registry": image.reference.registry(),
                 "repository": image.reference.repository(),
                 "tag": image.reference.tag(),
