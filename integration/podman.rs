@@ -56,14 +56,7 @@ fn podman_exec_keeps_seccomp_and_uid() {
     assert_eq!(init["uid"], json!(1000), "init report: {init}");
     assert_eq!(init["seccomp"], json!(2), "init report: {init}");
 
-    let run = pm.run_expect(&["-d", "--user", "1000:1000"], &["sleep", "300"], 0);
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    let cid = stdout
-        .lines()
-        .map(str::trim)
-        .rfind(|l| !l.is_empty())
-        .unwrap_or_else(|| panic!("podman run -d printed no container ID\n{stdout}"))
-        .to_owned();
+    let cid = pm.run_detached(&["--user", "1000:1000"], &["sleep", "300"]);
 
     // libcontainer's tenant builder drops the container's seccomp filter and
     // user unless the runtime carries them over, so this is the exec path's
@@ -202,14 +195,7 @@ fn podman_user_root_is_remapped_or_refused_per_config() {
 #[test]
 fn podman_kill_and_rm_leave_nothing_in_the_runtime_root() {
     let pm = Podman::new();
-    let run = pm.run_expect(&["-d"], &["sleep", "300"], 0);
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    let cid = stdout
-        .lines()
-        .map(str::trim)
-        .rfind(|l| !l.is_empty())
-        .expect("podman run -d printed a container ID")
-        .to_owned();
+    let cid = pm.run_detached(&[], &["sleep", "300"]);
     pm.podman_ok(&["kill", &cid]);
     pm.podman_ok(&["rm", &cid]);
     // bulwark's state root (the wrapper pins --root to D/rt) holds nothing of it.
@@ -291,8 +277,7 @@ fn podman_secret_is_served_from_bulwarks_tmpfs_not_podmans_disk() {
 fn podman_secret_exec_sees_it_and_rm_unmounts_it() {
     let pm = Podman::new();
     pm.secret_create("api_token", "podman-exec-s3cr3t");
-    let run = pm.run_expect(&["-d", "--secret", "api_token"], &["sleep", "300"], 0);
-    let cid = String::from_utf8_lossy(&run.stdout).trim().to_owned();
+    let cid = pm.run_detached(&["--secret", "api_token"], &["sleep", "300"]);
     assert_eq!(
         host_mounts_below(&pm.path("rt")).len(),
         1,

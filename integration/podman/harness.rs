@@ -326,6 +326,21 @@ network_config_dir = "{net}"
     }
 
     /// Like `run_expect`, without the resource limits.
+    /// `podman run -d` with `opts` running the probe with `cmd`; the container id
+    /// (the last line podman prints).
+    pub fn run_detached(&self, opts: &[&str], cmd: &[&str]) -> String {
+        let mut detached = vec!["-d"];
+        detached.extend_from_slice(opts);
+        let run = self.run_expect(&detached, cmd, 0);
+        let stdout = String::from_utf8_lossy(&run.stdout);
+        stdout
+            .lines()
+            .map(str::trim)
+            .rfind(|l| !l.is_empty())
+            .unwrap_or_else(|| panic!("podman run -d printed no container ID\n{stdout}"))
+            .to_owned()
+    }
+
     pub fn run_unlimited_expect(&self, opts: &[&str], cmd: &[&str], code: i32) -> Output {
         let mut args = vec!["run", "--network", "none", "--pull", "never"];
         args.extend_from_slice(opts);
