@@ -9,7 +9,7 @@ DEB_PACKAGES := libseccomp-dev pkg-config make procps file \
                 apparmor jq runc podman conmon umoci skopeo containernetworking-plugins \
                 containerd catatonit iproute2 protobuf-compiler
 
-.PHONY: all deps build probe opa policy-test test lint demo clean
+.PHONY: all deps build probe opa policy-test test lint demo bench clean
 
 # The real OPA evaluator (PyPI), for the policy tests and the OPA test server.
 OPA_BINDINGS := $(CURDIR)/target/opa-bindings
@@ -56,6 +56,19 @@ test: lint build probe policy-test
 # The main job: a hardened container and a refused spec, through the built binary.
 demo: build probe
 	integration/demo.sh $(BULWARK) $(PROBE)
+
+# Benchmarks (docs/benchmarks.md): bulwark against Debian's runc and bare libcontainer,
+# end to end, in parallel, and its stages in-process (criterion). As root; about 6-9
+# minutes on a 2-core host (BENCH_ITERATIONS, default 40). The OPA round trip is measured
+# when the OPA bindings install (`make opa`), and skipped with a note otherwise.
+BENCH_ITERATIONS ?= 40
+bench: build probe
+	-integration/opa/install.sh $(OPA_BINDINGS)
+	$(CARGO) build --release --locked -p bare-libcontainer
+	$(CARGO) bench --locked -p bulwark --bench components --no-run
+	python3 bench/bench.py --bulwark $(BULWARK) --bare target/release/bare-libcontainer \
+		--runc /usr/sbin/runc --probe $(PROBE) --opa-bindings $(OPA_BINDINGS) \
+		--iterations $(BENCH_ITERATIONS) --out docs/benchmarks.md
 
 clean:
 	$(CARGO) clean
