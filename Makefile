@@ -58,10 +58,10 @@ demo: build probe
 	integration/demo.sh $(BULWARK) $(PROBE)
 
 # Benchmarks (docs/benchmarks.md): bulwark against Debian's runc and bare libcontainer,
-# end to end, in parallel, and its stages in-process (criterion). As root; about 6-9
-# minutes on a 2-core host (BENCH_ITERATIONS, default 40). The OPA round trip is measured
-# when the OPA bindings install (`make opa`), and skipped with a note otherwise.
-BENCH_ITERATIONS ?= 40
+# end to end, in parallel, and its stages in-process (criterion). As root; about 4
+# minutes on a 2-core host once built (BENCH_ITERATIONS, default 100). The OPA round
+# trip is measured when the OPA bindings install, and skipped with a note otherwise.
+BENCH_ITERATIONS ?= 100
 bench: build probe
 	-integration/opa/install.sh $(OPA_BINDINGS)
 	$(CARGO) build --release --locked -p bare-libcontainer

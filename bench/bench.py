@@ -281,15 +281,15 @@ def concurrency(rt, bundle, scratch, n):
 
 # ---------------------------------------------------------------- components (criterion)
 
-def start_opa(bindings, workdir):
+def start_opa(bindings, workdir, mode="normal"):
     """opa_server.py on a socket in workdir; (process, socket) or (None, why)."""
     if not bindings or not (Path(bindings) / "opa_bindings").is_dir():
         return None, f"the OPA bindings are not installed in {bindings} (make opa)"
-    socket = Path(workdir) / "opa.sock"
-    ready = Path(workdir) / "opa.ready"
+    socket = Path(workdir) / f"opa-{mode}.sock"
+    ready = Path(workdir) / f"opa-{mode}.ready"
     proc = subprocess.Popen(
         [sys.executable, str(REPO / "integration/opa/opa_server.py"), "--socket", str(socket),
-         "--ready-file", str(ready), "--bindings", str(bindings), "--quiet"],
+         "--ready-file", str(ready), "--bindings", str(bindings), "--mode", mode, "--quiet"],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while not ready.exists():
@@ -305,23 +305,27 @@ def components(bindings, workdir):
     criterion_dir = REPO / "target/criterion"
     shutil.rmtree(criterion_dir, ignore_errors=True)
     opa, socket_or_note = start_opa(bindings, workdir)
+    deny, deny_socket = start_opa(bindings, workdir, "deny") if opa else (None, None)
     env = dict(os.environ)
     notes = []
     if opa:
         env["BULWARK_BENCH_OPA_SOCKET"] = str(socket_or_note)
     else:
         notes.append(f"policy/opa skipped: {socket_or_note}")
+    if deny:
+        env["BULWARK_BENCH_OPA_DENY_SOCKET"] = str(deny_socket)
     cmd = ["cargo", "bench", "--locked", "-p", "bulwark", "--bench", "components"]
     try:
         done = subprocess.run(cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL,
                               capture_output=True, text=True, check=False)
     finally:
-        if opa:
-            opa.send_signal(signal.SIGTERM)
-            try:
-                opa.wait(10)
-            except subprocess.TimeoutExpired:
-                opa.kill()
+        for server in (opa, deny):
+            if server:
+                server.send_signal(signal.SIGTERM)
+                try:
+                    server.wait(10)
+                except subprocess.TimeoutExpired:
+                    server.kill()
     sys.stderr.write(done.stderr[-3000:])
     if done.returncode != 0:
         raise Failure(f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
@@ -515,10 +519,11 @@ def write_report(out, info, load_before, load_after, iterations, e2e, par, comp,
         "policy/regorus_compile": "of which: a fresh regorus engine with policies/*.rego and data.json loaded",
         "policy/regorus_eval_only": "of which: evaluating `data.bulwark.decision` on a loaded engine",
         "policy/opa": "`policy::decide` with backend `opa`: HTTP over the Unix socket to opa_server.py (real OPA 1.20 evaluator)",
+        "policy/opa_transport": "of which: the same round trip to opa_server.py `--mode deny`, which answers without evaluating (bulwark's client + Python's HTTP server)",
         "pipeline/podman": "all of create's pre-libcontainer work: effective spec + policy input + embedded decision + audit append",
         "distroless/10_files": "admission of the Podman spec, rootfs of 10 files",
         "distroless/20000_files": "the same, rootfs of 20,000 files",
-        "distroless/off": "the same (10 files) with `forbidden_paths = []`: admission without the distroless rule",
+        "distroless/off": "the same (20,000 files) with `forbidden_paths = []`: admission without the distroless rule",
         "oci_reference/unicode": "compiling oci-spec 0.10's image-reference regex, which every bulwark process does on its first `Reference::try_from` (config validation)",
         "oci_reference/ascii": "the same grammar with `\\w` as `[0-9A-Za-z_]` (a candidate fix)",
         "audit/append": "one audit record (Podman spec's context, baseline changes, policy outcome) appended",
@@ -586,7 +591,7 @@ def main():
     ap.add_argument("--runc", default="/usr/sbin/runc")
     ap.add_argument("--probe", default=str(REPO / "target/x86_64-unknown-linux-gnu/release/bulwark-probe"))
     ap.add_argument("--opa-bindings", default=str(REPO / "target/opa-bindings"))
-    ap.add_argument("--iterations", type=int, default=int(os.environ.get("BENCH_ITERATIONS", "40")))
+    ap.add_argument("--iterations", type=int, default=int(os.environ.get("BENCH_ITERATIONS", "100")))
     ap.add_argument("--parallel", default="32,64")
     ap.add_argument("--out", default=str(REPO / "docs/benchmarks.md"))
     ap.add_argument("--skip-components", action="store_true")

@@ -10,7 +10,8 @@
 //!   `policy/regorus_eval_only` split it into loading the modules and evaluating.
 //! - `policy/opa`: the same decision from OPA over its Unix socket
 //!   (`BULWARK_BENCH_OPA_SOCKET`, integration/opa/opa_server.py); skipped with a note
-//!   when unset.
+//!   when unset. `policy/opa_transport`: the same round trip to a server that answers
+//!   without evaluating (`BULWARK_BENCH_OPA_DENY_SOCKET`, opa_server.py `--mode deny`).
 //! - `pipeline/podman`: everything create does before libcontainer: effective spec,
 //!   policy input, embedded decision, audit record.
 //! - `distroless/{10,20000}_files`, `distroless/off`: admission on a rootfs of 10 and of
@@ -306,6 +307,17 @@ fn policy_decision(c: &mut Criterion) {
              integration/opa/opa_server.py when the OPA bindings are installed)"
         ),
     }
+    // The transport alone: opa_server.py in `--mode deny` answers without evaluating, so
+    // this is bulwark's client (runtime, connect, HTTP/1.1, JSON) plus Python's server.
+    if let Some(socket) = std::env::var_os("BULWARK_BENCH_OPA_DENY_SOCKET") {
+        let mut opa = prepared.config.policy.clone();
+        opa.backend = PolicyBackend::Opa;
+        opa.opa.socket = PathBuf::from(socket);
+        assert!(policy::decide(&opa, &input).error.is_none());
+        group.bench_function("opa_transport", |b| {
+            b.iter(|| black_box(policy::decide(&opa, black_box(&input))))
+        });
+    }
     group.finish();
 }
 
@@ -378,10 +390,12 @@ fn distroless(c: &mut Criterion) {
                 .map(|admitted| admitted.changes.len())
                 .unwrap()
         };
+        // Small and large back to back (and "off" after them), so host drift between
+        // them stays small.
         group.bench_function(format!("{files}_files"), |b| {
             b.iter(|| black_box(admit(&prepared.config.admission)))
         });
-        if files == 10 {
+        if files == 20_000 {
             group.bench_function("off", |b| b.iter(|| black_box(admit(&off))));
         }
     }
