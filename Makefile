@@ -9,7 +9,7 @@ DEB_PACKAGES := libseccomp-dev pkg-config make procps file \
                 apparmor jq runc podman conmon umoci skopeo containernetworking-plugins \
                 containerd catatonit iproute2 protobuf-compiler
 
-.PHONY: all deps build probe opa policy-test test lint demo install uninstall clean
+.PHONY: all deps build probe opa policy-test test lint demo bench install uninstall clean
 
 # make install: DESTDIR for staging, PREFIX for the binary and shared files.
 DESTDIR ?=
@@ -96,6 +96,19 @@ uninstall:
 	@if cmp -s packaging/config.toml $(ETC)/config.toml; then rm -f $(ETC)/config.toml; \
 	elif [ -e $(ETC)/config.toml ]; then echo "kept edited $(ETC)/config.toml"; fi
 	-@rmdir $(ETC)/policies $(ETC) 2>/dev/null || true
+
+# Benchmarks (docs/benchmarks.md): bulwark against Debian's runc and bare libcontainer,
+# end to end, in parallel, and its stages in-process (criterion). As root; about 4
+# minutes on a 2-core host once built (BENCH_ITERATIONS, default 100). The OPA round
+# trip is measured when the OPA bindings install, and skipped with a note otherwise.
+BENCH_ITERATIONS ?= 100
+bench: build probe
+	-integration/opa/install.sh $(OPA_BINDINGS)
+	$(CARGO) build --release --locked -p bare-libcontainer
+	$(CARGO) bench --locked -p bulwark --bench components --no-run
+	python3 bench/bench.py --bulwark $(BULWARK) --bare target/release/bare-libcontainer \
+		--runc /usr/sbin/runc --probe $(PROBE) --opa-bindings $(OPA_BINDINGS) \
+		--iterations $(BENCH_ITERATIONS) --out docs/benchmarks.md
 
 clean:
 	$(CARGO) clean

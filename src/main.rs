@@ -1,32 +1,12 @@
-//! bulwark: a hardened, runc-compatible OCI container runtime on youki's libcontainer.
-
-mod admission;
-mod atomic_file;
-mod audit;
-mod baseline;
-mod bounded_read;
-mod cli;
-mod commands;
-mod config;
-mod containers_storage;
-mod engine;
-mod exec_process;
-mod executor;
-mod host;
-mod image_identity;
-mod image_reference;
-mod layout;
-mod logging;
-mod pipeline;
-mod policy;
-mod seccomp_profiles;
-mod secrets;
+//! The bulwark binary: parses the runc-compatible command line, re-executes from a sealed
+//! copy where a command enters a container, and dispatches to the library's commands.
 
 use clap::Parser;
 use tracing::Level;
 
-use crate::cli::{Cli, Command};
-use crate::logging::LogSink;
+use bulwark::cli::{Cli, Command};
+use bulwark::commands;
+use bulwark::logging::{self, LogSink};
 
 /// runc's exit code for a failed operation.
 const EXIT_FAILURE: i32 = 1;

@@ -1,0 +1,27 @@
+//! bulwark: a hardened, runc-compatible OCI container runtime on youki's libcontainer.
+//!
+//! The runtime is the `bulwark` binary (`src/main.rs`); this library holds every module
+//! it is built from, so the benchmarks (`benches/`) can time the pipeline's stages
+//! (admission, baseline, policy decision, audit) in-process, without a container.
+
+pub mod admission;
+pub mod atomic_file;
+pub mod audit;
+pub mod baseline;
+pub mod bounded_read;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod containers_storage;
+pub mod engine;
+pub mod exec_process;
+pub mod executor;
+pub mod host;
+pub mod image_identity;
+pub mod image_reference;
+pub mod layout;
+pub mod logging;
+pub mod pipeline;
+pub mod policy;
+pub mod seccomp_profiles;
+pub mod secrets;
