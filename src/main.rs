@@ -12,6 +12,7 @@ mod containers_storage;
 mod engine;
 mod exec_process;
 mod executor;
+mod failpoint;
 mod host;
 mod image_identity;
 mod image_reference;
