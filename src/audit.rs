@@ -10,6 +10,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -144,15 +145,33 @@ fn append(path: &Path, record: &Value) -> Result<(), AuditError> {
         .mode(0o640)
         .open(path)
         .map_err(err)?;
-    // One write: O_APPEND makes the kernel place it at the end atomically.
-    let written = file.write(&line).map_err(err)?;
-    if written != line.len() {
-        return Err(err(io::Error::new(
-            io::ErrorKind::WriteZero,
-            format!("short write ({written} of {} bytes)", line.len()),
-        )));
+    // Writers take an exclusive lock, so that a record torn by a full filesystem can be
+    // cut off again before another writer appends after it (the next line would be
+    // glued to the fragment and neither would parse).
+    // SAFETY: flock(2) on a descriptor this function owns.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(err(io::Error::last_os_error()));
     }
-    Ok(())
+    let before = file.metadata().map_err(err)?.len();
+    // One write: O_APPEND makes the kernel place it at the end atomically.
+    let written = file.write(&line);
+    if matches!(written, Ok(n) if n == line.len()) {
+        return Ok(());
+    }
+    let repaired = match file.set_len(before) {
+        Ok(()) => "the partial record was removed",
+        Err(truncate) => {
+            tracing::error!(path = %path.display(), error = %truncate, "cannot remove a partial audit record");
+            "a partial record remains"
+        }
+    };
+    Err(err(match written {
+        Ok(n) => io::Error::new(
+            io::ErrorKind::WriteZero,
+            format!("short write ({n} of {} bytes; {repaired})", line.len()),
+        ),
+        Err(e) => e,
+    }))
 }
 
 /// 128 random bits, hex: identifies one decision across logs.

@@ -27,6 +27,8 @@ const PRIVATE_DIR: &str = "@bulwark";
 const EFFECTIVE_SPEC: &str = "config.json";
 const RECORD: &str = "record.json";
 const SECRETS_DIR: &str = "secrets";
+/// NAME_MAX: the id is a file name under the root and a cgroup directory name.
+const MAX_ID_BYTES: usize = 255;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LayoutError {
@@ -68,8 +70,10 @@ impl ContainerId {
         if id == "." || id == ".." {
             return Err(invalid("it is not a file name"));
         }
-        if id.len() > 1024 {
-            return Err(invalid("it is longer than 1024 bytes"));
+        // The id names a directory under the root and a cgroup: longer than NAME_MAX
+        // it would only fail later, at mkdir, after other checks passed.
+        if id.len() > MAX_ID_BYTES {
+            return Err(invalid("it is longer than 255 bytes (NAME_MAX)"));
         }
         if !id
             .chars()
@@ -261,6 +265,8 @@ mod tests {
         for bad in ["", ".", "..", "../x", "a/b", "a b", "@bulwark", "é", "x\0"] {
             assert!(ContainerId::parse(bad).is_err(), "{bad:?}");
         }
+        assert!(ContainerId::parse(&"a".repeat(MAX_ID_BYTES)).is_ok());
+        assert!(ContainerId::parse(&"a".repeat(MAX_ID_BYTES + 1)).is_err());
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod containers_storage;
 pub mod engine;
 pub mod exec_process;
 pub mod executor;
+pub mod failpoint;
 pub mod host;
 pub mod image_identity;
 pub mod image_reference;

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use libcontainer::oci_spec::runtime::{Mount, Spec};
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::admission::{self, fill_sandbox_limits, Input as AdmissionInput, Refused};
@@ -34,6 +35,8 @@ pub const MAX_SPEC_BYTES: u64 = 4 * 1024 * 1024;
 pub enum SpecError {
     #[error("cannot read {path}: {source}")]
     Read { path: PathBuf, source: io::Error },
+    #[error("cannot read {path}: it is {kind}, not a regular file")]
+    NotRegular { path: PathBuf, kind: &'static str },
     #[error("{path} is {size} bytes; at most {MAX_SPEC_BYTES} bytes are accepted")]
     TooLarge { path: PathBuf, size: u64 },
     #[error("{path} is not a valid OCI runtime spec: {source}")]
@@ -69,6 +72,10 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, SpecE
         BoundedReadError::TooLarge { size, .. } => SpecError::TooLarge {
             path: path.to_owned(),
             size,
+        },
+        BoundedReadError::NotRegular(kind) => SpecError::NotRegular {
+            path: path.to_owned(),
+            kind,
         },
     })?;
     serde_json::from_slice(&bytes).map_err(|source| SpecError::Parse {
@@ -110,6 +117,12 @@ pub struct Admitted {
 pub fn effective_spec(input: &PipelineInput) -> Result<Effective, SpecError> {
     let path = input.bundle.join("config.json");
     let mut raw: Value = read_json(&path)?;
+    // Types first: a field of the wrong type is reported as such, not as whatever
+    // admission makes of a document it cannot read (`"linux": []` has no limits).
+    Spec::deserialize(&raw).map_err(|source| SpecError::Parse {
+        path: path.clone(),
+        source,
+    })?;
     let engine = Engine::detect(&raw, input.container_id);
     let Admitted {
         mut changes,

@@ -1,11 +1,16 @@
 //! The command line as engines see it: runc's log format, exit codes and state shape
-//! (compared with Debian's runc), clear errors, `features`, `spec` and `--version`.
+//! (compared with Debian's runc), clear errors, `features`, `spec` and `--version`; bad
+//! input (bundles and config.json files that are missing, special, huge, malformed or
+//! of the wrong types, unknown fields, bad ids, an unwritable pid file) each refused
+//! with one clear error and nothing left behind.
 
 mod common;
 
 use std::fs;
+use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use common::{describe, output_via_files, unique_id, Bundle, Runtime, BULWARK};
 use serde_json::{json, Value};
@@ -80,7 +85,18 @@ fn ignored_runc_flags_are_accepted() {
 fn invalid_ids_are_refused_before_touching_the_filesystem() {
     let rt = Runtime::new();
     let bundle = Bundle::new(&["/probe", "sleep", "300"]);
-    for id in ["../escape", "a/b", ".", "..", "@bulwark", "sp ace"] {
+    // NUL cannot reach bulwark: argv strings end at it.
+    let long = "a".repeat(256);
+    for id in [
+        "../escape",
+        "a/b",
+        ".",
+        "..",
+        "@bulwark",
+        "sp ace",
+        "",
+        &long,
+    ] {
         let stderr = rt.fails(&["create", "--bundle", bundle.path_str(), id]);
         assert!(stderr.contains("invalid container id"), "{id}: {stderr}");
     }
@@ -281,4 +297,314 @@ fn validate_reports_every_violation_and_creates_nothing() {
     );
     let entries: Vec<_> = fs::read_dir(rt.root()).unwrap().collect();
     assert!(entries.is_empty(), "validate created {entries:?}");
+}
+
+/// Runs `bulwark --log FILE --log-format json <args>` (as containerd's shim does) for a
+/// create of `id` that must fail: exit 1, one plain `bulwark: …` line on stderr and
+/// runc's JSON error line in the log, both containing `expected`; nothing of `id` left
+/// (state, private dir, cgroups, mounts, processes). Returns the message.
+fn refused_cleanly(rt: &Runtime, args: &[&str], id: &str, expected: &str) -> String {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut full = vec![
+        "--log",
+        log.path().to_str().unwrap(),
+        "--log-format",
+        "json",
+    ];
+    full.extend_from_slice(args);
+    let out = run_within(rt, &full, Duration::from_secs(20));
+    let what = describe(&full, &out);
+    assert_eq!(out.status.code(), Some(1), "{what}");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{what}");
+    assert!(lines[0].starts_with("bulwark: "), "{what}");
+    assert!(lines[0].contains(expected), "expected {expected:?}: {what}");
+    let logged = fs::read_to_string(log.path()).unwrap();
+    let last: Value = serde_json::from_str(logged.lines().last().unwrap()).unwrap();
+    assert_eq!(last["level"], "error", "{logged}");
+    assert!(last["msg"].as_str().unwrap().contains(expected), "{logged}");
+    rt.assert_nothing_left(id);
+    lines[0].to_owned()
+}
+
+/// Runs bulwark, killing it (and failing the test) if it takes longer than `limit`.
+fn run_within(rt: &Runtime, args: &[&str], limit: Duration) -> std::process::Output {
+    use std::io::{Read, Seek};
+    let stdout = tempfile::tempfile().unwrap();
+    let stderr = tempfile::tempfile().unwrap();
+    let mut child = rt
+        .command(args)
+        .stdout(stdout.try_clone().unwrap())
+        .stderr(stderr.try_clone().unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("bulwark {} hung for {limit:?}", args.join(" "));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let read = |mut file: fs::File| {
+        let mut bytes = Vec::new();
+        file.rewind().unwrap();
+        file.read_to_end(&mut bytes).unwrap();
+        bytes
+    };
+    std::process::Output {
+        status,
+        stdout: read(stdout),
+        stderr: read(stderr),
+    }
+}
+
+#[test]
+fn a_missing_bundle_or_config_json_is_named_in_the_error() {
+    let rt = Runtime::new();
+    let id = unique_id("nobundle");
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("absent");
+    refused_cleanly(
+        &rt,
+        &["create", "--bundle", missing.to_str().unwrap(), &id],
+        &id,
+        missing.to_str().unwrap(),
+    );
+    // A bundle directory without config.json.
+    let msg = refused_cleanly(
+        &rt,
+        &["create", "--bundle", dir.path().to_str().unwrap(), &id],
+        &id,
+        "config.json",
+    );
+    assert!(msg.contains("No such file"), "{msg}");
+}
+
+#[test]
+fn a_config_json_that_is_a_directory_fifo_or_device_is_refused_without_blocking() {
+    let rt = Runtime::new();
+    let bundle = Bundle::new(&["/probe", "sleep", "300"]);
+    let config = bundle.path().join("config.json");
+    type Make<'a> = &'a dyn Fn(&Path);
+    let cases: [(&str, Make); 3] = [
+        ("a directory", &|p| fs::create_dir(p).unwrap()),
+        // Opening a FIFO without a writer blocks: bulwark must not wait for one.
+        ("a FIFO", &|p| {
+            nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap()
+        }),
+        // Endless and sizeless: a size check on it means nothing.
+        ("a character device", &|p| symlink("/dev/zero", p).unwrap()),
+    ];
+    for (kind, make) in cases {
+        let _ = fs::remove_file(&config);
+        let _ = fs::remove_dir(&config);
+        make(&config);
+        let id = unique_id("special");
+        let msg = refused_cleanly(
+            &rt,
+            &["create", "--bundle", bundle.path_str(), &id],
+            &id,
+            &format!("it is {kind}, not a regular file"),
+        );
+        assert!(msg.contains(config.to_str().unwrap()), "{msg}");
+    }
+}
+
+#[test]
+fn a_huge_sparse_config_json_is_refused_by_its_size_without_reading_it() {
+    let rt = Runtime::new();
+    let bundle = Bundle::new(&["/probe", "sleep", "300"]);
+    // 64 GiB, sparse: reading it through would take minutes and exhaust memory.
+    let file = fs::File::create(bundle.path().join("config.json")).unwrap();
+    file.set_len(64 << 30).unwrap();
+    let id = unique_id("huge");
+    let started = Instant::now();
+    let msg = refused_cleanly(
+        &rt,
+        &["create", "--bundle", bundle.path_str(), &id],
+        &id,
+        "is 68719476736 bytes; at most 4194304 bytes are accepted",
+    );
+    assert!(started.elapsed() < Duration::from_secs(5), "{msg}");
+}
+
+#[test]
+fn wrong_types_are_refused_as_an_invalid_spec_naming_the_field() {
+    let rt = Runtime::new();
+    for (pointer, value, expected) in [
+        (
+            "/process/args",
+            json!("sh"),
+            "invalid type: string \"sh\", expected a sequence",
+        ),
+        (
+            "/ociVersion",
+            json!(1),
+            "invalid type: integer `1`, expected a string",
+        ),
+        (
+            "/mounts",
+            json!({"a": 1}),
+            "invalid type: map, expected a sequence",
+        ),
+    ] {
+        let mut bundle = Bundle::new(&["/probe", "sleep", "300"]);
+        bundle.set(pointer, value.clone());
+        let id = unique_id("types");
+        let msg = refused_cleanly(
+            &rt,
+            &["create", "--bundle", bundle.path_str(), &id],
+            &id,
+            expected,
+        );
+        assert!(msg.contains("config.json"), "{pointer}: {msg}");
+    }
+    // serde reads a struct from an array as well (its fields in order, here none): an
+    // empty `linux` is every default, which admission refuses for what is missing.
+    let mut bundle = Bundle::new(&["/probe", "sleep", "300"]);
+    bundle.set("/linux", json!([]));
+    let id = unique_id("types");
+    let msg = refused_cleanly(
+        &rt,
+        &["create", "--bundle", bundle.path_str(), &id],
+        &id,
+        "refused by admission",
+    );
+    assert!(msg.contains("[resources.memory-limit]"), "{msg}");
+    assert!(msg.contains("[namespaces.required]"), "{msg}");
+    // An empty file, a top level that is not an object, a trailing comma.
+    for text in ["", "null", "\"spec\"", "{\"ociVersion\": \"1.0.2\",}"] {
+        let bundle = Bundle::new(&["/probe", "sleep", "300"]);
+        fs::write(bundle.path().join("config.json"), text).unwrap();
+        let id = unique_id("types");
+        refused_cleanly(
+            &rt,
+            &["create", "--bundle", bundle.path_str(), &id],
+            &id,
+            "not a valid OCI runtime spec",
+        );
+    }
+}
+
+#[test]
+fn unknown_fields_are_ignored_like_runc_and_never_reach_the_effective_spec() {
+    let rt = Runtime::new();
+    let mut bundle = Bundle::new(&["/probe", "sleep", "300"]);
+    // runc ignores fields it does not know (Go's encoding/json); so does bulwark. None
+    // of these may loosen anything: "privileged" and "unconfined" mean nothing to the
+    // spec, and the baseline still decides the capabilities.
+    bundle.set("/x-vendor", json!({"privileged": true}));
+    bundle.set("/process/unconfined", json!(true));
+    bundle.set("/process/capabilities/extra", json!(["CAP_KILL"]));
+    bundle.set("/linux/privileged", json!(true));
+    let id = unique_id("unknown");
+    rt.ok(&["create", "--bundle", bundle.path_str(), &id]);
+    let effective = rt.root().join("@bulwark").join(&id).join("config.json");
+    let text = fs::read_to_string(&effective).unwrap();
+    for field in [
+        "x-vendor",
+        "unconfined",
+        "extra",
+        "privileged",
+        "CAP_SYS_ADMIN",
+    ] {
+        assert!(!text.contains(field), "{field} in {text}");
+    }
+    let spec: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        spec["process"]["capabilities"]["bounding"],
+        json!([]),
+        "{text}"
+    );
+    rt.ok(&["delete", "--force", &id]);
+    rt.assert_nothing_left(&id);
+
+    // Admission reads the raw document: a capability under a set name the spec does
+    // not know is still judged, though it would be dropped anyway.
+    bundle.set("/process/capabilities/extra", json!(["CAP_SYS_ADMIN"]));
+    let id = unique_id("unknown");
+    refused_cleanly(
+        &rt,
+        &["create", "--bundle", bundle.path_str(), &id],
+        &id,
+        "[privileged.capabilities] process.capabilities.extra",
+    );
+}
+
+#[test]
+fn a_duplicate_key_is_judged_as_it_runs_last_one_wins() {
+    let rt = Runtime::new();
+    let bundle = Bundle::new(&["/probe", "sleep", "300"]);
+    // Go's encoding/json and serde_json both keep the last of duplicate keys.
+    // Admission and the effective spec come from the one parsed document, so a first
+    // "resources" that passes cannot hide a second, unlimited one.
+    let text = serde_json::to_string(&bundle.config).unwrap();
+    let limited = serde_json::to_string(&bundle.config["linux"]["resources"]).unwrap();
+    let duplicated = text.replacen(
+        &format!("\"resources\":{limited}"),
+        &format!("\"resources\":{limited},\"resources\":{{}}"),
+        1,
+    );
+    assert_ne!(duplicated, text);
+    fs::write(bundle.path().join("config.json"), duplicated).unwrap();
+    let id = unique_id("dupkey");
+    refused_cleanly(
+        &rt,
+        &["create", "--bundle", bundle.path_str(), &id],
+        &id,
+        "[resources.memory-limit]",
+    );
+}
+
+#[test]
+fn a_pid_file_that_cannot_be_written_fails_the_create_and_kills_the_init() {
+    let rt = Runtime::new();
+    let bundle = Bundle::new(&["/probe", "sleep", "300"]);
+    // A read-only tmpfs, and /proc (no new files there): libcontainer writes the pid
+    // file after the init started, so the create must kill it again.
+    let dir = tempfile::tempdir().unwrap();
+    let read_only = dir.path().join("ro");
+    fs::create_dir(&read_only).unwrap();
+    let status = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "ro,size=16k", "tmpfs"])
+        .arg(&read_only)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg("-l").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&read_only);
+    for pid_file in [read_only.join("init.pid"), "/proc/bulwark-init.pid".into()] {
+        let id = unique_id("pidfile");
+        let pid_file = pid_file.to_str().unwrap();
+        let msg = refused_cleanly(
+            &rt,
+            &[
+                "create",
+                "--pid-file",
+                pid_file,
+                "--bundle",
+                bundle.path_str(),
+                &id,
+            ],
+            &id,
+            &format!("cannot write the pid file {pid_file}"),
+        );
+        assert!(msg.contains("--pid-file"), "{msg}");
+        assert!(!Path::new(pid_file).exists());
+        // The id is free again.
+        rt.ok(&["create", "--bundle", bundle.path_str(), &id]);
+        rt.ok(&["delete", "--force", &id]);
+        rt.assert_nothing_left(&id);
+    }
 }

@@ -8,72 +8,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-use common::{unique_id, Bundle, Runtime, TEST_CONFIG};
+use common::opa::{opa_config, OpaServer};
+use common::{unique_id, Bundle, Runtime};
 use serde_json::{json, Value};
-use tempfile::TempDir;
-
-fn bindings() -> PathBuf {
-    std::env::var_os("BULWARK_OPA_BINDINGS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/opa-bindings"))
-}
-
-/// integration/opa/opa_server.py on a socket in a temporary directory.
-struct OpaServer {
-    dir: TempDir,
-    child: Child,
-}
-
-impl OpaServer {
-    fn start(mode: &str) -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("bulwark-opa-")
-            .tempdir()
-            .unwrap();
-        let ready = dir.path().join("ready");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("integration/opa/opa_server.py");
-        let child = Command::new("python3")
-            .arg(script)
-            .arg("--socket")
-            .arg(dir.path().join("opa.sock"))
-            .args(["--mode", mode, "--delay", "3", "--quiet"])
-            .arg("--ready-file")
-            .arg(&ready)
-            .arg("--bindings")
-            .arg(bindings())
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start opa_server.py");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !ready.exists() {
-            assert!(Instant::now() < deadline, "opa_server.py did not get ready");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Self { dir, child }
-    }
-
-    fn socket(&self) -> PathBuf {
-        self.dir.path().join("opa.sock")
-    }
-}
-
-impl Drop for OpaServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// TEST_CONFIG with the OPA backend on `socket`.
-fn opa_config(socket: &Path, extra: &str) -> String {
-    format!(
-        "{TEST_CONFIG}[policy]\nbackend = \"opa\"\n{extra}[policy.opa]\nsocket = {socket:?}\nresponse_timeout_ms = 1000\n"
-    )
-}
 
 fn agent_bundle(agent: &str) -> Bundle {
     let mut bundle = Bundle::new(&["/probe", "report"]);

@@ -11,7 +11,7 @@ use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
-use common::{probe_mount, probe_report, unique_id, Bundle, Runtime, TEST_CONFIG};
+use common::{host_mounts, probe_mount, probe_report, unique_id, Bundle, Runtime, TEST_CONFIG};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
@@ -56,16 +56,6 @@ impl Sources {
 fn with_secrets(bundle: &mut Bundle, secrets: Value) {
     bundle.config["annotations"][ANNOTATION] = Value::String(secrets.to_string());
     bundle.write();
-}
-
-/// Lines of the host's mountinfo that mention `needle`.
-fn host_mounts(needle: &str) -> Vec<String> {
-    fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .filter(|l| l.contains(needle))
-        .map(str::to_owned)
-        .collect()
 }
 
 /// Nothing of `id` under the runtime's root, in the cgroups, or in the host's mounts.

@@ -6,10 +6,12 @@ use libcontainer::container::Container;
 use libcontainer::syscall::syscall::SyscallType;
 
 use super::{decision, remove_container};
+use crate::atomic_file;
 use crate::baseline::{Baseline, Change, HostSupport};
 use crate::cli::{Create, CreateOpts, GlobalOpts};
 use crate::config::LoadedConfig;
 use crate::executor::HardenedExecutor;
+use crate::failpoint;
 use crate::layout::{ContainerId, ContainerRecord, StateRoot};
 use crate::pipeline::{self, Effective, PipelineInput, SpecError};
 use crate::policy::input::{Operation, Subject};
@@ -102,9 +104,11 @@ fn build(
             secrets: &secrets.names(),
         },
     )?;
+    failpoint::hit(failpoint::AFTER_DECISION);
     // Names only: a value never reaches a log line.
     secrets.deliver(&secrets_dir)?;
     tracing::debug!(%id, secrets = ?secrets.names(), "secrets delivered");
+    failpoint::hit(failpoint::AFTER_SECRETS);
     pipeline::write_effective_spec(&spec, &root.effective_spec_path(id))?;
     let rootfs = spec
         .root()
@@ -117,11 +121,11 @@ fn build(
         policy_context: context,
     }
     .save(root, id)?;
+    failpoint::hit(failpoint::AFTER_EFFECTIVE_SPEC);
     tracing::debug!(%id, bundle = %bundle.display(), "creating container from the effective spec");
 
     let container = ContainerBuilder::new(id.to_string(), SyscallType::default())
         .with_executor(HardenedExecutor::for_init())
-        .with_pid_file(opts.pid_file.as_ref())?
         .with_console_socket(opts.console_socket.as_ref())
         .with_root_path(root.path())?
         .with_preserved_fds(opts.preserve_fds)
@@ -132,7 +136,28 @@ fn build(
         .with_no_pivot(opts.no_pivot)
         .build()
         .with_context(|| format!("cannot create container {id}"))?;
+    if let Some(pid_file) = &opts.pid_file {
+        let pid = container
+            .pid()
+            .with_context(|| format!("container {id} has no init pid after create"))?;
+        write_pid_file(pid_file, pid.as_raw())?;
+    }
+    failpoint::hit(failpoint::AFTER_LIBCONTAINER);
     Ok(container)
+}
+
+/// Writes the init's pid for the engine, atomically (runc's way: a reader never sees a
+/// partial pid). bulwark writes it, not libcontainer: libcontainer 0.7 only logs a
+/// warning when the write fails, and the engine would then wait for a pid file that
+/// never comes. Here the failure fails the create, whose cleanup kills the init that is
+/// already waiting for `start`.
+pub(super) fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    atomic_file::write(path, pid.to_string().as_bytes(), 0o644).with_context(|| {
+        format!(
+            "cannot write the pid file {}; choose a writable --pid-file location",
+            path.display()
+        )
+    })
 }
 
 /// The baseline's rewrites, one debug line each (the audit record carries them too).

@@ -95,7 +95,6 @@ pub fn exec(root: &Path, args: Exec) -> Result<i32> {
     let built = ContainerBuilder::new(id.to_string(), SyscallType::default())
         .with_executor(HardenedExecutor::for_exec(seccomp))
         .with_root_path(root.path())
-        .and_then(|b| b.with_pid_file(args.pid_file.as_ref()))
         .map(|b| {
             b.with_console_socket(args.console_socket.as_ref())
                 .with_preserved_fds(args.preserve_fds)
@@ -112,6 +111,17 @@ pub fn exec(root: &Path, args: Exec) -> Result<i32> {
     // libcontainer has read the file by the time build returns, success or not.
     let _ = fs::remove_file(&process_file);
     let pid = built.with_context(|| format!("cannot exec in container {id}"))?;
+    if let Some(pid_file) = &args.pid_file {
+        // Written here, not by libcontainer (which only warns when it cannot): an
+        // engine waiting for the pid file must get it, or an error and no process.
+        if let Err(err) = super::create::write_pid_file(pid_file, pid.as_raw()) {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            if !args.detach {
+                let _ = waitpid(pid, None);
+            }
+            return Err(err);
+        }
+    }
 
     if args.detach {
         return Ok(0);

@@ -2,6 +2,7 @@
 //! they roll up; `main` turns the final error into runc's log line and exit code.
 
 use std::fs;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use libcgroups::common::{AnyCgroupManager, CgroupConfig};
@@ -78,21 +79,52 @@ fn remove_container(root: &StateRoot, id: &ContainerId) -> Result<()> {
     Ok(())
 }
 
+/// How long a forced delete keeps retrying while the processes of a killed create exit.
+const DELETE_RETRY_FOR: Duration = Duration::from_secs(5);
+const DELETE_RETRY_INTERVAL: Duration = Duration::from_millis(50);
+
 /// libcontainer's state, cgroup and processes, through its forced delete.
+///
+/// libcontainer SIGKILLs the processes in the container's cgroup and then gives the
+/// cgroup about 100 ms to empty before it gives up. A create killed half-way (state
+/// still `creating`, no init pid recorded) leaves processes that only that cgroup
+/// removal kills, and on a loaded host they can take longer to exit: the delete failed,
+/// and the engine, which does not retry, left the cgroup behind. So the forced delete is
+/// retried (each attempt kills what is still in the cgroup again) for a few seconds.
 fn remove_libcontainer_state(root: &StateRoot, id: &ContainerId) -> Result<()> {
     let dir = root.container_dir(id);
-    if !dir.exists() {
-        return Ok(());
-    }
-    match Container::load(dir.clone()) {
-        Ok(mut container) => container
-            .delete(true)
-            .with_context(|| format!("cannot delete container {id}")),
-        Err(err) => {
-            // A create killed before libcontainer saved its state leaves a directory
-            // without a readable state.json: nothing runs from it, remove it.
-            tracing::warn!(%id, error = %err, "removing container directory without a readable state");
-            fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))
+    let deadline = Instant::now() + DELETE_RETRY_FOR;
+    let mut attempt = 1u32;
+    loop {
+        if !dir.exists() {
+            return Ok(());
+        }
+        let mut container = match Container::load(dir.clone()) {
+            Ok(container) => container,
+            Err(err) => {
+                // A create killed before libcontainer saved its state leaves a directory
+                // without a readable state.json: nothing runs from it, remove it.
+                tracing::warn!(%id, error = %err, "removing container directory without a readable state");
+                return fs::remove_dir_all(&dir)
+                    .with_context(|| format!("cannot remove {}", dir.display()));
+            }
+        };
+        match container.delete(true) {
+            Ok(()) => return Ok(()),
+            Err(err) if Instant::now() < deadline => {
+                tracing::warn!(%id, attempt, error = %err, "forced delete failed; retrying while the container's processes exit");
+                attempt += 1;
+                std::thread::sleep(DELETE_RETRY_INTERVAL);
+            }
+            Err(err) => {
+                return Err(err).with_context(|| {
+                    format!(
+                        "cannot delete container {id} ({attempt} attempts in {} s): its \
+                         processes have not exited; retry `delete --force {id}`",
+                        DELETE_RETRY_FOR.as_secs()
+                    )
+                })
+            }
         }
     }
 }

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
+pub mod opa;
+
 pub const BULWARK: &str = env!("CARGO_BIN_EXE_bulwark");
 
 /// The static probe binary that reports the security context inside a container.
@@ -390,19 +392,84 @@ impl Runtime {
     }
 
     /// Everything this runtime's root holds for `id`, which must be nothing after
-    /// delete or a refused create.
+    /// delete or a refused create: libcontainer's and bulwark's directories, the
+    /// container's cgroup (`/bulwark/<id>`) in every controller hierarchy, and a mount
+    /// of its secrets tmpfs.
     pub fn leftovers(&self, id: &str) -> Vec<PathBuf> {
-        [
+        let mut found: Vec<PathBuf> = [
             self.root.path().join(id),
             self.root.path().join("@bulwark").join(id),
-            PathBuf::from(format!("/sys/fs/cgroup/pids/bulwark/{id}")),
-            PathBuf::from(format!("/sys/fs/cgroup/memory/bulwark/{id}")),
-            PathBuf::from(format!("/sys/fs/cgroup/freezer/bulwark/{id}")),
         ]
         .into_iter()
         .filter(|p| p.exists())
-        .collect()
+        .collect();
+        found.extend(cgroup_dirs(&format!("bulwark/{id}")));
+        let secrets = self.root.path().join("@bulwark").join(id).join("secrets");
+        found.extend(
+            host_mounts(secrets.to_str().unwrap())
+                .into_iter()
+                .map(PathBuf::from),
+        );
+        found
     }
+
+    /// `leftovers` and no process left in the container's cgroups, with a message
+    /// naming what remains.
+    pub fn assert_nothing_left(&self, id: &str) {
+        assert!(
+            self.leftovers(id).is_empty(),
+            "{id}: {:?}",
+            self.leftovers(id)
+        );
+        let processes = processes_in_cgroup(&format!("/bulwark/{id}"));
+        assert!(processes.is_empty(), "{id}: processes left {processes:?}");
+    }
+}
+
+/// `<hierarchy>/<relative>` for every cgroup hierarchy mounted under /sys/fs/cgroup
+/// (cgroup v1 controllers, the unified hierarchy, or v2 itself) where it exists.
+pub fn cgroup_dirs(relative: &str) -> Vec<PathBuf> {
+    let mut dirs = vec![Path::new("/sys/fs/cgroup").join(relative)];
+    if let Ok(entries) = fs::read_dir("/sys/fs/cgroup") {
+        dirs.extend(
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path().join(relative)),
+        );
+    }
+    dirs.sort();
+    dirs.dedup();
+    dirs.into_iter().filter(|d| d.is_dir()).collect()
+}
+
+/// Pids of live processes whose cgroup (in any hierarchy) is `path` or below it.
+pub fn processes_in_cgroup(path: &str) -> Vec<i32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            fs::read_to_string(format!("/proc/{pid}/cgroup")).is_ok_and(|text| {
+                text.lines().any(|line| {
+                    let cgroup = line.splitn(3, ':').nth(2).unwrap_or_default();
+                    cgroup == path || cgroup.starts_with(&format!("{path}/"))
+                })
+            })
+        })
+        .filter(|pid| proc_status(i64::from(*pid), "State").is_some_and(|s| !s.starts_with('Z')))
+        .collect()
+}
+
+/// Lines of the host's mountinfo that mention `needle`.
+pub fn host_mounts(needle: &str) -> Vec<String> {
+    fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(needle))
+        .map(str::to_owned)
+        .collect()
 }
 
 impl Drop for Runtime {
