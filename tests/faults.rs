@@ -199,7 +199,7 @@ fn an_init_killed_before_start_fails_start_clearly_and_delete_force_cleans_up() 
     rt.wait_for_status(&id, "stopped");
     let stderr = rt.fails(&["start", &id]);
     assert!(
-        stderr.contains(&id) && stderr.contains("stopped"),
+        stderr.contains(&id) && stderr.contains("it is stopped") && stderr.contains("delete"),
         "{stderr}"
     );
     rt.ok(&["delete", "--force", &id]);

@@ -1,6 +1,7 @@
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
+use libcontainer::container::ContainerStatus;
 
 use super::{load_container, open};
 use crate::cli::ContainerRef;
@@ -8,6 +9,14 @@ use crate::cli::ContainerRef;
 pub fn start(root: &Path, args: ContainerRef) -> Result<()> {
     let (root, id) = open(root, &args.container_id)?;
     let mut container = load_container(&root, &id)?;
+    // libcontainer only says "incompatible container status"; an init that died while
+    // waiting for start (OOM, a kill) can never be started, so say what to do instead.
+    if container.status() == ContainerStatus::Stopped {
+        bail!(
+            "cannot start container {id}: it is stopped (its init exited before start); \
+             run `delete {id}` and create it again"
+        );
+    }
     container
         .start()
         .with_context(|| format!("cannot start container {id}"))
