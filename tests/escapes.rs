@@ -14,8 +14,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    assert_hardened, describe, probe_mount, probe_report, unique_id, Bundle, Runtime, BULWARK,
-    TEST_CONFIG,
+    assert_hardened, describe, host_mounts, probe_mount, probe_report, unique_id, Bundle, Runtime,
+    BULWARK, TEST_CONFIG,
 };
 use serde_json::{json, Value};
 use tempfile::TempDir;
@@ -32,23 +32,6 @@ fn entries(dir: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
-}
-
-/// Lines of the host's mountinfo that mention `needle`.
-fn host_mounts(needle: &str) -> Vec<String> {
-    fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .filter(|l| l.contains(needle))
-        .map(str::to_owned)
-        .collect()
-}
-
-/// Nothing of `id` under the runtime's root or in the cgroups, no host mount of the root.
-fn assert_nothing_left(rt: &Runtime, id: &str) {
-    assert!(rt.leftovers(id).is_empty(), "{:?}", rt.leftovers(id));
-    let root = rt.root().to_str().unwrap();
-    assert!(host_mounts(root).is_empty(), "{:?}", host_mounts(root));
 }
 
 fn add_mounts(bundle: &mut Bundle, extra: &[Value]) {
@@ -225,7 +208,7 @@ fn exec_cannot_overwrite_the_runtime_binary_through_proc_exe() {
             "{} was modified: {report}",
             runtime_bin.display()
         );
-        assert_nothing_left(&rt, &id);
+        rt.assert_no_leftovers_or_mounts(&id);
     }
 }
 
@@ -259,7 +242,7 @@ fn a_proc_self_fd_cwd_is_refused_for_run_and_exec() {
                 "{stderr}"
             );
             assert!(stdout(&out).is_empty(), "{}", stdout(&out));
-            assert_nothing_left(&rt, &id);
+            rt.assert_no_leftovers_or_mounts(&id);
         }
     }
 
@@ -297,7 +280,7 @@ fn a_proc_self_fd_cwd_is_refused_for_run_and_exec() {
     }
     assert_eq!(processes(), before, "an exec left a process behind");
     rt.ok(&["delete", "--force", &id]);
-    assert_nothing_left(&rt, &id);
+    rt.assert_no_leftovers_or_mounts(&id);
 }
 
 fn fd_numbers(fds: &Value) -> Vec<i64> {
@@ -389,7 +372,7 @@ fn no_runtime_fd_leaks_into_the_init_or_an_exec() {
         "{host_exec:?}"
     );
     rt.ok(&["delete", "--force", &id]);
-    assert_nothing_left(&rt, &id);
+    rt.assert_no_leftovers_or_mounts(&id);
 }
 
 // ---------------------------------------------------------------------------
@@ -472,7 +455,7 @@ fn dev_null_and_console_symlinks_reach_no_host_file() {
             stdout(&out)
         );
         target.assert_unchanged(&stderr);
-        assert_nothing_left(&rt, &id);
+        rt.assert_no_leftovers_or_mounts(&id);
     }
 
     // /dev/console: the container runs, and reaches neither the file nor core_pattern.
@@ -507,7 +490,7 @@ fn dev_null_and_console_symlinks_reach_no_host_file() {
         assert!(console.is_string() && console != "ok", "{writes}");
         rt.ok(&["delete", "--force", &id]);
         target.assert_unchanged(&format!("{report}"));
-        assert_nothing_left(&rt, &id);
+        rt.assert_no_leftovers_or_mounts(&id);
     }
     assert_eq!(
         fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap(),
@@ -549,7 +532,7 @@ fn assert_refused_and_host_untouched(
     assert!(entries(host).is_empty(), "{:?}", entries(host));
     let needle = host.to_str().unwrap();
     assert!(host_mounts(needle).is_empty(), "{:?}", host_mounts(needle));
-    assert_nothing_left(rt, &id);
+    rt.assert_no_leftovers_or_mounts(&id);
 }
 
 /// A bind source the config allows, holding one marker file.
@@ -652,7 +635,7 @@ fn a_proc_symlink_in_the_rootfs_is_refused() {
             "{:?}",
             entries(host.path())
         );
-        assert_nothing_left(&rt, &id);
+        rt.assert_no_leftovers_or_mounts(&id);
     }
 }
 
@@ -694,7 +677,7 @@ fn a_secrets_target_that_is_a_link_to_a_host_directory_is_refused() {
         "{:?}",
         entries(host.path())
     );
-    assert_nothing_left(&rt, &id);
+    rt.assert_no_leftovers_or_mounts(&id);
 }
 
 // ---------------------------------------------------------------------------
@@ -824,7 +807,7 @@ fn writes_to_sysrq_core_pattern_and_cgroups_fail_and_change_nothing() {
         host_cgroups
     );
     rt.ok(&["delete", "--force", &id]);
-    assert_nothing_left(&rt, &id);
+    rt.assert_no_leftovers_or_mounts(&id);
 }
 
 /// Another container's secrets: A and B both get secrets from `bulwark.io/secrets`.
@@ -932,5 +915,5 @@ fn a_container_cannot_read_another_containers_secrets() {
         assert!(rt.leftovers(id).is_empty(), "{:?}", rt.leftovers(id));
         assert!(host_mounts(id).is_empty(), "{:?}", host_mounts(id));
     }
-    assert_nothing_left(&rt, &a_id);
+    rt.assert_no_leftovers_or_mounts(&a_id);
 }

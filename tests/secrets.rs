@@ -58,13 +58,6 @@ fn with_secrets(bundle: &mut Bundle, secrets: Value) {
     bundle.write();
 }
 
-/// Nothing of `id` under the runtime's root, in the cgroups, or in the host's mounts.
-fn assert_nothing_left(rt: &Runtime, id: &str) {
-    assert!(rt.leftovers(id).is_empty(), "{:?}", rt.leftovers(id));
-    let root = rt.root().to_str().unwrap();
-    assert!(host_mounts(root).is_empty(), "{:?}", host_mounts(root));
-}
-
 fn stat(rt: &Runtime, id: &str, path: &str) -> Value {
     probe_report(&rt.ok(&["exec", id, "/probe", "stat", path]).stdout)
 }
@@ -139,7 +132,7 @@ fn a_secret_is_a_read_only_0400_file_on_tmpfs_owned_by_the_process() {
     );
 
     rt.ok(&["delete", "--force", &id]);
-    assert_nothing_left(&rt, &id);
+    rt.assert_no_leftovers_or_mounts(&id);
     assert!(!store.exists());
     let logged = fs::read_to_string(&log).unwrap();
     assert!(
@@ -190,13 +183,13 @@ fn kill_9_then_delete_force_leaves_no_mount_and_no_file() {
     rt.wait_for_status(&id, "stopped");
     assert_eq!(host_mounts(&id).len(), 1, "the tmpfs outlives the process");
     rt.ok(&["delete", "--force", &id]);
-    assert_nothing_left(&rt, &id);
+    rt.assert_no_leftovers_or_mounts(&id);
 
     // A created, never started container deleted by force.
     let id = unique_id("created");
     rt.ok(&["create", "--bundle", bundle.path_str(), &id]);
     rt.ok(&["delete", "--force", &id]);
-    assert_nothing_left(&rt, &id);
+    rt.assert_no_leftovers_or_mounts(&id);
 }
 
 #[test]
@@ -244,7 +237,7 @@ fn bulwark_killed_during_create_leaves_nothing_after_delete_force() {
             );
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        assert_nothing_left(&rt, &id);
+        rt.assert_no_leftovers_or_mounts(&id);
     }
 }
 
@@ -277,7 +270,7 @@ fn a_late_create_failure_after_the_tmpfs_was_mounted_leaves_no_mount() {
     assert!(logged.contains("secrets delivered"), "{logged}");
     assert!(!logged.contains(&value));
     assert!(!String::from_utf8_lossy(&out.stderr).contains(&value));
-    assert_nothing_left(&rt, &id);
+    rt.assert_no_leftovers_or_mounts(&id);
     let _ = fs::remove_file(log);
 }
 
@@ -295,7 +288,7 @@ fn assert_refused(rt: &Runtime, bundle: &Bundle, expected: &str, value: &str) {
     );
     assert!(stderr.contains(expected), "expected {expected:?}: {stderr}");
     assert!(!stderr.contains(value), "{stderr}");
-    assert_nothing_left(rt, &id);
+    rt.assert_no_leftovers_or_mounts(&id);
 }
 
 #[test]
@@ -515,5 +508,5 @@ fn cri_secret_volumes_stay_kubelets_and_follow_file_permissions() {
         "{report}"
     );
     rt.ok(&["delete", "--force", &id]);
-    assert_nothing_left(&rt, &id);
+    rt.assert_no_leftovers_or_mounts(&id);
 }

@@ -424,6 +424,14 @@ impl Runtime {
         let processes = processes_in_cgroup(&format!("/bulwark/{id}"));
         assert!(processes.is_empty(), "{id}: processes left {processes:?}");
     }
+
+    /// `leftovers` of `id` and no host mount anywhere under this runtime's root (for
+    /// tests whose containers are all gone by then).
+    pub fn assert_no_leftovers_or_mounts(&self, id: &str) {
+        assert!(self.leftovers(id).is_empty(), "{:?}", self.leftovers(id));
+        let root = self.root().to_str().unwrap();
+        assert!(host_mounts(root).is_empty(), "{:?}", host_mounts(root));
+    }
 }
 
 /// `<hierarchy>/<relative>` for every cgroup hierarchy mounted under /sys/fs/cgroup
