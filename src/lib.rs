@@ -26,3 +26,4 @@ pub mod pipeline;
 pub mod policy;
 pub mod seccomp_profiles;
 pub mod secrets;
+pub mod stragglers;

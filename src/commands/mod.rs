@@ -109,6 +109,12 @@ fn remove_libcontainer_state(root: &StateRoot, id: &ContainerId) -> Result<()> {
                     .with_context(|| format!("cannot remove {}", dir.display()));
             }
         };
+        if container.pid().is_none() && attempt == 1 {
+            // A create killed before libcontainer recorded the init: its intermediate
+            // and init processes are unknown to the state and could still create the
+            // cgroups after they are removed here (see `stragglers`).
+            crate::stragglers::kill_create_stragglers(root.path(), id.as_str());
+        }
         match container.delete(true) {
             Ok(()) => return Ok(()),
             Err(err) if Instant::now() < deadline => {
