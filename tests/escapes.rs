@@ -14,8 +14,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    assert_hardened, describe, host_mounts, probe_mount, probe_report, unique_id, Bundle, Runtime,
-    BULWARK, TEST_CONFIG,
+    assert_hardened, describe, host_mounts, probe_mount, probe_report, unique_id, with_secrets,
+    Bundle, Runtime, Sources, BULWARK, TEST_CONFIG,
 };
 use serde_json::{json, Value};
 use tempfile::TempDir;
@@ -645,22 +645,12 @@ fn a_proc_symlink_in_the_rootfs_is_refused() {
 /// RESOLVE_NO_SYMLINKS) and refuses, naming the link; the host directory stays empty.
 #[test]
 fn a_secrets_target_that_is_a_link_to_a_host_directory_is_refused() {
-    let sources = tempfile::Builder::new()
-        .prefix("bulwark-escape-secret-src-")
-        .tempdir()
-        .unwrap();
-    let source_dir = fs::canonicalize(sources.path()).unwrap();
-    let value = format!("{}-s3cr3t", unique_id("target"));
-    fs::write(source_dir.join("token"), &value).unwrap();
-    let rt = Runtime::with_config(&format!(
-        "{TEST_CONFIG}[secrets]\nsource_dirs = [{:?}]\n",
-        source_dir.display().to_string()
-    ));
+    let sources = Sources::new();
+    let (token, value) = sources.add("token");
+    let rt = Runtime::with_config(&sources.config(""));
     let host = host_dir("bulwark-escape-secrets-");
     let mut bundle = Bundle::new(&["/probe", "report"]);
-    bundle.config["annotations"]["bulwark.io/secrets"] =
-        Value::String(json!({"token": source_dir.join("token")}).to_string());
-    bundle.write();
+    with_secrets(&mut bundle, json!({ "token": token }));
     fs::create_dir(bundle.path().join("rootfs/run")).unwrap();
     symlink(host.path(), bundle.path().join("rootfs/run/secrets")).unwrap();
     let id = unique_id("secret-link");
@@ -818,31 +808,12 @@ fn writes_to_sysrq_core_pattern_and_cgroups_fail_and_change_nothing() {
 /// refused by admission (namespaces.required) and reads nothing.
 #[test]
 fn a_container_cannot_read_another_containers_secrets() {
-    let sources = tempfile::Builder::new()
-        .prefix("bulwark-escape-secret-src-")
-        .tempdir()
-        .unwrap();
-    let source_dir = fs::canonicalize(sources.path()).unwrap();
-    let add = |name: &str| {
-        let value = format!("{}-s3cr3t-value", unique_id(name));
-        let path = source_dir.join(name);
-        fs::write(&path, &value).unwrap();
-        (path, value)
-    };
-    let (a_path, a_value) = add("a_token");
-    let (b_path, b_value) = add("b_token");
-    let rt = Runtime::with_config(&format!(
-        "{TEST_CONFIG}[secrets]\nsource_dirs = [{:?}]\n",
-        source_dir.display().to_string()
-    ));
-    let with_secret = |bundle: &mut Bundle, name: &str, path: &Path| {
-        bundle.config["annotations"]["bulwark.io/secrets"] =
-            Value::String(json!({ name: path }).to_string());
-        bundle.write();
-    };
-
+    let sources = Sources::new();
+    let (a_path, a_value) = sources.add("a_token");
+    let (b_path, b_value) = sources.add("b_token");
+    let rt = Runtime::with_config(&sources.config(""));
     let mut a = Bundle::new(&["/probe", "sleep", "300"]);
-    with_secret(&mut a, "a_token", &a_path);
+    with_secrets(&mut a, json!({ "a_token": a_path }));
     let a_id = unique_id("secrets-a");
     rt.ok(&["run", "--detach", "--bundle", a.path_str(), &a_id]);
     let a_pid = rt.state(&a_id)["pid"].as_i64().unwrap();
@@ -857,7 +828,7 @@ fn a_container_cannot_read_another_containers_secrets() {
     assert_eq!(stdout(&own), a_value);
 
     let mut b = Bundle::new(&["/probe", "sleep", "300"]);
-    with_secret(&mut b, "b_token", &b_path);
+    with_secrets(&mut b, json!({ "b_token": b_path }));
     let b_id = unique_id("secrets-b");
     rt.ok(&["run", "--detach", "--bundle", b.path_str(), &b_id]);
     let targets = [

@@ -11,52 +11,10 @@ use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
-use common::{host_mounts, probe_mount, probe_report, unique_id, Bundle, Runtime, TEST_CONFIG};
+use common::{
+    host_mounts, probe_mount, probe_report, unique_id, with_secrets, Bundle, Runtime, Sources,
+};
 use serde_json::{json, Value};
-use tempfile::TempDir;
-
-const ANNOTATION: &str = "bulwark.io/secrets";
-
-/// A host directory of secret files, the config that allows it, and a value unique to
-/// this test (so a grep for it cannot match another test's output).
-struct Sources {
-    dir: TempDir,
-}
-
-impl Sources {
-    fn new() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("bulwark-secret-src-")
-            .tempdir()
-            .unwrap();
-        Self { dir }
-    }
-
-    /// Canonical, since bulwark refuses a source path with a link in it.
-    fn path(&self) -> PathBuf {
-        fs::canonicalize(self.dir.path()).unwrap()
-    }
-
-    /// Writes a secret file and returns its path and value.
-    fn add(&self, file: &str) -> (PathBuf, String) {
-        let value = format!("{}-s3cr3t-value", unique_id(file));
-        let path = self.path().join(file);
-        fs::write(&path, &value).unwrap();
-        (path, value)
-    }
-
-    fn config(&self, extra: &str) -> String {
-        format!(
-            "{TEST_CONFIG}[secrets]\nsource_dirs = [{:?}]\n{extra}",
-            self.path().display().to_string()
-        )
-    }
-}
-
-fn with_secrets(bundle: &mut Bundle, secrets: Value) {
-    bundle.config["annotations"][ANNOTATION] = Value::String(secrets.to_string());
-    bundle.write();
-}
 
 fn stat(rt: &Runtime, id: &str, path: &str) -> Value {
     probe_report(&rt.ok(&["exec", id, "/probe", "stat", path]).stdout)

@@ -556,3 +556,48 @@ pub fn proc_status(pid: i64, field: &str) -> Option<String> {
         .find_map(|l| l.strip_prefix(&format!("{field}:")))
         .map(|v| v.trim().to_owned())
 }
+
+/// bulwark's orchestrator annotation for secrets (name → host path, JSON).
+pub const SECRETS_ANNOTATION: &str = "bulwark.io/secrets";
+
+/// A host directory of secret files, the config that allows it, and a value unique to
+/// this test (so a grep for it cannot match another test's output).
+pub struct Sources {
+    dir: TempDir,
+}
+
+impl Sources {
+    pub fn new() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("bulwark-secret-src-")
+            .tempdir()
+            .unwrap();
+        Self { dir }
+    }
+
+    /// Canonical, since bulwark refuses a source path with a link in it.
+    pub fn path(&self) -> PathBuf {
+        fs::canonicalize(self.dir.path()).unwrap()
+    }
+
+    /// Writes a secret file and returns its path and value.
+    pub fn add(&self, file: &str) -> (PathBuf, String) {
+        let value = format!("{}-s3cr3t-value", unique_id(file));
+        let path = self.path().join(file);
+        fs::write(&path, &value).unwrap();
+        (path, value)
+    }
+
+    pub fn config(&self, extra: &str) -> String {
+        format!(
+            "{TEST_CONFIG}[secrets]\nsource_dirs = [{:?}]\n{extra}",
+            self.path().display().to_string()
+        )
+    }
+}
+
+/// Asks for `secrets` (name → host path) through the orchestrator annotation.
+pub fn with_secrets(bundle: &mut Bundle, secrets: Value) {
+    bundle.config["annotations"][SECRETS_ANNOTATION] = Value::String(secrets.to_string());
+    bundle.write();
+}
