@@ -5,11 +5,11 @@ PROBE        := target/$(HOST_TARGET)/release/bulwark-probe
 BULWARK      := target/release/bulwark
 
 # Debian packages the build, the tests and the demo need (see README).
-DEB_PACKAGES := libseccomp-dev pkg-config make procps file \
+DEB_PACKAGES := libseccomp-dev pkg-config make procps file g++ \
                 apparmor jq runc podman conmon umoci skopeo containernetworking-plugins \
                 containerd catatonit iproute2 protobuf-compiler
 
-.PHONY: all deps build probe opa policy-test test lint demo bench install uninstall clean
+.PHONY: all deps build probe opa policy-test test lint demo bench fuzz install uninstall clean
 
 # make install: DESTDIR for staging, PREFIX for the binary and shared files.
 DESTDIR ?=
@@ -55,10 +55,43 @@ policy-test: opa
 	python3 integration/opa/run_policy_tests.py --bindings $(OPA_BINDINGS)
 
 # The whole suite: policy tests, unit tests, real containers through the built binary,
-# podman, containerd CRI, OPA.
+# podman, containerd CRI, OPA, then a bounded fuzzing run.
 test: lint build probe policy-test
 	BULWARK_PROBE=$(CURDIR)/$(PROBE) BULWARK_OPA_BINDINGS=$(OPA_BINDINGS) \
 		$(CARGO) test --release --locked --workspace -- --test-threads=2
+	$(MAKE) fuzz
+
+# Fuzzing (README, "Fuzzing"): builds the four targets in fuzz/ (a workspace of its own,
+# built into fuzz/target, so the main build is untouched), then runs each for
+# FUZZ_SECONDS after replaying its corpus (fuzz/corpus/<target>); any crash fails.
+# New inputs libFuzzer finds go to fuzz/target/found/, never into the committed corpus;
+# a crash is written to fuzz/artifacts/<target>/. Each target has a dictionary in
+# fuzz/dict/ (the spec's keys, mount options, rule triggers).
+# - No sanitizer: bulwark and the code it fuzzes are safe Rust, where ASan finds nothing
+#   a panic would not, and instrumenting every dependency for it would double the build.
+# - Stable toolchain: without a sanitizer cargo-fuzz 0.13.2 passes rustc no -Z flag
+#   (only -C sancov options and --cfg fuzzing), so no RUSTC_BOOTSTRAP is needed.
+# - --dev (unoptimized, fuzz/Cargo.toml's profile.dev): the release build of the
+#   instrumented tree (libcontainer, regorus, tokio, hyper) costs several minutes more
+#   CPU than a 20-second run gains from optimized code.
+CARGO_FUZZ_VERSION := 0.13.2
+FUZZ_SECONDS ?= 20
+FUZZ_TARGETS := spec_admission host_config exec_process opa_response
+FUZZ_FLAGS   := --dev --sanitizer none
+fuzz:
+	@$(CARGO) fuzz --version 2>/dev/null | grep -qx 'cargo-fuzz $(CARGO_FUZZ_VERSION)' || \
+		$(CARGO) install cargo-fuzz --locked --version $(CARGO_FUZZ_VERSION)
+	@# cargo fuzz has no --locked: fail here if fuzz/Cargo.lock would change.
+	cd fuzz && $(CARGO) metadata --locked --format-version 1 >/dev/null
+	cd fuzz && $(CARGO) fuzz build $(FUZZ_FLAGS)
+	@for target in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/target/found/$$target; \
+		echo "== fuzz $$target ($(FUZZ_SECONDS) s)"; \
+		(cd fuzz && $(CARGO) fuzz run $(FUZZ_FLAGS) $$target \
+			target/found/$$target corpus/$$target -- \
+			-dict=dict/$$target.dict -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+			-print_final_stats=1) || exit 1; \
+	done
 
 # The main job: a hardened container and a refused spec, through the built binary.
 demo: build probe

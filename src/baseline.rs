@@ -12,8 +12,8 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use libcontainer::oci_spec::runtime::{
-    Capabilities, Capability, LinuxCapabilities, Mount, PosixRlimit, PosixRlimitBuilder,
-    PosixRlimitType, Process, Spec, User,
+    Capabilities, Capability, LinuxCapabilities, LinuxNamespaceType, LinuxSeccompAction, Mount,
+    PosixRlimit, PosixRlimitBuilder, PosixRlimitType, Process, Spec, User,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -376,21 +376,25 @@ impl<'a> Baseline<'a> {
     }
 
     fn harden_mount(&self, index: usize, mount: &mut Mount, changes: &mut Vec<Change>) {
-        let required: &[&str] = match mount.typ().as_deref() {
+        let required: &[MountFlag] = match mount.typ().as_deref() {
             // /dev holds the device nodes the container needs: nodev would break them.
-            Some("tmpfs") if mount.destination().as_os_str() == "/dev" => &["nosuid"],
-            Some("tmpfs") if self.config.tmpfs_noexec => &["nosuid", "nodev", "noexec"],
-            Some("tmpfs") => &["nosuid", "nodev"],
+            Some("tmpfs") if mount.destination().as_os_str() == "/dev" => &[NOSUID],
+            Some("tmpfs") if self.config.tmpfs_noexec => &[NOSUID, NODEV, NOEXEC],
+            Some("tmpfs") => &[NOSUID, NODEV],
             // sysfs and cgroupfs are read-only: a writable /sys is a host escape.
-            Some("sysfs" | "cgroup" | "cgroup2") => &["ro", "nosuid", "nodev", "noexec"],
+            Some("sysfs" | "cgroup" | "cgroup2") => &[RDONLY, NOSUID, NODEV, NOEXEC],
             _ => return,
         };
         let before = mount.options().clone();
         let mut options = before.clone().unwrap_or_default();
-        options.retain(|o| !(required.contains(&"ro") && o == "rw"));
-        for option in required {
-            if !options.iter().any(|o| o == option) {
-                options.push((*option).to_owned());
+        // Every option that turns a required flag off goes, not only the plain one:
+        // libcontainer applies the options in order and the recursive ones (`rrw`,
+        // `rsuid`, ...) last, through mount_setattr, so `["ro", "rrw"]` mounted a
+        // writable sysfs (found by the fuzz target spec_admission's invariant).
+        options.retain(|o| !required.iter().any(|flag| flag.undoes(o)));
+        for flag in required {
+            if !options.iter().any(|o| o == flag.set) {
+                options.push(flag.set.to_owned());
             }
         }
         // Without size= a tmpfs may fill half the host's memory; admission refuses
@@ -461,6 +465,310 @@ fn read_only_cgroup_v1(rootfs: &Path, mounts: &mut Vec<Mount>, changes: &mut Vec
         });
         mounts.insert(index + 1, cover);
         index += 2;
+    }
+}
+
+/// A promise of the baseline that an effective spec or process breaks: what
+/// [`Baseline::unmet_in_spec`] reports. Never expected in practice: it is the
+/// independent check the fuzz targets and tests hold the rewrites above to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unmet {
+    pub control: &'static str,
+    /// Where in the spec, as a JSON path.
+    pub path: String,
+    /// What is there instead.
+    pub found: String,
+}
+
+impl std::fmt::Display for Unmet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[{}] {}: {}", self.control, self.path, self.found)
+    }
+}
+
+/// Namespaces every container gets its own of (admission's `namespaces.required`;
+/// joining another container's is admitted, the host's is not).
+const REQUIRED_NAMESPACES: [LinuxNamespaceType; 5] = [
+    LinuxNamespaceType::Pid,
+    LinuxNamespaceType::Network,
+    LinuxNamespaceType::Ipc,
+    LinuxNamespaceType::Uts,
+    LinuxNamespaceType::Mount,
+];
+
+/// A mount flag as libcontainer 0.7 spells it: the plain option that sets and clears
+/// it, and the recursive (mount_setattr) ones.
+struct MountFlag {
+    name: &'static str,
+    set: &'static str,
+    clear: &'static str,
+    recursive_set: &'static str,
+    recursive_clear: &'static str,
+}
+
+const RDONLY: MountFlag = MountFlag {
+    name: "ro",
+    set: "ro",
+    clear: "rw",
+    recursive_set: "rro",
+    recursive_clear: "rrw",
+};
+const NOSUID: MountFlag = MountFlag {
+    name: "nosuid",
+    set: "nosuid",
+    clear: "suid",
+    recursive_set: "rnosuid",
+    recursive_clear: "rsuid",
+};
+const NODEV: MountFlag = MountFlag {
+    name: "nodev",
+    set: "nodev",
+    clear: "dev",
+    recursive_set: "rnodev",
+    recursive_clear: "rdev",
+};
+const NOEXEC: MountFlag = MountFlag {
+    name: "noexec",
+    set: "noexec",
+    clear: "exec",
+    recursive_set: "rnoexec",
+    recursive_clear: "rexec",
+};
+
+impl MountFlag {
+    /// Whether the flag is in force on a new (non-bind) mount once libcontainer 0.7 has
+    /// applied `options` (rootfs/utils.rs parse_mount): the plain options in order, the
+    /// last one winning, then the recursive ones through mount_setattr. A recursive
+    /// clear counts as winning whatever else is there: the kernel's order between
+    /// attr_set and attr_clr is not a thing to lean on.
+    fn in_force(&self, options: &[String]) -> bool {
+        let plain = options
+            .iter()
+            .rev()
+            .find(|o| *o == self.set || *o == self.clear)
+            .is_some_and(|o| o == self.set);
+        let has = |name: &str| options.iter().any(|o| o == name);
+        (plain || has(self.recursive_set)) && !has(self.recursive_clear)
+    }
+
+    /// An option that turns the flag off, plain or recursive.
+    fn undoes(&self, option: &str) -> bool {
+        option == self.clear || option == self.recursive_clear
+    }
+}
+
+impl Baseline<'_> {
+    /// Every promise of the baseline an effective spec breaks (empty: none): the
+    /// process's (see [`Self::unmet_in_process`]), a read-only rootfs, bulwark's seccomp
+    /// profile (whose default action denies), runc's masked and read-only paths, a
+    /// namespace of its own of each required type, and hardened tmpfs, sysfs and
+    /// cgroupfs mounts, their options read as libcontainer applies them. Written
+    /// independently of [`Self::apply_to_spec`], which it checks.
+    pub fn unmet_in_spec(&self, spec: &Spec) -> Vec<Unmet> {
+        let mut unmet = Vec::new();
+        let mut push = |control, path: &str, found: String| {
+            unmet.push(Unmet {
+                control,
+                path: path.to_owned(),
+                found,
+            })
+        };
+        match spec.process() {
+            Some(process) => {
+                for mut item in self.unmet_in_process(process) {
+                    item.path = format!("process.{}", item.path);
+                    push(item.control, &item.path, item.found);
+                }
+            }
+            None => push("process", "process", "missing".into()),
+        }
+        let readonly = spec.root().as_ref().and_then(|r| r.readonly());
+        if readonly != Some(true) {
+            push("read-only-rootfs", "root.readonly", format!("{readonly:?}"));
+        }
+
+        let Some(linux) = spec.linux() else {
+            push("linux", "linux", "missing".into());
+            return unmet;
+        };
+        match linux.seccomp() {
+            None => push("seccomp", "linux.seccomp", "missing".into()),
+            Some(seccomp) => {
+                let action = seccomp.default_action();
+                if matches!(
+                    action,
+                    LinuxSeccompAction::ScmpActAllow
+                        | LinuxSeccompAction::ScmpActLog
+                        | LinuxSeccompAction::ScmpActNotify
+                        | LinuxSeccompAction::ScmpActTrace
+                ) {
+                    push(
+                        "seccomp",
+                        "linux.seccomp.defaultAction",
+                        format!("{action:?} does not deny"),
+                    );
+                }
+                let expected = self
+                    .seccomp_profile(spec)
+                    .map_err(|e| e.to_string())
+                    .and_then(|name| seccomp_profiles::load(name).map_err(|e| e.to_string()));
+                match expected {
+                    Ok(profile) if &profile == seccomp => {}
+                    Ok(_) => push("seccomp", "linux.seccomp", "not bulwark's profile".into()),
+                    Err(error) => push("seccomp", "linux.seccomp", error),
+                }
+            }
+        }
+        let missing = |present: &Option<Vec<String>>, required: &[&str]| -> Vec<String> {
+            let present = present.as_deref().unwrap_or_default();
+            required
+                .iter()
+                .filter(|p| !present.iter().any(|q| q == *p))
+                .map(|p| (*p).to_owned())
+                .collect()
+        };
+        let masked = missing(linux.masked_paths(), &MASKED_PATHS);
+        if !masked.is_empty() {
+            push(
+                "masked-paths",
+                "linux.maskedPaths",
+                format!("lacks {masked:?}"),
+            );
+        }
+        let readonly = missing(linux.readonly_paths(), &READONLY_PATHS);
+        if !readonly.is_empty() {
+            push(
+                "readonly-paths",
+                "linux.readonlyPaths",
+                format!("lacks {readonly:?}"),
+            );
+        }
+        let namespaces = linux.namespaces().as_deref().unwrap_or_default();
+        for typ in REQUIRED_NAMESPACES {
+            if !namespaces.iter().any(|ns| ns.typ() == typ) {
+                push(
+                    "namespaces",
+                    "linux.namespaces",
+                    format!("no {typ} namespace: the host's"),
+                );
+            }
+        }
+
+        for (index, mount) in spec.mounts().iter().flatten().enumerate() {
+            let options = mount.options().as_deref().unwrap_or_default();
+            let flags: &[MountFlag] = match mount.typ().as_deref() {
+                Some("tmpfs") if mount.destination().as_os_str() == "/dev" => &[NOSUID],
+                Some("tmpfs") if self.config.tmpfs_noexec => &[NOSUID, NODEV, NOEXEC],
+                Some("tmpfs") => &[NOSUID, NODEV],
+                Some("sysfs" | "cgroup" | "cgroup2") => &[RDONLY, NOSUID, NODEV, NOEXEC],
+                _ => continue,
+            };
+            let path = format!("mounts[{index}].options");
+            for flag in flags {
+                if !flag.in_force(options) {
+                    push(
+                        "mount-options",
+                        &path,
+                        format!("{options:?}: not {}", flag.name),
+                    );
+                }
+            }
+            if mount.typ().as_deref() == Some("tmpfs")
+                && !options.iter().any(|o| o.starts_with("size="))
+            {
+                push("mount-options", &path, format!("{options:?}: no size="));
+            }
+        }
+        unmet
+    }
+
+    /// Every promise of the baseline a process (the init process, or an exec'd one)
+    /// breaks: capability sets within the host config's allowed list, no-new-privileges,
+    /// a non-root uid and gid and no supplementary group 0, the AppArmor profile this
+    /// host runs, core dumps off and no OOM shield. Paths are relative to the process.
+    pub fn unmet_in_process(&self, process: &Process) -> Vec<Unmet> {
+        let mut unmet = Vec::new();
+        let mut push = |control, path: &str, found: String| {
+            unmet.push(Unmet {
+                control,
+                path: path.to_owned(),
+                found,
+            })
+        };
+        let allowed: Capabilities = self
+            .config
+            .allowed_capabilities
+            .iter()
+            .filter_map(|name| name.strip_prefix("CAP_")?.parse::<Capability>().ok())
+            .collect();
+        match process.capabilities() {
+            // libcontainer leaves the capabilities it was started with when the spec
+            // names none: bulwark's own, as root.
+            None => push("capabilities", "capabilities", "missing".into()),
+            Some(caps) => {
+                let sets = [
+                    ("bounding", caps.bounding()),
+                    ("effective", caps.effective()),
+                    ("permitted", caps.permitted()),
+                    ("inheritable", caps.inheritable()),
+                    ("ambient", caps.ambient()),
+                ];
+                for (name, set) in sets {
+                    let path = format!("capabilities.{name}");
+                    match set {
+                        None => push("capabilities", &path, "missing".into()),
+                        Some(set) if !set.is_subset(&allowed) => {
+                            let mut extra: Vec<String> = set
+                                .difference(&allowed)
+                                .map(|c| format!("CAP_{c}"))
+                                .collect();
+                            extra.sort();
+                            push("capabilities", &path, format!("holds {extra:?}"));
+                        }
+                        Some(_) => {}
+                    }
+                }
+            }
+        }
+        if process.no_new_privileges() != Some(true) {
+            push(
+                "no-new-privileges",
+                "noNewPrivileges",
+                format!("{:?}", process.no_new_privileges()),
+            );
+        }
+        let user = process.user();
+        if user.uid() == 0 {
+            push("non-root", "user.uid", "0".into());
+        }
+        if user.gid() == 0 {
+            push("non-root", "user.gid", "0".into());
+        }
+        if user.additional_gids().iter().flatten().any(|g| *g == 0) {
+            push("non-root", "user.additionalGids", "holds 0".into());
+        }
+        match self.apparmor_profile() {
+            Ok(expected) if &expected == process.apparmor_profile() => {}
+            Ok(expected) => push(
+                "apparmor",
+                "apparmorProfile",
+                format!("{:?}, not {expected:?}", process.apparmor_profile()),
+            ),
+            Err(error) => push("apparmor", "apparmorProfile", error.to_string()),
+        }
+        let core: Vec<_> = process
+            .rlimits()
+            .iter()
+            .flatten()
+            .filter(|r| r.typ() == PosixRlimitType::RlimitCore)
+            .collect();
+        if core.is_empty() || core.iter().any(|r| r.soft() != 0 || r.hard() != 0) {
+            push("core-dumps", "rlimits", "RLIMIT_CORE is not 0".into());
+        }
+        if let Some(adj) = process.oom_score_adj().filter(|adj| *adj < 0) {
+            push("oom-score", "oomScoreAdj", adj.to_string());
+        }
+        unmet
     }
 }
 
@@ -746,6 +1054,132 @@ mod tests {
         assert!(Baseline::new(&config, &host)
             .apply_to_spec(&mut spec)
             .is_err());
+    }
+
+    #[test]
+    fn a_hardened_spec_meets_every_promise_and_a_raw_one_none() {
+        let config = permissive();
+        let host = host(false);
+        let baseline = Baseline::new(&config, &host);
+        let mut spec = root_spec();
+        spec.linux_mut().as_mut().unwrap().set_namespaces(Some(
+            REQUIRED_NAMESPACES
+                .iter()
+                .map(|typ| {
+                    let mut ns = libcontainer::oci_spec::runtime::LinuxNamespace::default();
+                    ns.set_typ(*typ);
+                    ns
+                })
+                .collect(),
+        ));
+        let raw = spec.clone();
+        baseline.apply_to_spec(&mut spec).unwrap();
+        assert_eq!(baseline.unmet_in_spec(&spec), vec![]);
+
+        let controls: BTreeSet<_> = baseline
+            .unmet_in_spec(&raw)
+            .iter()
+            .map(|u| u.control)
+            .collect();
+        for control in [
+            "capabilities",
+            "no-new-privileges",
+            "non-root",
+            "read-only-rootfs",
+            "seccomp",
+            "masked-paths",
+            "readonly-paths",
+            "core-dumps",
+            "oom-score",
+            "mount-options",
+        ] {
+            assert!(controls.contains(control), "{control} not in {controls:?}");
+        }
+        let mut no_namespaces = spec.clone();
+        no_namespaces
+            .linux_mut()
+            .as_mut()
+            .unwrap()
+            .set_namespaces(None);
+        assert_eq!(baseline.unmet_in_spec(&no_namespaces).len(), 5);
+    }
+
+    #[test]
+    fn an_allowed_capability_is_met_and_apparmor_must_match_the_host() {
+        let mut config = permissive();
+        config.allowed_capabilities = vec!["CAP_NET_BIND_SERVICE".into()];
+        let without = host(false);
+        let mut spec = root_spec();
+        let baseline = Baseline::new(&config, &without);
+        baseline.apply_to_spec(&mut spec).unwrap();
+        let process = spec.process().clone().unwrap();
+        assert_eq!(baseline.unmet_in_process(&process), vec![]);
+        // The same process on a host with AppArmor lacks the profile.
+        let config = BaselineConfig::default();
+        let with = host(true);
+        let unmet = Baseline::new(&config, &with).unmet_in_process(&process);
+        let controls: Vec<_> = unmet.iter().map(|u| u.control).collect();
+        assert_eq!(
+            controls,
+            ["capabilities"; 5]
+                .iter()
+                .copied()
+                .chain(["apparmor"])
+                .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn options_that_undo_a_required_flag_are_dropped() {
+        // libcontainer applies `rrw` after `ro` (mount_setattr, recursively): the
+        // baseline kept it, and the sysfs was writable.
+        let config = permissive();
+        let host = host(false);
+        let baseline = Baseline::new(&config, &host);
+        let mut spec = root_spec();
+        spec.set_mounts(Some(
+            serde_json::from_value(serde_json::json!([
+                {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+                 "options": ["ro", "rrw", "rw", "rsuid", "exec"]},
+                {"destination": "/sys/fs/cgroup", "type": "cgroup2", "source": "cgroup",
+                 "options": ["rro", "rrw"]},
+                {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+                 "options": ["nosuid", "suid", "rdev", "size=1m"]}
+            ]))
+            .unwrap(),
+        ));
+        baseline.apply_to_spec(&mut spec).unwrap();
+        let options = |i: usize| {
+            spec.mounts().as_ref().unwrap()[i]
+                .options()
+                .clone()
+                .unwrap()
+        };
+        assert_eq!(options(0), ["ro", "nosuid", "nodev", "noexec"]);
+        assert_eq!(options(1), ["rro", "ro", "nosuid", "nodev", "noexec"]);
+        assert_eq!(options(2), ["nosuid", "size=1m", "nodev"]);
+        let unmet: Vec<_> = baseline
+            .unmet_in_spec(&spec)
+            .into_iter()
+            .filter(|u| u.control == "mount-options")
+            .collect();
+        assert_eq!(unmet, vec![]);
+    }
+
+    #[test]
+    fn mount_flags_are_read_in_libcontainers_order() {
+        let options = |list: &[&str]| list.iter().map(|o| (*o).to_owned()).collect::<Vec<_>>();
+        assert!(RDONLY.in_force(&options(&["ro"])));
+        assert!(RDONLY.in_force(&options(&["rw", "ro"])));
+        assert!(RDONLY.in_force(&options(&["rw", "rro"])));
+        assert!(!RDONLY.in_force(&options(&[])));
+        assert!(!RDONLY.in_force(&options(&["ro", "rw"])));
+        assert!(!RDONLY.in_force(&options(&["ro", "rrw"])));
+        assert!(!RDONLY.in_force(&options(&["rro", "rrw"])));
+        assert!(NOSUID.in_force(&options(&["suid", "nosuid"])));
+        assert!(!NOSUID.in_force(&options(&["nosuid", "suid"])));
+        assert!(!NODEV.in_force(&options(&["nodev", "rdev"])));
+        assert!(!NOEXEC.in_force(&options(&["noexec", "exec"])));
     }
 
     #[test]

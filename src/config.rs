@@ -520,18 +520,33 @@ impl LoadedConfig {
                 });
             }
         };
-        let config = match &text {
-            Some(text) => toml::from_str(text).map_err(|source| ConfigError::Parse {
-                path: path.to_owned(),
-                source: Box::new(source),
-            })?,
-            None => HostConfig::default(),
-        };
+        match &text {
+            Some(text) => Self::parse(text, path),
+            None => Self::checked(HostConfig::default(), None, path),
+        }
+    }
+
+    /// The config in `text`, the contents of `path` (named in errors): parsed and
+    /// validated as [`Self::load_from`] does after reading the file. The fuzz target
+    /// `host_config` starts here.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let config = toml::from_str(text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })?;
+        Self::checked(config, Some(path.to_owned()), path)
+    }
+
+    fn checked(
+        config: HostConfig,
+        source: Option<PathBuf>,
+        path: &Path,
+    ) -> Result<Self, ConfigError> {
         validate(&config, path)?;
         let digest = digest(&config);
         Ok(Self {
             config,
-            source: text.map(|_| path.to_owned()),
+            source,
             digest,
         })
     }

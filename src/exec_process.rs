@@ -14,7 +14,10 @@ use std::path::{Path, PathBuf};
 
 use libcontainer::oci_spec::runtime::{Capability, Process, User};
 
+use crate::admission::{self, Refused};
+use crate::baseline::{Baseline, BaselineError, Change};
 use crate::cli::Exec;
+use crate::config::AdmissionConfig;
 use crate::pipeline::{self, SpecError};
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +51,19 @@ pub enum ExecError {
     NoInitProcess,
 }
 
+/// Why an exec is refused before the policy engine is asked.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecRefused {
+    #[error(transparent)]
+    Derive(#[from] ExecError),
+    #[error(transparent)]
+    Admission(#[from] Refused),
+    #[error(transparent)]
+    Baseline(#[from] BaselineError),
+    #[error("cannot render the exec'd process for admission: {0}")]
+    Render(serde_json::Error),
+}
+
 /// Builds the exec'd process from the request and the container's init process.
 /// `seccomp_filtered`: the container has a seccomp filter the process must run under.
 pub fn derive(
@@ -55,8 +71,23 @@ pub fn derive(
     request: &Exec,
     seccomp_filtered: bool,
 ) -> Result<Process, ExecError> {
-    let mut process = match &request.process {
-        Some(path) => pipeline::read_json::<Process>(path)?,
+    let requested = match &request.process {
+        Some(path) => Some(pipeline::read_json::<Process>(path)?),
+        None => None,
+    };
+    derive_from(init, requested, request, seccomp_filtered)
+}
+
+/// [`derive`] with the `--process` file already parsed (`requested`; None: the process
+/// comes from the flags). The fuzz target `exec_process` starts here.
+pub fn derive_from(
+    init: &Process,
+    requested: Option<Process>,
+    request: &Exec,
+    seccomp_filtered: bool,
+) -> Result<Process, ExecError> {
+    let mut process = match requested {
+        Some(process) => process,
         None => from_flags(init, request)?,
     };
 
@@ -93,6 +124,23 @@ pub fn derive(
         return Err(ExecError::NoCommand);
     }
     Ok(process)
+}
+
+/// The steps after [`derive`], shared by `exec` and the fuzz target: admission's process
+/// rules (cwd, environment) on the derived process, then the baseline, whose rewrites
+/// are returned for the log and the audit record.
+pub fn admit(
+    mut process: Process,
+    admission: &AdmissionConfig,
+    baseline: &Baseline,
+) -> Result<(Process, Vec<Change>), ExecRefused> {
+    let rendered = serde_json::to_value(&process).map_err(ExecRefused::Render)?;
+    let violations = admission::admit_exec(&rendered, admission);
+    if !violations.is_empty() {
+        return Err(Refused(violations).into());
+    }
+    let changes = baseline.apply_to_process(&mut process)?;
+    Ok((process, changes))
 }
 
 fn from_flags(init: &Process, request: &Exec) -> Result<Process, ExecError> {

@@ -78,7 +78,16 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, SpecE
             kind,
         },
     })?;
-    serde_json::from_slice(&bytes).map_err(|source| SpecError::Parse {
+    parse_json(&bytes, path)
+}
+
+/// Parses a JSON document already in memory; `path` names it in the error. The half of
+/// [`read_json`] the fuzz targets drive with bytes that never touched the disk.
+pub fn parse_json<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    path: &Path,
+) -> Result<T, SpecError> {
+    serde_json::from_slice(bytes).map_err(|source| SpecError::Parse {
         path: path.to_owned(),
         source,
     })
@@ -116,11 +125,23 @@ pub struct Admitted {
 /// Builds the effective spec for a new container from the engine's bundle.
 pub fn effective_spec(input: &PipelineInput) -> Result<Effective, SpecError> {
     let path = input.bundle.join("config.json");
-    let mut raw: Value = read_json(&path)?;
+    let raw: Value = read_json(&path)?;
+    effective_spec_of(raw, &path, input)
+}
+
+/// The pipeline after the read: `raw` is the engine's config.json, already parsed, and
+/// `path` names it in errors. [`effective_spec`] is this after [`read_json`]; the fuzz
+/// target `spec_admission` calls it with documents that were never written to a file.
+/// The bundle (`input.bundle`) is still read: the rootfs, relative bind sources.
+pub fn effective_spec_of(
+    mut raw: Value,
+    path: &Path,
+    input: &PipelineInput,
+) -> Result<Effective, SpecError> {
     // Types first: a field of the wrong type is reported as such, not as whatever
     // admission makes of a document it cannot read (`"linux": []` has no limits).
     Spec::deserialize(&raw).map_err(|source| SpecError::Parse {
-        path: path.clone(),
+        path: path.to_owned(),
         source,
     })?;
     let engine = Engine::detect(&raw, input.container_id);
@@ -128,8 +149,10 @@ pub fn effective_spec(input: &PipelineInput) -> Result<Effective, SpecError> {
         mut changes,
         context,
     } = admit_document(&mut raw, input.bundle, input.container_id, input.admission)?;
-    let mut spec: Spec =
-        serde_json::from_value(raw).map_err(|source| SpecError::Parse { path, source })?;
+    let mut spec: Spec = serde_json::from_value(raw).map_err(|source| SpecError::Parse {
+        path: path.to_owned(),
+        source,
+    })?;
     if !spec.version().starts_with("1.") {
         return Err(SpecError::UnsupportedVersion(spec.version().clone()));
     }

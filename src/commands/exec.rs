@@ -8,12 +8,11 @@ use libcontainer::syscall::syscall::SyscallType;
 use nix::sys::wait::waitpid;
 
 use super::{decision, load_container, open};
-use crate::admission::{self, Refused};
 use crate::atomic_file;
 use crate::baseline::{Baseline, HostSupport};
 use crate::cli::Exec;
 use crate::config::LoadedConfig;
-use crate::exec_process::{self, ExecError};
+use crate::exec_process::{self, ExecError, ExecRefused};
 use crate::executor::HardenedExecutor;
 use crate::layout::ContainerRecord;
 use crate::pipeline;
@@ -39,33 +38,22 @@ pub fn exec(root: &Path, args: Exec) -> Result<i32> {
     );
     // The exec'd process gets the same baseline as the init process: an exec may not
     // run as root or regain what the init process was stripped of.
-    let mut process = match exec_process::derive(init, &args, seccomp.is_some()) {
-        Ok(process) => process,
-        Err(error) => {
-            return Err(decision::refused_before_policy(
-                &config,
-                &audit,
-                error.into(),
-            ))
-        }
-    };
-    let violations =
-        admission::admit_exec(&serde_json::to_value(&process)?, &config.config.admission);
-    if !violations.is_empty() {
-        audit.violations(&violations);
-        let refused = Refused(violations).into();
-        return Err(decision::refused_before_policy(&config, &audit, refused));
-    }
     let host = HostSupport::probe();
-    let changes = match Baseline::new(&config.config.baseline, &host).apply_to_process(&mut process)
-    {
-        Ok(changes) => changes,
+    let baseline = Baseline::new(&config.config.baseline, &host);
+    let admitted = exec_process::derive(init, &args, seccomp.is_some())
+        .map_err(ExecRefused::from)
+        .and_then(|process| exec_process::admit(process, &config.config.admission, &baseline));
+    let (process, changes) = match admitted {
+        Ok(admitted) => admitted,
         Err(error) => {
+            if let ExecRefused::Admission(refused) = &error {
+                audit.violations(&refused.0);
+            }
             return Err(decision::refused_before_policy(
                 &config,
                 &audit,
                 error.into(),
-            ))
+            ));
         }
     };
     super::create::log_changes(&id, &changes);

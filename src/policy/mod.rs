@@ -115,9 +115,10 @@ pub fn decide(config: &PolicyConfig, input: &Value) -> Outcome {
         PolicyBackend::Embedded => decide_embedded(config, input, &mut outcome),
         PolicyBackend::Opa => {
             outcome.backend = "opa";
-            let answer = opa::query(&config.opa, &config.decision_path, input)
-                .map_err(|e| e.to_string())
-                .and_then(|document| parse_decision(document, &config.decision_path));
+            let answer = opa_decision(
+                opa::query(&config.opa, &config.decision_path, input),
+                &config.decision_path,
+            );
             match answer {
                 Ok(decision) => outcome.decision = Some(decision),
                 Err(error) => {
@@ -159,6 +160,17 @@ fn decide_embedded(config: &PolicyConfig, input: &Value, outcome: &mut Outcome) 
             });
         }
     }
+}
+
+/// The decision in OPA's answer (see [`opa::read_answer`]); an error when OPA could not
+/// decide. `decide` and the fuzz target `opa_response` share it.
+pub fn opa_decision(
+    answer: Result<Option<Value>, opa::OpaError>,
+    path: &str,
+) -> Result<Decision, String> {
+    answer
+        .map_err(|e| e.to_string())
+        .and_then(|document| parse_decision(document, path))
 }
 
 /// Reads a decision document. Undefined is a denial (OPA's convention: no rule

@@ -55,9 +55,16 @@ pub fn query(
         &format!("/v1/data/{decision_path}"),
         Bytes::from(body),
     )?;
-    check_status(status, &bytes)?;
+    read_answer(status.as_u16(), &bytes)
+}
+
+/// OPA's answer to a query: the document at the decision path, None when it is
+/// undefined (200 without `result`); any other status is an error. The fuzz target
+/// `opa_response` drives this (through [`super::opa_decision`]) with arbitrary bodies.
+pub fn read_answer(status: u16, body: &[u8]) -> Result<Option<Value>, OpaError> {
+    check_status(status, body)?;
     let document: Value =
-        serde_json::from_slice(&bytes).map_err(|e| OpaError::Body(e.to_string()))?;
+        serde_json::from_slice(body).map_err(|e| OpaError::Body(e.to_string()))?;
     let Value::Object(mut fields) = document else {
         return Err(OpaError::Body("expected an object".into()));
     };
@@ -67,12 +74,12 @@ pub fn query(
 /// `GET /health`: Ok when OPA answers 200.
 pub fn health(config: &OpaConfig) -> Result<(), OpaError> {
     let (status, bytes) = request(config, Method::GET, "/health", Bytes::new())?;
-    check_status(status, &bytes)
+    check_status(status.as_u16(), &bytes)
 }
 
 /// A non-200 answer is an error; OPA's error body is `{"code": ..., "message": ...}`.
-fn check_status(status: StatusCode, body: &[u8]) -> Result<(), OpaError> {
-    if status == StatusCode::OK {
+fn check_status(status: u16, body: &[u8]) -> Result<(), OpaError> {
+    if status == StatusCode::OK.as_u16() {
         return Ok(());
     }
     let message = match serde_json::from_slice::<Value>(body) {
@@ -85,10 +92,7 @@ fn check_status(status: StatusCode, body: &[u8]) -> Result<(), OpaError> {
             .collect(),
         Err(_) => "(the body is not JSON)".to_owned(),
     };
-    Err(OpaError::Status {
-        status: status.as_u16(),
-        message,
-    })
+    Err(OpaError::Status { status, message })
 }
 
 fn request(

@@ -1,0 +1,446 @@
+//! The bodies of the fuzz targets and the invariants they assert (README, "Fuzzing").
+//!
+//! Each function takes the raw input, runs it through the same bulwark code the runtime
+//! runs, and panics when an invariant breaks; libFuzzer reports a panic as a crash. The
+//! targets in `fuzz_targets/` are one call each, and `tests/fuzz_corpus.rs` includes this
+//! file as a module and runs the functions over every file in `fuzz/corpus/` under plain
+//! `cargo test`, so a corpus regression fails the main test suite without cargo-fuzz.
+//!
+//! The returned [`Verdict`] is for that replay (the corpus must reach both the admitted
+//! and the refused branches); the fuzz targets ignore it.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use bulwark::admission::{Refused, Violation};
+use bulwark::baseline::{Baseline, HostSupport};
+use bulwark::cli::{Cli, Command, Exec};
+use bulwark::config::{
+    AdmissionConfig, BaselineConfig, LoadedConfig, SecretsConfig, GRANTABLE_CAPABILITIES,
+};
+use bulwark::exec_process::{self, ExecError, ExecRefused};
+use bulwark::pipeline::{self, PipelineInput, SpecError, MAX_SPEC_BYTES};
+use bulwark::policy::{self, opa};
+use clap::Parser;
+use libcontainer::oci_spec::runtime::{Process, Spec};
+use serde_json::Value;
+
+/// Where the files the seeds refer to live: a bundle with an empty rootfs, a rootfs with
+/// a shell, and an engine's storage (Podman's userdata and containers/storage record,
+/// containerd's and kubelet's directories). A fixed path, so the seed documents in
+/// `fuzz/corpus/spec_admission/` can name it (`fuzz/make-corpus.py` writes them).
+pub const FIXTURE: &str = "/tmp/bulwark-fuzz";
+
+/// The container id the seeds' Podman paths and records use.
+pub const CONTAINER_ID: &str = "fuzz";
+
+/// What became of one input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Admitted (or, for opa_response, allowed).
+    Admitted,
+    /// Refused by a rule (or denied by the policy).
+    Refused,
+    /// Not a document the code accepts: an error with a message.
+    Error,
+}
+
+struct Setup {
+    bundle: PathBuf,
+    secrets_dir: PathBuf,
+    admission: AdmissionConfig,
+    baseline: BaselineConfig,
+    /// A host with AppArmor and bulwark's profile loaded: the profile is then one of the
+    /// promises the invariant checks (without AppArmor it would be "none").
+    host: HostSupport,
+    secrets: SecretsConfig,
+    /// The hardened init process of a running container, for exec.
+    init: Process,
+    exec_request: Exec,
+}
+
+/// The test configuration (like tests/common's TEST_CONFIG) and the fixture, made once
+/// per process. Creating the fixture is idempotent, so parallel fuzz jobs and tests
+/// share it.
+fn setup() -> &'static Setup {
+    static SETUP: OnceLock<Setup> = OnceLock::new();
+    SETUP.get_or_init(|| {
+        let fixture = Path::new(FIXTURE);
+        make_fixture(fixture);
+        let mut admission = AdmissionConfig::default();
+        admission.images.approved = vec![
+            "localhost/bulwark-probe".into(),
+            "localhost/bulwark-pause".into(),
+        ];
+        admission.images.trust_annotation = true;
+        admission.images.cri_sandbox_image = Some("localhost/bulwark-pause:test".into());
+        let baseline = BaselineConfig::default();
+        let host = HostSupport {
+            apparmor_enabled: true,
+            apparmor_profiles: [baseline.apparmor.profile.clone()].into_iter().collect(),
+        };
+        let mut init: Process = serde_json::from_value(serde_json::json!({
+            "args": ["/probe", "sleep", "600"],
+            "cwd": "/",
+            "env": ["PATH=/bin", "HOME=/"],
+            "user": {"uid": 0, "gid": 0},
+            "capabilities": {"bounding": ["CAP_CHOWN", "CAP_KILL"],
+                             "effective": ["CAP_CHOWN", "CAP_KILL"],
+                             "permitted": ["CAP_CHOWN", "CAP_KILL"]}
+        }))
+        .expect("a valid process");
+        Baseline::new(&baseline, &host)
+            .apply_to_process(&mut init)
+            .expect("the init process hardens");
+        let argv = ["bulwark", "exec", "--process", "process.json", CONTAINER_ID];
+        let exec_request = match Cli::parse_from(argv).command {
+            Command::Exec(exec) => exec,
+            other => panic!("parsed {other:?}"),
+        };
+        Setup {
+            bundle: fixture.join("bundle"),
+            secrets_dir: fixture.join("secrets"),
+            admission,
+            baseline,
+            host,
+            secrets: SecretsConfig::default(),
+            init,
+            exec_request,
+        }
+    })
+}
+
+fn make_fixture(fixture: &Path) {
+    let dirs = [
+        "bundle/rootfs/proc",
+        "bundle/rootfs/dev",
+        "bundle/rootfs/sys",
+        "bundle/rootfs/tmp",
+        "bundle/rootfs/etc",
+        "bundle/rootfs/run",
+        "shell-rootfs/usr/bin",
+        "host-dir",
+        "engine/overlay-containers/fuzz/userdata/shm",
+        "engine/run/containerd/io.containerd.grpc.v1.cri/sandboxes/5f0c1a9d3e7b4c2a8d6e1f0b9a7c3d5e2f4a6b8c0d1e3f5a7b9c2d4e6f8a0b1c/shm",
+        "engine/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/5f0c1a9d3e7b4c2a8d6e1f0b9a7c3d5e2f4a6b8c0d1e3f5a7b9c2d4e6f8a0b1c",
+        "engine/var/lib/kubelet/pods/8d1c6a2e-4b7f-4e3a-9c5d-2f1e0a9b8c7d/containers/app",
+        "engine/var/lib/kubelet/pods/8d1c6a2e-4b7f-4e3a-9c5d-2f1e0a9b8c7d/volumes/kubernetes.io~projected/kube-api-access-7x2kq",
+    ];
+    for dir in dirs {
+        fs::create_dir_all(fixture.join(dir)).expect("create the fuzz fixture");
+    }
+    let record = serde_json::json!([{
+        "id": CONTAINER_ID,
+        "names": ["fuzz"],
+        "image": "810c0ebe9bdfeb9ef75c9f09a440dcab5d55342eeac98f3acfc115c8612cfba6",
+        "metadata": serde_json::json!({"image-name": "localhost/bulwark-probe:test"}).to_string(),
+    }]);
+    let files = [
+        ("engine/overlay-containers/fuzz/userdata/hosts", String::new()),
+        ("engine/overlay-containers/fuzz/userdata/hostname", String::new()),
+        ("engine/overlay-containers/fuzz/userdata/.containerenv", String::new()),
+        ("engine/overlay-containers/fuzz/userdata/resolv.conf", String::new()),
+        ("engine/overlay-containers/containers.json", record.to_string()),
+        ("engine/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/5f0c1a9d3e7b4c2a8d6e1f0b9a7c3d5e2f4a6b8c0d1e3f5a7b9c2d4e6f8a0b1c/hostname", String::new()),
+        ("engine/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/5f0c1a9d3e7b4c2a8d6e1f0b9a7c3d5e2f4a6b8c0d1e3f5a7b9c2d4e6f8a0b1c/resolv.conf", String::new()),
+        ("engine/var/lib/kubelet/pods/8d1c6a2e-4b7f-4e3a-9c5d-2f1e0a9b8c7d/etc-hosts", String::new()),
+        ("engine/var/lib/kubelet/pods/8d1c6a2e-4b7f-4e3a-9c5d-2f1e0a9b8c7d/containers/app/0c8f5e2a", String::new()),
+        ("shell-rootfs/usr/bin/busybox", String::new()),
+        ("shell-rootfs/usr/bin/apt-get", String::new()),
+    ];
+    for (file, contents) in files {
+        let path = fixture.join(file);
+        if fs::read_to_string(&path).ok().as_deref() != Some(contents.as_str()) {
+            // Written beside and renamed: another process may be reading it.
+            let partial = path.with_extension(format!("partial-{}", std::process::id()));
+            fs::write(&partial, contents).expect("write the fuzz fixture");
+            fs::rename(&partial, &path).expect("write the fuzz fixture");
+        }
+    }
+    let links = [
+        ("shell-rootfs/bin", "usr/bin"),
+        ("shell-rootfs/usr/bin/sh", "/usr/bin/busybox"),
+    ];
+    for (link, target) in links {
+        let path = fixture.join(link);
+        if fs::read_link(&path).is_err() {
+            // Another process may have made it in between: then it is there.
+            let _ = std::os::unix::fs::symlink(target, &path);
+        }
+    }
+}
+
+/// A refusal names at least one rule, each with a rule id, a JSON path and what is
+/// allowed.
+fn assert_violations_explained(violations: &[Violation]) {
+    assert!(!violations.is_empty(), "refused without a violation");
+    for violation in violations {
+        let rule = violation.rule;
+        assert!(
+            rule.split('.').count() == 2
+                && rule.split('.').all(|part| !part.is_empty()
+                    && part.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')),
+            "violation without a rule id: {violation:?}"
+        );
+        assert!(
+            !violation.path.is_empty() && !violation.allowed.is_empty(),
+            "violation without a path or a message: {violation:?}"
+        );
+    }
+}
+
+/// Any other failure is an error with a message.
+fn assert_explained(error: &dyn std::error::Error) {
+    assert!(
+        !error.to_string().trim().is_empty(),
+        "an error without a message: {error:?}"
+    );
+}
+
+/// `spec_admission`: the bytes as the engine's config.json, through what `create` runs
+/// (parse, admission, the baseline, secrets). Refused ⇒ every violation is explained;
+/// any other error has a message; admitted ⇒ the effective spec keeps every promise of
+/// the baseline ([`Baseline::unmet_in_spec`]: capabilities, no-new-privileges,
+/// read-only rootfs, non-root ids, AppArmor, bulwark's seccomp profile, masked and
+/// read-only paths, own namespaces, hardened mounts, no core dumps), runs no hook (this
+/// config allowlists none), and reads back from JSON as the same spec (libcontainer
+/// reads it from a file).
+pub fn spec_admission(data: &[u8]) -> Verdict {
+    let setup = setup();
+    let path = setup.bundle.join("config.json");
+    // read_json refuses these before parsing.
+    if data.len() as u64 > MAX_SPEC_BYTES {
+        return Verdict::Error;
+    }
+    let baseline = Baseline::new(&setup.baseline, &setup.host);
+    let input = PipelineInput {
+        bundle: &setup.bundle,
+        container_id: CONTAINER_ID,
+        systemd_cgroup: false,
+        baseline: &baseline,
+        admission: &setup.admission,
+        secrets: &setup.secrets,
+        secrets_dir: &setup.secrets_dir,
+    };
+    let outcome = pipeline::parse_json::<Value>(data, &path)
+        .and_then(|raw| pipeline::effective_spec_of(raw, &path, &input));
+    let spec = match outcome {
+        Err(SpecError::Refused(Refused(violations))) => {
+            assert_violations_explained(&violations);
+            return Verdict::Refused;
+        }
+        Err(error) => {
+            assert_explained(&error);
+            return Verdict::Error;
+        }
+        Ok(effective) => effective.spec,
+    };
+    let unmet = baseline.unmet_in_spec(&spec);
+    assert!(
+        unmet.is_empty(),
+        "admitted a spec that breaks the baseline: {unmet:#?}"
+    );
+    if let Some(hooks) = spec.hooks() {
+        let lists = [
+            hooks.prestart(),
+            hooks.create_runtime(),
+            hooks.create_container(),
+            hooks.start_container(),
+            hooks.poststart(),
+            hooks.poststop(),
+        ];
+        assert!(
+            lists
+                .iter()
+                .all(|list| list.as_ref().is_none_or(Vec::is_empty)),
+            "admitted a hook no config allows: {hooks:?}"
+        );
+    }
+    let written = serde_json::to_vec(&spec).expect("the effective spec serializes");
+    let read_back: Spec = serde_json::from_slice(&written).expect("the effective spec reads back");
+    assert_eq!(read_back, spec, "the effective spec changes when read back");
+    Verdict::Admitted
+}
+
+/// `host_config`: the bytes as /etc/bulwark/config.toml, through what every command
+/// that admits work loads. An error has a message; a config that loads keeps the
+/// limits validation promises (grantable capabilities only, non-root ids, a bounded
+/// tmpfs size), and runs a compliant spec through the pipeline under its own
+/// settings without breaking the baseline it describes.
+pub fn host_config(data: &[u8]) -> Verdict {
+    // The file is read into a String: bytes that are not UTF-8 are a read error.
+    let Ok(text) = std::str::from_utf8(data) else {
+        return Verdict::Error;
+    };
+    let loaded = match LoadedConfig::parse(text, Path::new("config.toml")) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            assert_explained(&error);
+            return Verdict::Refused;
+        }
+    };
+    let config = &loaded.config;
+    for capability in &config.baseline.allowed_capabilities {
+        assert!(
+            GRANTABLE_CAPABILITIES.contains(&capability.as_str()),
+            "loaded a config granting {capability}"
+        );
+    }
+    let ids = &config.baseline.non_root;
+    assert!(
+        ids.uid != 0 && ids.gid != 0,
+        "loaded a config remapping root to root: {ids:?}"
+    );
+    let tmpfs = config.baseline.tmpfs_size_bytes;
+    assert!(
+        tmpfs > 0 && tmpfs <= config.admission.resources.max_tmpfs_bytes,
+        "loaded a config with an unbounded tmpfs size {tmpfs}"
+    );
+    assert!(loaded.digest.starts_with("sha256:"), "{}", loaded.digest);
+
+    let setup = setup();
+    let baseline = Baseline::new(&config.baseline, &setup.host);
+    let path = setup.bundle.join("config.json");
+    let input = PipelineInput {
+        bundle: &setup.bundle,
+        container_id: CONTAINER_ID,
+        systemd_cgroup: false,
+        baseline: &baseline,
+        admission: &config.admission,
+        secrets: &config.secrets,
+        secrets_dir: &setup.secrets_dir,
+    };
+    if let Ok(effective) = pipeline::effective_spec_of(compliant_spec(), &path, &input) {
+        let unmet = baseline.unmet_in_spec(&effective.spec);
+        assert!(
+            unmet.is_empty(),
+            "under this config the baseline is broken: {unmet:#?}"
+        );
+    }
+    Verdict::Admitted
+}
+
+/// A spec the test configuration admits, with what the baseline rewrites left out.
+fn compliant_spec() -> Value {
+    serde_json::json!({
+        "ociVersion": "1.0.2",
+        "process": {"args": ["/probe"], "cwd": "/", "user": {"uid": 0, "gid": 0},
+                    "capabilities": {"bounding": ["CAP_CHOWN", "CAP_NET_BIND_SERVICE"]}},
+        "root": {"path": "rootfs"},
+        "annotations": {"bulwark.io/image": "localhost/bulwark-probe:1"},
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["ro"]}
+        ],
+        "linux": {
+            "resources": {"memory": {"limit": 1 << 27}, "cpu": {"quota": 50000},
+                          "pids": {"limit": 64}},
+            "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"},
+                           {"type": "uts"}, {"type": "mount"}]
+        }
+    })
+}
+
+/// `exec_process`: the bytes as `exec --process`'s process.json, into a container whose
+/// init process is hardened and filtered, through what `exec` runs (derivation from the
+/// init process, admission's process rules, the baseline). Refused ⇒ explained;
+/// admitted ⇒ the process keeps every promise of the baseline
+/// ([`Baseline::unmet_in_process`]), exactly the init process's capability sets and
+/// AppArmor profile, and has a command and an absolute cwd.
+pub fn exec_process(data: &[u8]) -> Verdict {
+    let setup = setup();
+    let baseline = Baseline::new(&setup.baseline, &setup.host);
+    let outcome = pipeline::parse_json::<Process>(data, Path::new("process.json"))
+        .map_err(ExecError::from)
+        .and_then(|requested| {
+            exec_process::derive_from(&setup.init, Some(requested), &setup.exec_request, true)
+        })
+        .map_err(ExecRefused::from)
+        .and_then(|process| exec_process::admit(process, &setup.admission, &baseline));
+    let process = match outcome {
+        Err(ExecRefused::Admission(Refused(violations))) => {
+            assert_violations_explained(&violations);
+            return Verdict::Refused;
+        }
+        Err(error) => {
+            assert_explained(&error);
+            return Verdict::Error;
+        }
+        Ok((process, _changes)) => process,
+    };
+    let unmet = baseline.unmet_in_process(&process);
+    assert!(
+        unmet.is_empty(),
+        "admitted an exec that breaks the baseline: {unmet:#?}"
+    );
+    assert_eq!(
+        process.capabilities(),
+        setup.init.capabilities(),
+        "the exec'd process's capabilities differ from the init process's"
+    );
+    assert_eq!(
+        process.apparmor_profile(),
+        setup.init.apparmor_profile(),
+        "the exec'd process runs under another AppArmor profile"
+    );
+    assert!(
+        process.args().as_ref().is_some_and(|a| !a.is_empty()),
+        "admitted an exec without a command"
+    );
+    assert!(
+        process.cwd().is_absolute(),
+        "admitted a relative cwd {:?}",
+        process.cwd()
+    );
+    Verdict::Admitted
+}
+
+/// `opa_response`: the bytes as the body of OPA's answer to a decision query. Only a
+/// JSON object whose `result` is `true`, or an object with `"allow": true` (and
+/// `reasons`, if any, an array of strings), allows; every such body does; any other
+/// body denies or is an error. A non-200 answer never allows, whatever its body.
+pub fn opa_response(data: &[u8]) -> Verdict {
+    const PATH: &str = "bulwark/decision";
+    let decision = policy::opa_decision(opa::read_answer(200, data), PATH);
+    let document: Option<Value> = serde_json::from_slice(data).ok();
+    let result = document.as_ref().and_then(|d| d.as_object()?.get("result"));
+    let grants = match result {
+        Some(Value::Bool(true)) => true,
+        Some(Value::Object(fields)) => {
+            fields.get("allow") == Some(&Value::Bool(true))
+                && match fields.get("reasons") {
+                    None | Some(Value::Null) => true,
+                    Some(Value::Array(reasons)) => reasons.iter().all(Value::is_string),
+                    Some(_) => false,
+                }
+        }
+        _ => false,
+    };
+    for status in [400, 404, 500] {
+        let other = policy::opa_decision(opa::read_answer(status, data), PATH);
+        assert!(
+            other.is_err(),
+            "an answer with status {status} decided: {other:?}"
+        );
+    }
+    match decision {
+        Ok(decision) if decision.allow => {
+            assert!(
+                grants,
+                "allowed by a body that does not grant: {decision:?}"
+            );
+            Verdict::Admitted
+        }
+        Ok(decision) => {
+            assert!(!grants, "denied by a body that grants: {decision:?}");
+            Verdict::Refused
+        }
+        Err(message) => {
+            assert!(!grants, "a body that grants is an error: {message}");
+            assert!(!message.trim().is_empty(), "an error without a message");
+            Verdict::Error
+        }
+    }
+}
