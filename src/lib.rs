@@ -12,6 +12,7 @@ pub mod bounded_read;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod container_state;
 pub mod containers_storage;
 pub mod engine;
 pub mod exec_process;

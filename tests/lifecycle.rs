@@ -340,6 +340,58 @@ fn many_containers_created_at_once() {
     }
 }
 
+/// Engines poll `state` while a container is created, started, killed and deleted.
+/// libcontainer rewrites state.json in place, so a poll used to read it empty or cut
+/// off and fail ("EOF while parsing") although the container was fine; and an init
+/// exiting between libcontainer's two reads of /proc failed it too.
+#[test]
+fn state_polled_through_the_whole_lifecycle_never_fails_spuriously() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let rt = Runtime::new();
+    let bundle = Bundle::new(&["/probe", "sleep", "300"]);
+    let id = unique_id("poll");
+    let done = AtomicBool::new(false);
+    let polls = std::thread::scope(|scope| {
+        let poller = scope.spawn(|| {
+            let mut seen = Vec::new();
+            while !done.load(Ordering::Relaxed) {
+                let out = rt.run(&["state", &id]);
+                match out.status.code() {
+                    Some(0) => {
+                        let state: serde_json::Value = serde_json::from_slice(&out.stdout)
+                            .unwrap_or_else(|e| panic!("{e}: {}", describe(&["state"], &out)));
+                        seen.push(state["status"].as_str().unwrap().to_owned());
+                    }
+                    _ => {
+                        let stderr = String::from_utf8_lossy(&out.stderr);
+                        assert!(
+                            stderr.contains(&format!("container {id} does not exist")),
+                            "{}",
+                            describe(&["state", &id], &out)
+                        );
+                        seen.push("absent".to_owned());
+                    }
+                }
+            }
+            seen
+        });
+        for _ in 0..6 {
+            rt.ok(&["create", "--bundle", bundle.path_str(), &id]);
+            rt.ok(&["start", &id]);
+            rt.ok(&["kill", &id, "KILL"]);
+            rt.wait_for_status(&id, "stopped");
+            rt.ok(&["delete", &id]);
+        }
+        done.store(true, Ordering::Relaxed);
+        poller.join().unwrap()
+    });
+    // The poller saw the container, not only its absence.
+    for status in ["created", "stopped"] {
+        assert!(polls.iter().any(|s| s == status), "{status}: {polls:?}");
+    }
+    assert!(rt.leftovers(&id).is_empty(), "{:?}", rt.leftovers(&id));
+}
+
 #[test]
 fn concurrent_creates_of_one_id_admit_exactly_one() {
     let rt = Runtime::new();

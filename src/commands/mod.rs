@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use libcgroups::common::{AnyCgroupManager, CgroupConfig};
 use libcontainer::container::Container;
 
+use crate::container_state::ContainerStateError;
 use crate::layout::{ContainerId, LayoutError, StateRoot};
 
 pub mod apparmor;
@@ -42,11 +43,10 @@ fn open(root: &std::path::Path, id: &str) -> Result<(StateRoot, ContainerId)> {
 }
 
 fn load_container(root: &StateRoot, id: &ContainerId) -> Result<Container> {
-    let dir = root.container_dir(id);
-    if !dir.join("state.json").exists() {
-        return Err(LayoutError::NotFound(id.to_string()).into());
+    match crate::container_state::load(&root.container_dir(id)) {
+        Err(ContainerStateError::Missing(_)) => Err(LayoutError::NotFound(id.to_string()).into()),
+        loaded => loaded.with_context(|| format!("cannot load the state of container {id}")),
     }
-    Container::load(dir).with_context(|| format!("cannot load the state of container {id}"))
 }
 
 fn cgroup_manager(container: &Container) -> Result<AnyCgroupManager> {
@@ -99,7 +99,7 @@ fn remove_libcontainer_state(root: &StateRoot, id: &ContainerId) -> Result<()> {
         if !dir.exists() {
             return Ok(());
         }
-        let mut container = match Container::load(dir.clone()) {
+        let mut container = match crate::container_state::load(&dir) {
             Ok(container) => container,
             Err(err) => {
                 // A create killed before libcontainer saved its state leaves a directory
