@@ -480,6 +480,16 @@ pub struct Unmet {
     pub found: String,
 }
 
+impl Unmet {
+    fn new(control: &'static str, path: &str, found: String) -> Self {
+        Self {
+            control,
+            path: path.to_owned(),
+            found,
+        }
+    }
+}
+
 impl std::fmt::Display for Unmet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "[{}] {}: {}", self.control, self.path, self.found)
@@ -566,13 +576,8 @@ impl Baseline<'_> {
     /// independently of [`Self::apply_to_spec`], which it checks.
     pub fn unmet_in_spec(&self, spec: &Spec) -> Vec<Unmet> {
         let mut unmet = Vec::new();
-        let mut push = |control, path: &str, found: String| {
-            unmet.push(Unmet {
-                control,
-                path: path.to_owned(),
-                found,
-            })
-        };
+        let mut push =
+            |control, path: &str, found: String| unmet.push(Unmet::new(control, path, found));
         match spec.process() {
             Some(process) => {
                 for mut item in self.unmet_in_process(process) {
@@ -688,13 +693,8 @@ impl Baseline<'_> {
     /// host runs, core dumps off and no OOM shield. Paths are relative to the process.
     pub fn unmet_in_process(&self, process: &Process) -> Vec<Unmet> {
         let mut unmet = Vec::new();
-        let mut push = |control, path: &str, found: String| {
-            unmet.push(Unmet {
-                control,
-                path: path.to_owned(),
-                found,
-            })
-        };
+        let mut push =
+            |control, path: &str, found: String| unmet.push(Unmet::new(control, path, found));
         let allowed: Capabilities = self
             .config
             .allowed_capabilities
@@ -830,6 +830,20 @@ fn without_core_dumps(rlimits: Option<&[PosixRlimit]>) -> Vec<PosixRlimit> {
 mod tests {
     use super::*;
 
+    /// The controls the baseline changes (and finds unmet) in `root_spec()`.
+    const CONTROLS_OF_A_ROOT_SPEC: [&str; 10] = [
+        "capabilities",
+        "no-new-privileges",
+        "non-root",
+        "read-only-rootfs",
+        "seccomp",
+        "masked-paths",
+        "readonly-paths",
+        "core-dumps",
+        "oom-score",
+        "mount-options",
+    ];
+
     fn host(apparmor: bool) -> HostSupport {
         HostSupport {
             apparmor_enabled: apparmor,
@@ -922,18 +936,7 @@ mod tests {
         );
         assert!(linux.seccomp().is_some());
         let controls: BTreeSet<_> = changes.iter().map(|c| c.control).collect();
-        for control in [
-            "capabilities",
-            "no-new-privileges",
-            "non-root",
-            "read-only-rootfs",
-            "seccomp",
-            "masked-paths",
-            "readonly-paths",
-            "core-dumps",
-            "oom-score",
-            "mount-options",
-        ] {
+        for control in CONTROLS_OF_A_ROOT_SPEC {
             assert!(
                 controls.contains(control),
                 "{control} missing from {controls:?}"
@@ -1081,18 +1084,7 @@ mod tests {
             .iter()
             .map(|u| u.control)
             .collect();
-        for control in [
-            "capabilities",
-            "no-new-privileges",
-            "non-root",
-            "read-only-rootfs",
-            "seccomp",
-            "masked-paths",
-            "readonly-paths",
-            "core-dumps",
-            "oom-score",
-            "mount-options",
-        ] {
+        for control in CONTROLS_OF_A_ROOT_SPEC {
             assert!(controls.contains(control), "{control} not in {controls:?}");
         }
         let mut no_namespaces = spec.clone();

@@ -349,22 +349,7 @@ fn no_runtime_fd_leaks_into_the_init_or_an_exec() {
     );
     assert_eq!(fd_numbers(&report["fds"]), [0, 1, 2], "{report}");
 
-    let pid_file = bundle.path().join("exec.pid");
-    rt.ok(&[
-        "exec",
-        "--detach",
-        "--pid-file",
-        pid_file.to_str().unwrap(),
-        &id,
-        "/probe",
-        "sleep",
-        "300",
-    ]);
-    let exec_pid: i64 = fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let exec_pid = rt.exec_detached(bundle.path(), &id, &["/probe", "sleep", "300"]);
     let host_exec = host_fds(exec_pid);
     assert_eq!(
         host_exec.iter().map(|(fd, _)| *fd).collect::<Vec<_>>(),
@@ -418,6 +403,21 @@ impl HostFile {
     }
 }
 
+/// A bundle without the spec's /dev tmpfs, so that the rootfs's own /dev (where an
+/// image can plant links) is what the container gets.
+fn bundle_on_the_rootfs_dev(args: &[&str]) -> Bundle {
+    let mut bundle = Bundle::new(args);
+    let mounts: Vec<Value> = bundle.config["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["destination"] != "/dev")
+        .cloned()
+        .collect();
+    bundle.set("/mounts", Value::Array(mounts));
+    bundle
+}
+
 /// CVE-2025-31133 / CVE-2025-52565: the image's `/dev/null` or `/dev/console` is a
 /// symlink (to `/proc/sys/kernel/core_pattern` or a host file), so the runtime's
 /// masked-path binds of "/dev/null" or its console bind would make that file writable
@@ -434,15 +434,7 @@ fn dev_null_and_console_symlinks_reach_no_host_file() {
     let host_link = target.path.to_str().unwrap();
 
     for link in [host_link, "/proc/sys/kernel/core_pattern"] {
-        let mut bundle = Bundle::new(&["/probe", "report"]);
-        let mounts: Vec<Value> = bundle.config["mounts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|m| m["destination"] != "/dev")
-            .cloned()
-            .collect();
-        bundle.set("/mounts", Value::Array(mounts));
+        let bundle = bundle_on_the_rootfs_dev(&["/probe", "report"]);
         symlink(link, bundle.path().join("rootfs/dev/null")).unwrap();
         let id = unique_id("devnull");
         let out = rt.run(&["run", "--bundle", bundle.path_str(), &id]);
@@ -460,15 +452,7 @@ fn dev_null_and_console_symlinks_reach_no_host_file() {
 
     // /dev/console: the container runs, and reaches neither the file nor core_pattern.
     for link in [host_link, "/proc/sys/kernel/core_pattern"] {
-        let mut bundle = Bundle::new(&["/probe", "sleep", "300"]);
-        let mounts: Vec<Value> = bundle.config["mounts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|m| m["destination"] != "/dev")
-            .cloned()
-            .collect();
-        bundle.set("/mounts", Value::Array(mounts));
+        let bundle = bundle_on_the_rootfs_dev(&["/probe", "sleep", "300"]);
         symlink(link, bundle.path().join("rootfs/dev/console")).unwrap();
         let id = unique_id("console");
         rt.ok(&["run", "--detach", "--bundle", bundle.path_str(), &id]);

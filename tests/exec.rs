@@ -48,22 +48,7 @@ fn detached_exec_writes_its_pid_and_runs_filtered() {
     let rt = Runtime::new();
     let mut bundle = Bundle::new(&["/probe", "sleep", "300"]);
     let id = running_container(&rt, &mut bundle);
-    let pid_file = bundle.path().join("exec.pid");
-    rt.ok(&[
-        "exec",
-        "--detach",
-        "--pid-file",
-        pid_file.to_str().unwrap(),
-        &id,
-        "/probe",
-        "sleep",
-        "300",
-    ]);
-    let pid: i64 = fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let pid = rt.exec_detached(bundle.path(), &id, &["/probe", "sleep", "300"]);
     // Seen from the host: the detached process is filtered and unprivileged too.
     assert_eq!(proc_status(pid, "Seccomp").as_deref(), Some("2"));
     assert_eq!(proc_status(pid, "NoNewPrivs").as_deref(), Some("1"));

@@ -370,6 +370,26 @@ impl Runtime {
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
+    /// `exec --detach --pid-file` of `args` in container `id`; returns the pid bulwark
+    /// wrote (the pid file lives in `dir`).
+    pub fn exec_detached(&self, dir: &Path, id: &str, args: &[&str]) -> i64 {
+        let pid_file = dir.join("exec.pid");
+        let mut exec = vec![
+            "exec",
+            "--detach",
+            "--pid-file",
+            pid_file.to_str().unwrap(),
+            id,
+        ];
+        exec.extend_from_slice(args);
+        self.ok(&exec);
+        fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
     pub fn state(&self, id: &str) -> Value {
         serde_json::from_slice(&self.ok(&["state", id]).stdout).unwrap()
     }
