@@ -79,6 +79,35 @@ fn the_init_process_of_a_careless_spec_reports_the_baseline() {
         .starts_with("ro"));
 }
 
+/// libcontainer applies the recursive mount options (`rrw`, `rsuid`, `rdev`, `rexec`)
+/// after the plain ones, through mount_setattr: a spec saying `["ro", "rrw"]` mounted a
+/// writable sysfs. The baseline drops every option that undoes a flag it requires, so
+/// inside the mounts keep them whatever the spec adds.
+#[test]
+fn mount_options_that_undo_a_required_flag_have_no_effect_inside() {
+    let rt = Runtime::new();
+    let mut bundle = Bundle::new(&["/probe", "report"]);
+    assert_eq!(bundle.config["mounts"][5]["destination"], "/sys");
+    assert_eq!(bundle.config["mounts"][6]["destination"], "/tmp");
+    bundle.config["mounts"][5]["options"] = json!(["ro", "rrw", "rw", "rsuid", "rdev", "rexec"]);
+    bundle.config["mounts"][6]["options"] =
+        json!(["size=16m", "nosuid", "nodev", "rsuid", "rdev", "suid", "dev"]);
+    bundle.write();
+    let id = unique_id("undo");
+    let report = probe_report(&rt.ok(&["run", "--bundle", bundle.path_str(), &id]).stdout);
+    for (mount_point, flags) in [
+        ("/sys", &["ro", "nosuid", "nodev", "noexec"][..]),
+        ("/tmp", &["nosuid", "nodev"][..]),
+    ] {
+        let mount = probe_mount(&report, mount_point);
+        let options: Vec<&str> = mount["options"].as_str().unwrap().split(',').collect();
+        for flag in flags {
+            assert!(options.contains(flag), "{flag} missing: {mount}");
+        }
+    }
+    assert!(rt.leftovers(&id).is_empty(), "{:?}", rt.leftovers(&id));
+}
+
 #[test]
 fn refuse_mode_refuses_root_and_leaves_nothing() {
     let rt = Runtime::with_config(&format!(
