@@ -14,8 +14,6 @@ mod harness;
 #[path = "stragglers.rs"]
 mod stragglers;
 
-use std::time::{Duration, Instant};
-
 use harness::{Containerd, BASE_PIDS_LIMIT};
 use k8s_cri::v1::{ContainerState, LinuxSandboxSecurityContext, NamespaceMode};
 use serde_json::{json, Value};
@@ -43,21 +41,7 @@ fn pod_with_container(cd: &Containerd, pod: &str, args: &[&str]) -> (String, Str
 /// installed, and StopContainer right after StartContainer can be that early;
 /// StopContainer would then wait its full timeout before SIGKILL.
 fn wait_for_sigterm_handler(cd: &Containerd, id: &str) {
-    let pid = cd.container_pid(id);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let caught = common::proc_status(pid, "SigCgt")
-            .and_then(|mask| u64::from_str_radix(&mask, 16).ok())
-            .unwrap_or(0);
-        if caught & (1 << (libc::SIGTERM - 1)) != 0 {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "container {id} (pid {pid}) never caught SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    common::wait_until_catching(cd.container_pid(id), libc::SIGTERM as u32);
 }
 
 /// The probe's report: the last line of `text` that is a JSON object.

@@ -577,6 +577,27 @@ pub fn proc_status(pid: i64, field: &str) -> Option<String> {
         .map(|v| v.trim().to_owned())
 }
 
+/// Waits until process `pid` has a handler for signal number `signal` (its SigCgt
+/// bit). A container's init is pid 1 of its namespace, which ignores a signal without
+/// a handler: `start` returns (and the state says running) before the process has
+/// installed one, so a signal sent right then is lost.
+pub fn wait_until_catching(pid: i64, signal: u32) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let caught = proc_status(pid, "SigCgt")
+            .and_then(|mask| u64::from_str_radix(&mask, 16).ok())
+            .unwrap_or(0);
+        if caught & (1 << (signal - 1)) != 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "process {pid} never caught signal {signal}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// bulwark's orchestrator annotation for secrets (name → host path, JSON).
 pub const SECRETS_ANNOTATION: &str = "bulwark.io/secrets";
 
