@@ -54,6 +54,8 @@ pub enum ConfigError {
         "host config {path}: baseline.tmpfs_size_bytes must be between 1 and admission.resources.max_tmpfs_bytes ({max}); tmpfs reads 0 as unlimited"
     )]
     TmpfsSize { path: PathBuf, max: u64 },
+    #[error("host config {path}: admission.resources.max_cpus must be a number of CPUs above 0 (like 4 or 0.5), not {max_cpus}")]
+    MaxCpus { path: PathBuf, max_cpus: f64 },
     #[error(
         "host config {path}: admission.images.approved entry {entry:?} is not a registry or repository prefix (like \"registry.example.com/agents\": no tag, digest or trailing slash)"
     )]
@@ -575,6 +577,15 @@ fn validate(config: &HostConfig, path: &Path) -> Result<(), ConfigError> {
             max: max_tmpfs,
         });
     }
+    // TOML reads nan and inf: a NaN ceiling would refuse every quota with "at most NaN
+    // CPUs", an infinite one would be no ceiling.
+    let max_cpus = config.admission.resources.max_cpus;
+    if !(max_cpus.is_finite() && max_cpus > 0.0) {
+        return Err(ConfigError::MaxCpus {
+            path: path.to_owned(),
+            max_cpus,
+        });
+    }
     if let Some(entry) = config
         .admission
         .images
@@ -752,6 +763,18 @@ mod tests {
         let err = load("[baseline]\nallowed_capabilities = [\"CAP_SYS_ADMIN\"]\n").unwrap_err();
         assert!(err.to_string().contains("CAP_SYS_ADMIN"), "{err}");
         load("[baseline]\nallowed_capabilities = [\"CAP_NET_BIND_SERVICE\"]\n").unwrap();
+    }
+
+    #[test]
+    fn max_cpus_is_a_finite_number_above_zero() {
+        for value in ["nan", "inf", "-inf", "0.0", "-1.0"] {
+            let err = load(&format!("[admission.resources]\nmax_cpus = {value}\n")).unwrap_err();
+            assert!(
+                err.to_string().contains("admission.resources.max_cpus"),
+                "{err}"
+            );
+        }
+        load("[admission.resources]\nmax_cpus = 0.5\n").unwrap();
     }
 
     #[test]

@@ -9,8 +9,8 @@
 //! `<graphroot>/<driver>-containers/<id>/userdata/`. The files are trusted only when
 //! root owns them and nobody else may write them or their directory.
 
-use std::fs::File;
-use std::os::unix::fs::MetadataExt;
+use std::fs::OpenOptions;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -232,7 +232,13 @@ fn read_trusted<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Storag
             "its directory is not root-owned or is group/world-writable",
         ));
     }
-    let file = File::open(path).map_err(|e| read_err(e.into()))?;
+    // Non-blocking: a FIFO in place of the file must be refused below, not hang the
+    // create waiting for a writer.
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| read_err(e.into()))?;
     let meta = file.metadata().map_err(|e| read_err(e.into()))?;
     if !meta.is_file() || meta.uid() != 0 || meta.mode() & 0o022 != 0 {
         return Err(untrusted(
@@ -326,6 +332,18 @@ mod tests {
         let (graph, spec) = store("localhost/bulwark-probe:test");
         let file = graph.path().join("overlay-containers/containers.json");
         fs::set_permissions(&file, fs::Permissions::from_mode(0o666)).unwrap();
+        assert!(matches!(
+            image_of(&spec, "c1"),
+            Err(StorageError::Untrusted { .. })
+        ));
+    }
+
+    #[test]
+    fn a_fifo_in_place_of_the_store_is_refused_without_waiting_for_a_writer() {
+        let (graph, spec) = store("localhost/bulwark-probe:test");
+        let file = graph.path().join("overlay-containers/containers.json");
+        fs::remove_file(&file).unwrap();
+        nix::unistd::mkfifo(&file, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
         assert!(matches!(
             image_of(&spec, "c1"),
             Err(StorageError::Untrusted { .. })
