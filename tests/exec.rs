@@ -33,6 +33,51 @@ fn attached_exec_keeps_seccomp_user_and_capabilities() {
     rt.ok(&["delete", "--force", &id]);
 }
 
+/// An engine that asked for a pid file must get it, or an error and no process: a
+/// detached exec whose pid file cannot be written is killed, and the container keeps
+/// only what it ran before.
+#[test]
+fn a_detached_exec_whose_pid_file_cannot_be_written_leaves_no_process() {
+    let rt = Runtime::new();
+    let mut bundle = Bundle::new(&["/probe", "sleep", "300"]);
+    let id = running_container(&rt, &mut bundle);
+    let pids = || -> Vec<i64> {
+        serde_json::from_slice(&rt.ok(&["ps", "--format", "json", &id]).stdout).unwrap()
+    };
+    let before = pids();
+    // /proc takes no new files, even from root.
+    let pid_file = "/proc/bulwark-exec.pid";
+    let args = [
+        "exec",
+        "--detach",
+        "--pid-file",
+        pid_file,
+        &id,
+        "/probe",
+        "sleep",
+        "300",
+    ];
+    let out = rt.run(&args);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&args, &out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("cannot write the pid file {pid_file}")),
+        "{stderr}"
+    );
+    // The killed process leaves the container's cgroup once it has exited.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while pids() != before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the exec'd process stayed: {:?} (before: {before:?})",
+            pids()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(rt.state(&id)["status"], "running");
+    rt.ok(&["delete", "--force", &id]);
+}
+
 #[test]
 fn exec_returns_the_process_exit_code() {
     let rt = Runtime::new();
