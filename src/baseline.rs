@@ -624,29 +624,29 @@ impl Baseline<'_> {
                 }
             }
         }
-        let missing = |present: &Option<Vec<String>>, required: &[&str]| -> Vec<String> {
-            let present = present.as_deref().unwrap_or_default();
-            required
-                .iter()
-                .filter(|p| !present.iter().any(|q| q == *p))
-                .map(|p| (*p).to_owned())
-                .collect()
-        };
-        let masked = missing(linux.masked_paths(), &MASKED_PATHS);
-        if !masked.is_empty() {
-            push(
+        for (control, path, present, required) in [
+            (
                 "masked-paths",
                 "linux.maskedPaths",
-                format!("lacks {masked:?}"),
-            );
-        }
-        let readonly = missing(linux.readonly_paths(), &READONLY_PATHS);
-        if !readonly.is_empty() {
-            push(
+                linux.masked_paths(),
+                &MASKED_PATHS[..],
+            ),
+            (
                 "readonly-paths",
                 "linux.readonlyPaths",
-                format!("lacks {readonly:?}"),
-            );
+                linux.readonly_paths(),
+                &READONLY_PATHS[..],
+            ),
+        ] {
+            let present = present.as_deref().unwrap_or_default();
+            let lacking: Vec<&str> = required
+                .iter()
+                .copied()
+                .filter(|p| !present.iter().any(|q| q == p))
+                .collect();
+            if !lacking.is_empty() {
+                push(control, path, format!("lacks {lacking:?}"));
+            }
         }
         let namespaces = linux.namespaces().as_deref().unwrap_or_default();
         for typ in REQUIRED_NAMESPACES {
