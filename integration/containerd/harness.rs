@@ -363,13 +363,15 @@ exec containerd --config "$1""#;
 
         let sock = self.path("containerd.sock");
         let deadline = Instant::now() + CALL_TIMEOUT;
-        while !sock.exists() {
+        // The socket exists from bind(), before containerd listens on it: wait until a
+        // connection is accepted (one refused in between failed CI).
+        while let Err(err) = std::os::unix::net::UnixStream::connect(&sock) {
             if let Some(status) = self.daemon.as_mut().and_then(|c| c.try_wait().ok()?) {
                 panic!("containerd exited with {status}\n{}", self.containerd_log());
             }
             assert!(
                 Instant::now() < deadline,
-                "containerd did not create its socket\n{}",
+                "containerd does not accept connections on its socket: {err}\n{}",
                 self.containerd_log()
             );
             std::thread::sleep(Duration::from_millis(20));
