@@ -41,7 +41,7 @@ fn pod_with_container(cd: &Containerd, pod: &str, args: &[&str]) -> (String, Str
 /// installed, and StopContainer right after StartContainer can be that early;
 /// StopContainer would then wait its full timeout before SIGKILL.
 fn wait_for_sigterm_handler(cd: &Containerd, id: &str) {
-    common::wait_until_catching(cd.container_pid(id), libc::SIGTERM as u32);
+    common::wait_until_catching(cd.container_pid(id), libc::SIGTERM);
 }
 
 /// The probe's report: the last line of `text` that is a JSON object.

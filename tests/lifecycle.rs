@@ -29,8 +29,8 @@ fn create_start_state_kill_delete() {
 
     rt.ok(&["start", &id]);
     rt.wait_for_status(&id, "running");
-    // SIGTERM (15) before the probe's handler is in place would be ignored by pid 1.
-    common::wait_until_catching(state["pid"].as_i64().unwrap(), 15);
+    // A SIGTERM before the probe's handler is in place would be ignored by pid 1.
+    common::wait_until_catching(state["pid"].as_i64().unwrap(), libc::SIGTERM);
 
     // No signal argument: runc's default is SIGTERM, which the probe exits on.
     rt.ok(&["kill", &id]);

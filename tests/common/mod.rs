@@ -581,7 +581,7 @@ pub fn proc_status(pid: i64, field: &str) -> Option<String> {
 /// bit). A container's init is pid 1 of its namespace, which ignores a signal without
 /// a handler: `start` returns (and the state says running) before the process has
 /// installed one, so a signal sent right then is lost.
-pub fn wait_until_catching(pid: i64, signal: u32) {
+pub fn wait_until_catching(pid: i64, signal: libc::c_int) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let caught = proc_status(pid, "SigCgt")
