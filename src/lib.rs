@@ -14,6 +14,7 @@ pub mod commands;
 pub mod config;
 pub mod container_state;
 pub mod containers_storage;
+pub mod devices;
 pub mod engine;
 pub mod exec_process;
 pub mod executor;

@@ -6,22 +6,13 @@ use serde_json::Value;
 
 use super::{show, Findings, Input};
 use crate::config::GRANTABLE_CAPABILITIES;
+use crate::devices;
 
 pub const CAPABILITIES: &str = "privileged.capabilities";
 pub const DEVICES: &str = "privileged.devices";
 pub const MASKED_PATHS: &str = "privileged.masked-paths";
 pub const ANNOTATION: &str = "privileged.podman";
 pub const UNCONFINED: &str = "privileged.unconfined";
-
-/// Device nodes every container gets; anything else is a host device.
-const STANDARD_DEVICES: [&str; 6] = [
-    "/dev/null",
-    "/dev/zero",
-    "/dev/full",
-    "/dev/random",
-    "/dev/urandom",
-    "/dev/tty",
-];
 
 /// Capabilities beyond Pod Security Standards' baseline list are refused, in any set;
 /// CAP_NET_RAW, in containerd's and Docker's default set, only when configured.
@@ -58,22 +49,31 @@ pub fn capabilities(input: &Input, out: &mut Findings) {
     }
 }
 
+/// Devices by identity (see crate::devices): a device cgroup rule may grant read or
+/// write access only to the standard character devices, and a node in `linux.devices`
+/// must be a standard one by type and major:minor, whatever path it is put at.
 pub fn devices(input: &Input, out: &mut Findings) {
     let rules = input
         .spec
         .pointer("/linux/resources/devices")
         .and_then(Value::as_array);
     for (index, rule) in rules.into_iter().flatten().enumerate() {
-        let allows_all = rule["allow"] == true
-            && matches!(rule["type"].as_str(), None | Some("a"))
-            && rule["major"].is_null()
-            && rule["minor"].is_null();
-        if allows_all {
+        let only_standard = devices::grants_only_accessible(
+            rule["allow"] == true,
+            rule["type"].as_str(),
+            rule["major"].as_i64(),
+            rule["minor"].as_i64(),
+            rule["access"].as_str(),
+        );
+        if !only_standard {
             out.push(
                 format!("linux.resources.devices[{index}]"),
                 show(rule),
-                "a device rule may not allow every device; allow specific type/major/minor"
-                    .to_owned(),
+                format!(
+                    "a device rule may grant read/write only to the standard character \
+                     devices ({}); no wildcards, no block devices",
+                    accessible_list()
+                ),
             );
         }
     }
@@ -82,18 +82,46 @@ pub fn devices(input: &Input, out: &mut Findings) {
         .pointer("/linux/devices")
         .and_then(Value::as_array);
     for (index, node) in nodes.into_iter().flatten().enumerate() {
-        let path = node["path"].as_str().unwrap_or_default();
-        if !STANDARD_DEVICES.contains(&path) {
+        let standard = match (
+            node["path"].as_str(),
+            node["type"].as_str(),
+            node["major"].as_i64(),
+            node["minor"].as_i64(),
+        ) {
+            (Some(path), Some(typ), Some(major), Some(minor)) => {
+                devices::standard_node(path, typ, major, minor)
+            }
+            _ => false,
+        };
+        // Set-id and sticky bits on a node serve no container; only permissions may vary.
+        let special_bits = node["fileMode"].as_u64().is_some_and(|m| m & 0o7000 != 0);
+        if !standard || special_bits {
             out.push(
-                format!("linux.devices[{index}].path"),
-                show(&node["path"]),
+                format!("linux.devices[{index}]"),
+                show(node),
                 format!(
-                    "host devices may not be passed in; only {}",
-                    STANDARD_DEVICES.join(", ")
+                    "host devices may not be passed in; only the standard nodes, by type and \
+                     number at their own path ({}), without set-id or sticky bits",
+                    devices::STANDARD_NODES
+                        .iter()
+                        .map(|n| format!("{} c {}:{}", n.path, n.major, n.minor))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             );
         }
     }
+}
+
+fn accessible_list() -> String {
+    devices::ACCESSIBLE
+        .iter()
+        .map(|(major, minor)| match minor {
+            Some(minor) => format!("c {major}:{minor}"),
+            None => format!("c {major}:*"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Absent masked paths are the baseline's to supply; an explicitly empty list is how a

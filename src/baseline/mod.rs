@@ -18,6 +18,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::{BaselineConfig, NonRootMode, SeccompProfileName};
+use crate::devices;
 use crate::seccomp_profiles::{self, ProfileError};
 
 mod mounts;
@@ -203,6 +204,19 @@ impl<'a> Baseline<'a> {
             "runc's default read-only paths are always present",
         );
         linux.set_readonly_paths(Some(readonly));
+
+        let mut resources = linux.resources().clone().unwrap_or_default();
+        let rules = devices::cgroup_rules();
+        record(
+            &mut changes,
+            "devices",
+            "linux.resources.devices",
+            resources.devices(),
+            &Some(rules.clone()),
+            "the device cgroup denies every device but the standard character devices",
+        );
+        resources.set_devices(Some(rules));
+        linux.set_resources(Some(resources));
 
         Ok(changes)
     }
@@ -442,7 +456,7 @@ mod tests {
     use super::*;
 
     /// The controls the baseline changes (and finds unmet) in `root_spec()`.
-    const CONTROLS_OF_A_ROOT_SPEC: [&str; 10] = [
+    const CONTROLS_OF_A_ROOT_SPEC: [&str; 11] = [
         "capabilities",
         "no-new-privileges",
         "non-root",
@@ -453,6 +467,7 @@ mod tests {
         "core-dumps",
         "oom-score",
         "mount-options",
+        "devices",
     ];
 
     fn host(apparmor: bool) -> HostSupport {

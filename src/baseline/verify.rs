@@ -7,6 +7,7 @@ use libcontainer::oci_spec::runtime::{
 use serde::Serialize;
 
 use super::{Baseline, MASKED_PATHS, READONLY_PATHS};
+use crate::devices;
 use crate::seccomp_profiles;
 
 /// A promise of the baseline that an effective spec or process breaks: what
@@ -127,6 +128,17 @@ impl Baseline<'_> {
             if !lacking.is_empty() {
                 push(control, path, format!("lacks {lacking:?}"));
             }
+        }
+        let rules = linux
+            .resources()
+            .as_ref()
+            .and_then(|r| r.devices().as_ref());
+        if rules != Some(&devices::cgroup_rules()) {
+            push(
+                "devices",
+                "linux.resources.devices",
+                format!("{rules:?}: not deny-all and the standard devices"),
+            );
         }
         let namespaces = linux.namespaces().as_deref().unwrap_or_default();
         for typ in REQUIRED_NAMESPACES {

@@ -10,6 +10,7 @@ use super::{cgroup_manager, decision, load_container, open};
 use crate::admission::{self, Refused};
 use crate::cli::Update;
 use crate::config::LoadedConfig;
+use crate::devices;
 use crate::layout::ContainerRecord;
 use crate::pipeline::{self, MAX_SPEC_BYTES};
 use crate::policy::input::{Operation, Subject};
@@ -52,6 +53,13 @@ pub fn update(root: &Path, args: Update) -> Result<()> {
             Refused(violations).into(),
         ));
     }
+    // The device cgroup stays the one create set up (the baseline's deny-all and
+    // standard devices) whatever the update asks: containerd resends the spec's own
+    // list on every update, and writing a deny-all again would make /dev/null fail for
+    // the running workload until the allows follow (cgroup v1 devices.deny).
+    current["devices"] = serde_json::to_value(devices::cgroup_rules())?;
+    let mut resources = resources;
+    resources.set_devices(None);
     let updated: Spec = serde_json::from_value(spec_json)?;
     let process = updated
         .process()
