@@ -76,6 +76,13 @@ pub enum ConfigError {
         value: String,
         requirement: &'static str,
     },
+    #[error("host config {path}: admission.cgroups.{key} entry {value:?}: {requirement}")]
+    Cgroups {
+        path: PathBuf,
+        key: &'static str,
+        value: String,
+        requirement: &'static str,
+    },
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -181,6 +188,32 @@ pub struct AdmissionConfig {
     pub hooks: HooksConfig,
     pub images: ImagesConfig,
     pub distroless: DistrolessConfig,
+    pub cgroups: CgroupsConfig,
+}
+
+/// Where containers' cgroups may be (see `src/cgroups.rs`): strictly below one of these
+/// parents, as a cgroup that does not exist yet.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CgroupsConfig {
+    /// cgroupfs parents: bulwark's default, kubelet's (cgroupfs driver) and Podman's.
+    pub parents: Vec<PathBuf>,
+    /// systemd slices (a slice nests below its dash-prefix: `kubepods-burstable.slice`
+    /// is below `kubepods.slice`).
+    pub systemd_slices: Vec<String>,
+}
+
+impl Default for CgroupsConfig {
+    fn default() -> Self {
+        Self {
+            parents: ["/bulwark", "/kubepods", "/libpod_parent"]
+                .map(PathBuf::from)
+                .to_vec(),
+            systemd_slices: ["system.slice", "machine.slice", "kubepods.slice"]
+                .map(str::to_owned)
+                .to_vec(),
+        }
+    }
 }
 
 /// File-based secrets (seeds: secrets reach a container only as files on tmpfs, as
@@ -598,6 +631,7 @@ fn validate(config: &HostConfig, path: &Path) -> Result<(), ConfigError> {
             entry: entry.clone(),
         });
     }
+    validate_cgroups(&config.admission.cgroups, path)?;
     let decision_path = &config.policy.decision_path;
     if decision_path.is_empty()
         || !decision_path.split('/').all(|segment| {
@@ -634,6 +668,38 @@ fn validate(config: &HostConfig, path: &Path) -> Result<(), ConfigError> {
         });
     }
     validate_secrets(&config.secrets, max_tmpfs, path)
+}
+
+/// A parent must be a cgroup below the root (`/` would confine nothing); a slice a unit
+/// name ending in `.slice` (not the root slice `-.slice`).
+fn validate_cgroups(cgroups: &CgroupsConfig, path: &Path) -> Result<(), ConfigError> {
+    let invalid = |key, value: String, requirement| ConfigError::Cgroups {
+        path: path.to_owned(),
+        key,
+        value,
+        requirement,
+    };
+    if let Some(parent) = cgroups
+        .parents
+        .iter()
+        .find(|p| !is_plain_absolute(p) || p.as_path() == Path::new("/"))
+    {
+        return Err(invalid(
+            "parents",
+            parent.display().to_string(),
+            "an absolute cgroup path without \".\" or \"..\", not /",
+        ));
+    }
+    if let Some(slice) = cgroups.systemd_slices.iter().find(|s| {
+        !s.ends_with(".slice") || s.as_str() == "-.slice" || s.contains('/') || s.contains(':')
+    }) {
+        return Err(invalid(
+            "systemd_slices",
+            slice.clone(),
+            "a systemd slice name (NAME.slice), not the root slice",
+        ));
+    }
+    Ok(())
 }
 
 fn validate_secrets(

@@ -223,6 +223,10 @@ pub struct ContainerRecord {
     /// What the create decision established (engine, pod, image), for the exec and
     /// update decisions.
     pub policy_context: PolicyContext,
+    /// The cgroup directory bulwark made for the container at create (crate::cgroups),
+    /// removed with `rmdir` when a create fails before libcontainer took it over.
+    #[serde(default)]
+    pub claimed_cgroup: Option<PathBuf>,
 }
 
 impl ContainerRecord {
@@ -299,6 +303,7 @@ mod tests {
                 image: serde_json::Value::Null,
                 seccomp_profile: "default".into(),
             },
+            claimed_cgroup: Some("/sys/fs/cgroup/devices/bulwark/c2".into()),
         };
         record.save(&root, &id).unwrap();
         assert_eq!(ContainerRecord::load(&root, &id).unwrap(), record);

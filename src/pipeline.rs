@@ -18,9 +18,10 @@ use libcontainer::oci_spec::runtime::{Mount, Spec};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::admission::{self, fill_sandbox_limits, Input as AdmissionInput, Refused};
+use crate::admission::{self, fill_sandbox_limits, Input as AdmissionInput, Refused, Violation};
 use crate::atomic_file;
 use crate::baseline::{Baseline, BaselineError, Change};
+use crate::binds::Pinned;
 use crate::bounded_read::{read_path_bounded, BoundedReadError};
 use crate::config::{AdmissionConfig, SecretsConfig};
 use crate::engine::Engine;
@@ -113,6 +114,8 @@ pub struct Effective {
     pub changes: Vec<Change>,
     pub context: PolicyContext,
     pub secrets: Delivery,
+    /// The engine's bind sources, open and admitted, for create to stage (crate::binds).
+    pub binds: Vec<Pinned>,
 }
 
 /// What admission established about the engine's document.
@@ -161,6 +164,8 @@ pub fn effective_spec_of(
     if spec.process().is_none() {
         return Err(SpecError::NoProcess);
     }
+    let binds_dir = binds_dir(input.secrets_dir);
+    let mut binds = pin_binds(&mut spec, &engine, input, &binds_dir)?;
     changes.extend(input.baseline.apply_to_spec(&mut spec)?);
     // After the baseline: the files belong to the uid the process really runs as.
     let secrets = secrets::plan(
@@ -173,12 +178,80 @@ pub fn effective_spec_of(
         },
         &mut changes,
     )?;
+    locate_pinned(&mut spec, &mut binds);
     Ok(Effective {
         spec,
         changes,
         context,
         secrets,
+        binds,
     })
+}
+
+/// Where a container's binds are staged: beside its secrets, in its private directory.
+pub fn binds_dir(secrets_dir: &Path) -> PathBuf {
+    secrets_dir.with_file_name("binds")
+}
+
+/// Opens every bind source of the engine's spec and admits it again on that descriptor
+/// (the one create mounts). Each source is set, for now, to its staging path: a mark
+/// the baseline's and secrets' own mounts cannot carry, found again by
+/// [`locate_pinned`] after they have added theirs.
+fn pin_binds(
+    spec: &mut Spec,
+    engine: &Engine,
+    input: &PipelineInput,
+    binds_dir: &Path,
+) -> Result<Vec<Pinned>, SpecError> {
+    let mut pinned = Vec::new();
+    for (index, mount) in spec.mounts_mut().iter_mut().flatten().enumerate() {
+        if !is_bind(mount) {
+            continue;
+        }
+        let Some(source) = mount.source().clone() else {
+            continue;
+        };
+        let admitted =
+            admission::admit_bind_source(&source, engine, input.container_id, input.admission);
+        let source = admitted.map_err(|allowed| {
+            Refused(vec![Violation {
+                rule: admission::HOST_PATH,
+                path: format!("mounts[{index}].source"),
+                value: format!("{:?}", source.display().to_string()),
+                allowed,
+            }])
+        })?;
+        let staged_at = binds_dir.join(pinned.len().to_string());
+        mount.set_source(Some(staged_at.clone()));
+        let recursive = mount
+            .options()
+            .iter()
+            .flatten()
+            .any(|option| option == "rbind");
+        pinned.push(Pinned {
+            index,
+            source,
+            recursive,
+            staged_at,
+        });
+    }
+    Ok(pinned)
+}
+
+/// Finds each pinned bind in the finished spec (the baseline inserts mounts of its own)
+/// and puts its source back, so the policy engine and the audit see the engine's path
+/// until create stages it.
+fn locate_pinned(spec: &mut Spec, pinned: &mut [Pinned]) {
+    for (index, mount) in spec.mounts_mut().iter_mut().flatten().enumerate() {
+        let Some(pin) = pinned
+            .iter_mut()
+            .find(|p| mount.source().as_deref() == Some(p.staged_at.as_path()))
+        else {
+            continue;
+        };
+        pin.index = index;
+        mount.set_source(Some(pin.source.path.clone()));
+    }
 }
 
 /// The stages on the engine's raw document: CRI sandbox limits, then admission. Shared

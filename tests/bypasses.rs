@@ -7,6 +7,7 @@
 mod common;
 
 use std::fs;
+use std::path::Path;
 
 use common::{probe_report, unique_id, Bundle, Runtime};
 use serde_json::{json, Value};
@@ -181,4 +182,353 @@ fn standard_nodes_by_identity_are_admitted() {
     assert_eq!(node["file_type"], "char", "{node}");
     assert_eq!(node["rdev"], "1:7", "{node}");
     rt.assert_nothing_left(&id);
+}
+
+// ---------------------------------------------------------------------------
+// A container's cgroup is a new one below the configured parents, made by bulwark.
+
+/// A cgroup of the host's (standing for `/system.slice/ssh.service`) with a process in
+/// it, in every v1 hierarchy (or the unified one); removed again on drop.
+struct HostCgroup {
+    relative: String,
+    dirs: Vec<std::path::PathBuf>,
+    process: std::process::Child,
+}
+
+impl HostCgroup {
+    fn new(relative: &str) -> Self {
+        let process = std::process::Command::new("sleep")
+            .arg("300")
+            .spawn()
+            .unwrap();
+        let dirs = common::cgroup_hierarchies()
+            .into_iter()
+            .map(|h| h.join(relative.trim_start_matches('/')))
+            .collect::<Vec<_>>();
+        // Built first, so a failure below still kills the process and removes the dirs.
+        let cgroup = Self {
+            relative: relative.to_owned(),
+            dirs,
+            process,
+        };
+        for dir in &cgroup.dirs {
+            fs::create_dir_all(dir).unwrap();
+            // A v1 cpuset cgroup takes no task before it has cpus and mems.
+            for file in ["cpuset.cpus", "cpuset.mems"] {
+                if let Ok(value) = fs::read_to_string(dir.parent().unwrap().join(file)) {
+                    fs::write(dir.join(file), value.trim()).unwrap();
+                }
+            }
+            fs::write(dir.join("cgroup.procs"), cgroup.process.id().to_string())
+                .unwrap_or_else(|e| panic!("cannot move the victim into {}: {e}", dir.display()));
+        }
+        cgroup
+    }
+
+    fn alive(&mut self) -> bool {
+        self.process.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for HostCgroup {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+        for dir in &self.dirs {
+            let _ = fs::remove_dir(dir);
+        }
+    }
+}
+
+/// A spec naming a cgroup the container did not get: a host service's, another
+/// container's, one reached through `..`, or bulwark's own (the empty path). Before,
+/// the container joined it, and `delete --force` SIGKILLed everything in it (the host
+/// "service" died). Each is refused, naming the rule; the victim lives on.
+#[test]
+fn a_spec_cannot_join_or_kill_a_cgroup_it_was_not_given() {
+    let rt = Runtime::new();
+    let mut service = HostCgroup::new(&format!("/bulwark-victim-{}", std::process::id()));
+    let mut victim_bundle = Bundle::new(&["/probe", "sleep", "300"]);
+    victim_bundle.set("/linux/resources/devices", json!([]));
+    let victim = unique_id("cg-victim");
+    rt.ok(&[
+        "run",
+        "--detach",
+        "--bundle",
+        victim_bundle.path_str(),
+        &victim,
+    ]);
+    let victim_pid = rt.state(&victim)["pid"].as_i64().unwrap();
+
+    for (case, path) in [
+        ("host", service.relative.clone()),
+        ("other-container", format!("/bulwark/{victim}")),
+        ("dotdot", format!("/bulwark/..{}", service.relative)),
+        ("empty", String::new()),
+        ("relative", format!("bulwark/{victim}")),
+    ] {
+        let mut bundle = Bundle::new(&["/probe", "sleep", "300"]);
+        bundle.set("/linux/cgroupsPath", json!(path));
+        let id = unique_id(&format!("cg-{case}"));
+        let out = rt.run(&["run", "--detach", "--bundle", bundle.path_str(), &id]);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        // Whatever happened, the attacker's container goes, as an engine would remove it.
+        let _ = rt.run(&["delete", "--force", &id]);
+        assert_eq!(out.status.code(), Some(1), "{case}: admitted: {stderr}");
+        assert!(
+            stderr.contains("[cgroups.path] linux.cgroupsPath"),
+            "{case}: {stderr}"
+        );
+        assert!(service.alive(), "{case}: the host service was killed");
+        assert!(
+            common::proc_status(victim_pid, "State").is_some(),
+            "{case}: the victim container was killed"
+        );
+        rt.assert_nothing_left(&id);
+    }
+    assert_eq!(rt.state(&victim)["status"], "running");
+    rt.ok(&["delete", "--force", &victim]);
+    rt.assert_nothing_left(&victim);
+}
+
+/// Two creates racing for one new cgroup: the exclusive mkdir lets exactly one have it
+/// (before, both joined and either's delete killed the other). Bounded: 20 rounds.
+#[test]
+fn two_creates_racing_for_one_cgroup_never_share_it() {
+    let rt = Runtime::new();
+    for round in 0..20 {
+        let path = format!("/bulwark/shared-{}-{round}", std::process::id());
+        let ids = [unique_id("cg-race-a"), unique_id("cg-race-b")];
+        let bundles: Vec<Bundle> = ids
+            .iter()
+            .map(|_| {
+                let mut bundle = Bundle::new(&["/probe", "sleep", "300"]);
+                bundle.set("/linux/cgroupsPath", json!(path));
+                bundle
+            })
+            .collect();
+        let outcomes: Vec<bool> = std::thread::scope(|scope| {
+            let handles: Vec<_> = ids
+                .iter()
+                .zip(&bundles)
+                .map(|(id, bundle)| {
+                    let rt = &rt;
+                    scope.spawn(move || {
+                        rt.run(&["create", "--bundle", bundle.path_str(), id])
+                            .status
+                            .success()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(
+            outcomes.iter().filter(|ok| **ok).count() <= 1,
+            "round {round}: both creates joined {path}"
+        );
+        for id in &ids {
+            let _ = rt.run(&["delete", "--force", id]);
+            rt.assert_nothing_left(id);
+        }
+        assert!(common::cgroup_dirs(path.trim_start_matches('/')).is_empty());
+    }
+}
+
+/// `exec --cgroup SUB` made libcontainer create a sub-cgroup nobody removed, and the
+/// container's `delete --force` then failed forever. Refused before anything is made.
+#[test]
+fn exec_into_a_sub_cgroup_is_refused_and_delete_still_works() {
+    let rt = Runtime::new();
+    let bundle = Bundle::new(&["/probe", "sleep", "300"]);
+    let id = unique_id("cg-exec-sub");
+    rt.ok(&["run", "--detach", "--bundle", bundle.path_str(), &id]);
+    let stderr = rt.fails(&["exec", "--cgroup", "sub", &id, "/probe", "exit", "0"]);
+    assert!(
+        stderr.contains("exec --cgroup \"sub\" is not supported"),
+        "{stderr}"
+    );
+    assert!(common::cgroup_dirs(&format!("bulwark/{id}/sub")).is_empty());
+    rt.ok(&["delete", "--force", &id]);
+    rt.assert_nothing_left(&id);
+}
+
+// ---------------------------------------------------------------------------
+// A bind mounts the directory admission checked: opened once, mounted through its fd.
+
+/// An allowlisted host directory holding a marker file, and the config allowing it.
+fn allowlisted_dir() -> (tempfile::TempDir, std::path::PathBuf, String) {
+    let dir = tempfile::Builder::new()
+        .prefix("bulwark-binds-")
+        .tempdir()
+        .unwrap();
+    let path = fs::canonicalize(dir.path()).unwrap();
+    let config = format!(
+        "{}[admission.mounts]\nallowed_host_paths = [{:?}]\n",
+        common::TEST_CONFIG,
+        path.display().to_string()
+    );
+    (dir, path, config)
+}
+
+fn with_bind(bundle: &mut Bundle, source: &Path) {
+    let mut mounts = bundle.config["mounts"].as_array().unwrap().clone();
+    mounts.push(json!({"destination": "/mnt", "type": "bind",
+                       "source": source, "options": ["rbind", "ro"]}));
+    bundle.set("/mounts", Value::Array(mounts));
+}
+
+/// `/proc/<pid>/cwd` of a process whose cwd is inside the allowlisted directory: the
+/// old check canonicalized it to an allowed path, libcontainer resolved it again later
+/// (the process could have moved to `/` by then). A magic link is no bind source.
+#[test]
+fn a_bind_source_through_a_proc_magic_link_is_refused() {
+    let (_dir, path, config) = allowlisted_dir();
+    let rt = Runtime::with_config(&config);
+    let mut holder = std::process::Command::new("sleep")
+        .arg("60")
+        .current_dir(&path)
+        .spawn()
+        .unwrap();
+    let mut bundle = Bundle::new(&["/probe", "report"]);
+    with_bind(
+        &mut bundle,
+        &Path::new("/proc").join(holder.id().to_string()).join("cwd"),
+    );
+    let id = unique_id("bind-magic");
+    let stderr = assert_refused(&rt, &bundle, &id, &["[mounts.host-path] mounts["]);
+    assert!(stderr.contains("symbolic link"), "{stderr}");
+    let _ = holder.kill();
+    let _ = holder.wait();
+}
+
+/// Swaps `vol` (a directory with a marker) and `vol.tmp` (a symlink to `/`) in the
+/// allowlisted directory with renameat2(RENAME_EXCHANGE) until stopped.
+fn exchange_until(dir: &Path, stop: &std::sync::atomic::AtomicBool) {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let a = CString::new(dir.join("vol").as_os_str().as_bytes()).unwrap();
+    let b = CString::new(dir.join("vol.tmp").as_os_str().as_bytes()).unwrap();
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        // SAFETY: two valid C strings; renameat2 only reads them.
+        unsafe {
+            libc::renameat2(
+                libc::AT_FDCWD,
+                a.as_ptr(),
+                libc::AT_FDCWD,
+                b.as_ptr(),
+                libc::RENAME_EXCHANGE,
+            );
+        }
+    }
+}
+
+/// The symlink-exchange race on a bind source: `vol` is a directory when admission
+/// looks and a link to host `/` when libcontainer mounts it (10 of 30 runs gave a
+/// read-only bind of the host's root before). 100 runs while a thread exchanges them:
+/// each is refused (a link at the lookup) or mounts the directory; none sees the host.
+#[test]
+fn a_bind_source_swapped_for_a_symlink_never_mounts_the_host() {
+    let (_dir, path, config) = allowlisted_dir();
+    fs::create_dir(path.join("vol")).unwrap();
+    fs::write(path.join("vol/marker"), "volume").unwrap();
+    std::os::unix::fs::symlink("/", path.join("vol.tmp")).unwrap();
+    let rt = Runtime::with_config(&config);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (mut mounted_volume, mut refused, mut host) = (0, 0, Vec::new());
+    std::thread::scope(|scope| {
+        scope.spawn(|| exchange_until(&path, &stop));
+        for attempt in 0..100 {
+            let mut bundle =
+                Bundle::new(&["/probe", "read-each", "/mnt/marker", "/mnt/etc/hostname"]);
+            with_bind(&mut bundle, &path.join("vol"));
+            let id = unique_id(&format!("bind-race-{attempt}"));
+            let out = rt.run(&["run", "--bundle", bundle.path_str(), &id]);
+            if out.status.success() {
+                let report = probe_report(&out.stdout);
+                if report["/mnt/etc/hostname"]["result"] == "ok" {
+                    host.push(report.to_string());
+                } else if report["/mnt/marker"]["result"] == "ok" {
+                    mounted_volume += 1;
+                }
+            } else {
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                assert!(stderr.contains("[mounts.host-path]"), "{stderr}");
+                refused += 1;
+            }
+            let _ = rt.run(&["delete", "--force", &id]);
+            rt.assert_nothing_left(&id);
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    assert!(
+        host.is_empty(),
+        "the host's root was mounted {} times, e.g. {:?}",
+        host.len(),
+        host.first()
+    );
+    // Positive control: the race does not just refuse everything.
+    assert!(
+        mounted_volume > 0,
+        "never mounted the volume ({refused} refused)"
+    );
+    let root = rt.root().to_str().unwrap().to_owned();
+    assert!(
+        common::host_mounts(&root).is_empty(),
+        "{:?}",
+        common::host_mounts(&root)
+    );
+}
+
+/// Admitted binds, a directory (rbind) and a file, reach the container with their
+/// content; the staged mounts are gone from the host once the container runs.
+#[test]
+fn admitted_binds_are_mounted_and_leave_no_staging_mount_on_the_host() {
+    let (_dir, path, config) = allowlisted_dir();
+    fs::create_dir(path.join("data")).unwrap();
+    fs::write(path.join("data/marker"), "volume").unwrap();
+    fs::write(path.join("file"), "single").unwrap();
+    let rt = Runtime::with_config(&config);
+    let mut bundle = Bundle::new(&["/probe", "sleep", "300"]);
+    with_bind(&mut bundle, &path.join("data"));
+    let mut mounts = bundle.config["mounts"].as_array().unwrap().clone();
+    mounts.push(json!({"destination": "/etc/single", "type": "bind",
+                       "source": path.join("file"), "options": ["bind", "ro"]}));
+    bundle.set("/mounts", Value::Array(mounts));
+    let id = unique_id("bind-ok");
+    rt.ok(&["run", "--detach", "--bundle", bundle.path_str(), &id]);
+    let root = rt.root().to_str().unwrap().to_owned();
+    assert!(
+        common::host_mounts(&root).is_empty(),
+        "{:?}",
+        common::host_mounts(&root)
+    );
+    let out = rt.ok(&[
+        "exec",
+        &id,
+        "/probe",
+        "read-each",
+        "/mnt/marker",
+        "/etc/single",
+    ]);
+    let report = probe_report(&out.stdout);
+    assert_eq!(report["/mnt/marker"]["content"], "volume", "{report}");
+    assert_eq!(report["/etc/single"]["content"], "single", "{report}");
+    // libcontainer was given bulwark's staged mount, not the path it would look up again.
+    let effective = rt.root().join("@bulwark").join(&id).join("config.json");
+    let spec: Value = serde_json::from_slice(&fs::read(effective).unwrap()).unwrap();
+    let staged = rt.root().join("@bulwark").join(&id).join("binds");
+    let sources: Vec<&str> = spec["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["destination"] == "/mnt" || m["destination"] == "/etc/single")
+        .map(|m| m["source"].as_str().unwrap())
+        .collect();
+    assert_eq!(sources.len(), 2, "{spec}");
+    assert!(
+        sources.iter().all(|s| Path::new(s).starts_with(&staged)),
+        "{sources:?}"
+    );
+    rt.ok(&["delete", "--force", &id]);
+    rt.assert_no_leftovers_or_mounts(&id);
 }

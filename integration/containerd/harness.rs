@@ -73,13 +73,15 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(120);
 /// bulwark's host config for every container of these tests, written to
 /// `D/bulwark.toml`. This host's kernel has no AppArmor, which bulwark refuses
 /// unless the config accepts it; the probe and pause images are approved; the
-/// audit log stays in D. Keep every setting the CRI tests need here.
-pub fn bulwark_config(audit_log: &Path) -> String {
+/// audit log stays in D; the pods' cgroups go below this instance's parent, which
+/// stands for kubelet's `/kubepods`. Keep every setting the CRI tests need here.
+pub fn bulwark_config(audit_log: &Path, cgroup_parent: &str) -> String {
     format!(
         "[baseline.apparmor]\nallow_missing = true\n\
          [admission.images]\napproved = [\"localhost/bulwark-probe\", \"localhost/bulwark-pause\"]\n\
          # containerd 1.6 names no image in a sandbox's spec: it runs sandbox_image.\n\
          cri_sandbox_image = {PAUSE_IMAGE:?}\n\
+         [admission.cgroups]\nparents = [{cgroup_parent:?}]\n\
          [audit]\npath = {audit_log:?}\n"
     )
 }
@@ -175,7 +177,7 @@ impl Containerd {
         }
         fs::write(
             self.path("bulwark.toml"),
-            bulwark_config(&self.path("audit.jsonl")),
+            bulwark_config(&self.path("audit.jsonl"), &self.cgroup_parent),
         )
         .expect("write bulwark.toml");
         self.write_runtime_wrapper();

@@ -7,6 +7,7 @@
 //! the baseline on purpose are refused here; what a spec merely forgot, the baseline
 //! supplies.
 
+mod cgroups;
 mod distroless;
 mod images;
 mod mounts;
@@ -26,6 +27,7 @@ use crate::config::AdmissionConfig;
 use crate::engine::Engine;
 use crate::image_identity::{self, Identity};
 
+pub use mounts::{admit_bind_source, HOST_PATH};
 pub use resources::fill_sandbox_limits;
 
 /// One refused field.
@@ -192,6 +194,10 @@ const PROCESS_CWD: Rule = Rule {
     id: process::CWD,
     check: process::cwd,
 };
+const CGROUPS_PATH: Rule = Rule {
+    id: cgroups::PATH,
+    check: cgroups::confined,
+};
 const PROCESS_ENV_SECRETS: Rule = Rule {
     id: process::ENV_SECRETS,
     check: process::env_secrets,
@@ -219,6 +225,7 @@ const RULES: &[Rule] = &[
     PRIVILEGED_UNCONFINED,
     NAMESPACES_REQUIRED,
     NAMESPACES_HOST,
+    CGROUPS_PATH,
     PROCESS_HOOKS,
     PROCESS_SYSCTLS,
     PROCESS_LINUX_FIELDS,

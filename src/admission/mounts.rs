@@ -8,6 +8,8 @@ use std::path::{Component, Path};
 use serde_json::Value;
 
 use super::{show, Findings, Input};
+use crate::binds;
+use crate::config::AdmissionConfig;
 use crate::engine::Engine;
 
 pub const HOST_PATH: &str = "mounts.host-path";
@@ -59,39 +61,42 @@ pub fn host_paths(input: &Input, out: &mut Findings) {
             out.push(path, "unset", "a bind mount needs a source".to_owned());
             continue;
         };
-        // Symlinks resolved: a link inside an allowed directory must not reach out.
-        let Ok(resolved) = std::fs::canonicalize(input.bundle.join(source)) else {
-            out.push(
-                path,
-                show(&mount["source"]),
-                "an existing path (it could not be resolved)".to_owned(),
-            );
-            continue;
-        };
-        if let Some(reason) = forbidden(&resolved) {
-            out.push(path, show(&mount["source"]), format!("{reason}; bind only engine-managed paths of this container or admission.mounts.allowed_host_paths"));
-            continue;
-        }
-        if is_socket(&resolved) {
-            out.push(
-                path,
-                show(&mount["source"]),
-                "a Unix socket may not be bound in (container runtime sockets give host control)"
-                    .to_owned(),
-            );
-            continue;
-        }
-        let allowed = engine_managed(&resolved, &input.engine, input.container_id)
-            || input
-                .config
-                .mounts
-                .allowed_host_paths
-                .iter()
-                .any(|a| resolved.starts_with(a));
-        if !allowed {
-            out.push(path, show(&mount["source"]), "host paths may not be mounted; bind only engine-managed paths of this container or pod, or admission.mounts.allowed_host_paths".to_owned());
+        let verdict = admit_bind_source(
+            &input.bundle.join(source),
+            &input.engine,
+            input.container_id,
+            input.config,
+        );
+        if let Err(allowed) = verdict {
+            out.push(path, show(&mount["source"]), allowed);
         }
     }
+}
+
+/// The verdict on one bind source (absolute; relative ones are joined to the bundle
+/// first, runc's rule): the source, open (see crate::binds), or what is allowed
+/// instead. Admission calls it on the engine's document; create calls it again on
+/// the effective spec and mounts the very descriptor it returns.
+pub fn admit_bind_source(
+    source: &Path,
+    engine: &Engine,
+    container_id: &str,
+    config: &AdmissionConfig,
+) -> Result<binds::Source, String> {
+    let opened = binds::open_source(source).map_err(|e| e.to_string())?;
+    if let Some(reason) = forbidden(&opened.path) {
+        return Err(format!("{reason}; bind only engine-managed paths of this container or admission.mounts.allowed_host_paths"));
+    }
+    let allowed = engine_managed(&opened.path, engine, container_id)
+        || config
+            .mounts
+            .allowed_host_paths
+            .iter()
+            .any(|a| opened.path.starts_with(a));
+    if !allowed {
+        return Err("host paths may not be mounted; bind only engine-managed paths of this container or pod, or admission.mounts.allowed_host_paths".to_owned());
+    }
+    Ok(opened)
 }
 
 fn forbidden(resolved: &Path) -> Option<String> {
@@ -109,11 +114,6 @@ fn forbidden(resolved: &Path) -> Option<String> {
         .map(Path::new)
         .any(|root| resolved == root || root.starts_with(resolved))
         .then(|| format!("{} holds or is a host system path", resolved.display()))
-}
-
-fn is_socket(path: &Path) -> bool {
-    use std::os::unix::fs::FileTypeExt;
-    std::fs::metadata(path).is_ok_and(|m| m.file_type().is_socket())
 }
 
 /// Paths the engine creates for this container or pod only: Podman's userdata

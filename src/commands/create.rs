@@ -1,13 +1,16 @@
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::Container;
+use libcontainer::oci_spec::runtime::Spec;
 use libcontainer::syscall::syscall::SyscallType;
 
 use super::{decision, remove_container};
 use crate::atomic_file;
 use crate::baseline::{Baseline, Change, HostSupport};
+use crate::binds;
+use crate::cgroups::{self, CgroupPath};
 use crate::cli::{Create, CreateOpts, GlobalOpts};
 use crate::config::LoadedConfig;
 use crate::executor::HardenedExecutor;
@@ -69,10 +72,11 @@ fn build(
         secrets_dir: &secrets_dir,
     });
     let Effective {
-        spec,
+        mut spec,
         changes,
         mut context,
         secrets,
+        binds,
     } = match effective {
         Ok(effective) => effective,
         Err(error) => {
@@ -109,22 +113,29 @@ fn build(
     secrets.deliver(&secrets_dir)?;
     tracing::debug!(%id, secrets = ?secrets.names(), "secrets delivered");
     failpoint::hit(failpoint::AFTER_SECRETS);
+    let binds_dir = pipeline::binds_dir(&secrets_dir);
+    binds::stage(&binds, &binds_dir, &mut spec)?;
     pipeline::write_effective_spec(&spec, &root.effective_spec_path(id))?;
     let rootfs = spec
         .root()
         .as_ref()
         .map(|r| r.path().clone())
         .unwrap_or_default();
-    ContainerRecord {
+    let claimed_cgroup = claim_cgroup(&spec)?;
+    let record = ContainerRecord {
         bundle: bundle.to_owned(),
         rootfs,
         policy_context: context,
+        claimed_cgroup: Some(claimed_cgroup.clone()),
+    };
+    if let Err(error) = record.save(root, id) {
+        cgroups::release(&claimed_cgroup);
+        return Err(error.into());
     }
-    .save(root, id)?;
     failpoint::hit(failpoint::AFTER_EFFECTIVE_SPEC);
     tracing::debug!(%id, bundle = %bundle.display(), "creating container from the effective spec");
 
-    let container = ContainerBuilder::new(id.to_string(), SyscallType::default())
+    let built = ContainerBuilder::new(id.to_string(), SyscallType::default())
         .with_executor(HardenedExecutor::for_init())
         .with_console_socket(opts.console_socket.as_ref())
         .with_root_path(root.path())?
@@ -134,8 +145,11 @@ fn build(
         .with_systemd(global.systemd_cgroup)
         .with_detach(detach)
         .with_no_pivot(opts.no_pivot)
-        .build()
-        .with_context(|| format!("cannot create container {id}"))?;
+        .build();
+    // The init has cloned the staged binds into its mount namespace (or failed): they
+    // leave the host's tree now.
+    binds::unstage(&binds_dir)?;
+    let container = built.with_context(|| format!("cannot create container {id}"))?;
     if let Some(pid_file) = &opts.pid_file {
         let pid = container
             .pid()
@@ -144,6 +158,21 @@ fn build(
     }
     failpoint::hit(failpoint::AFTER_LIBCONTAINER);
     Ok(container)
+}
+
+/// Makes the container's cgroup (admitted by `cgroups.path`, or bulwark's default)
+/// before libcontainer joins it: the exclusive mkdir refuses a cgroup another create
+/// got first.
+fn claim_cgroup(spec: &Spec) -> Result<PathBuf> {
+    let path = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_ref())
+        .context("the effective spec has no cgroupsPath")?;
+    let text = path.to_string_lossy();
+    let parsed = CgroupPath::parse(&text)
+        .map_err(|form| anyhow::anyhow!("linux.cgroupsPath {text:?}: {form}"))?;
+    Ok(cgroups::claim(&parsed)?)
 }
 
 /// Writes the init's pid for the engine, atomically (runc's way: a reader never sees a

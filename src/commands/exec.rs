@@ -24,6 +24,15 @@ pub fn exec(root: &Path, args: Exec) -> Result<i32> {
     let (root, id) = open(root, &args.container_id)?;
     // Fail early with runc's message for a missing container, before reading anything.
     load_container(&root, &id)?;
+    if let Some(sub) = &args.cgroup {
+        // libcontainer 0.7 creates a missing sub-cgroup for the process (tenant
+        // builder add_task) and never removes it, so the container's delete failed on
+        // the cgroup forever; runc only joins one that exists, on cgroup v2.
+        bail!(
+            "exec --cgroup {sub:?} is not supported: exec'd processes run in the \
+             container's own cgroup; drop --cgroup"
+        );
+    }
     let spec: Spec = pipeline::read_json(&root.effective_spec_path(&id))
         .with_context(|| format!("cannot read the effective spec of container {id}"))?;
     let init = spec.process().as_ref().ok_or(ExecError::NoInitProcess)?;
@@ -93,7 +102,6 @@ pub fn exec(root: &Path, args: Exec) -> Result<i32> {
                 .with_detach(args.detach)
                 .with_process(Some(&process_file))
                 .with_ignore_paused(args.ignore_paused)
-                .with_sub_cgroup(args.cgroup.clone())
                 .build()
         });
     // libcontainer has read the file by the time build returns, success or not.

@@ -9,7 +9,7 @@ use libcgroups::common::{AnyCgroupManager, CgroupConfig};
 use libcontainer::container::Container;
 
 use crate::container_state::ContainerStateError;
-use crate::layout::{ContainerId, LayoutError, StateRoot};
+use crate::layout::{ContainerId, ContainerRecord, LayoutError, StateRoot};
 
 pub mod apparmor;
 pub mod create;
@@ -69,11 +69,23 @@ fn cgroup_manager(container: &Container) -> Result<AnyCgroupManager> {
 /// behind.
 fn remove_container(root: &StateRoot, id: &ContainerId) -> Result<()> {
     let removed = remove_libcontainer_state(root, id);
+    // A create that failed before libcontainer joined the cgroup bulwark claimed for it
+    // leaves that (empty) directory; libcontainer's delete removed it otherwise.
+    if let Ok(ContainerRecord {
+        claimed_cgroup: Some(dir),
+        ..
+    }) = ContainerRecord::load(root, id)
+    {
+        if removed.is_ok() {
+            crate::cgroups::release(&dir);
+        }
+    }
     // The secrets tmpfs goes even when libcontainer's delete failed (it cannot remove
     // the cgroup of a create killed half-way until its processes are gone): the values
     // must not stay mounted on the host until a retry. Unmounted before the private
     // directory goes: removing it recursively would stop at the mount.
     crate::secrets::remove(&root.secrets_dir(id))?;
+    crate::binds::unstage(&crate::pipeline::binds_dir(&root.secrets_dir(id)))?;
     removed?;
     root.release(id)?;
     Ok(())

@@ -454,6 +454,22 @@ impl Runtime {
     }
 }
 
+/// The mount points of the host's cgroup hierarchies (v1 controllers, named
+/// hierarchies, the unified one) under /sys/fs/cgroup, from mountinfo.
+pub fn cgroup_hierarchies() -> Vec<PathBuf> {
+    fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            let fstype = right.split_whitespace().next()?;
+            let mount_point = PathBuf::from(left.split_whitespace().nth(4)?);
+            (matches!(fstype, "cgroup" | "cgroup2") && mount_point.starts_with("/sys/fs/cgroup"))
+                .then_some(mount_point)
+        })
+        .collect()
+}
+
 /// `<hierarchy>/<relative>` for every cgroup hierarchy mounted under /sys/fs/cgroup
 /// (cgroup v1 controllers, the unified hierarchy, or v2 itself) where it exists.
 pub fn cgroup_dirs(relative: &str) -> Vec<PathBuf> {

@@ -1,0 +1,276 @@
+//! The container's cgroup: confined under the configured parents, new at create, and
+//! claimed by bulwark before libcontainer joins it.
+//!
+//! libcontainer 0.7 joins whatever `linux.cgroupsPath` names, creating it if missing and
+//! reusing it if not (libcgroups v1 `add_task`: create_dir_all, then cgroup.procs), and
+//! strips only a leading `/` (`join_safely`: `..` climbs out of the hierarchy). Its
+//! `delete`, a failed create's cleanup and `kill --all` SIGKILL every process in that
+//! cgroup and remove it. So a spec naming `/system.slice/ssh.service` or another
+//! container's cgroup would take over its limits and kill it on delete. Admission
+//! (`cgroups.path`) confines the path and refuses one that exists; at create bulwark
+//! makes the leaf itself with an exclusive `mkdir`, so of two racing creates naming the
+//! same cgroup one is refused, and every cgroup libcontainer later kills or removes is
+//! one bulwark created for this container.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Where cgroup hierarchies are mounted.
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("cannot read the host's cgroup mounts: {0}")]
+    Mounts(io::Error),
+    #[error(
+        "cgroup {path} already exists: a container gets a new cgroup of its own; \
+         choose another linux.cgroupsPath"
+    )]
+    Exists { path: PathBuf },
+    #[error("cannot create cgroup {path}: {source}")]
+    Create { path: PathBuf, source: io::Error },
+}
+
+/// A `linux.cgroupsPath`, parsed by form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CgroupPath {
+    /// The cgroupfs driver's absolute path (`/kubepods/burstable/pod<uid>/<id>`).
+    Cgroupfs(PathBuf),
+    /// The systemd driver's `slice:prefix:name` (`kubepods-burstable.slice:cri-containerd:<id>`).
+    Systemd {
+        slice: String,
+        prefix: String,
+        name: String,
+    },
+}
+
+impl CgroupPath {
+    /// Parses a cgroupsPath; the error says what is wrong with it. `..`, `.`, empty
+    /// components, a relative path and the empty path (which libcontainer reads as
+    /// bulwark's own cgroup) are refused.
+    pub fn parse(path: &str) -> Result<Self, &'static str> {
+        if let Some(relative) = path.strip_prefix('/') {
+            // Split by hand: Path::components folds "." and "//" away.
+            let plain = relative
+                .split('/')
+                .all(|part| !part.is_empty() && part != "." && part != "..");
+            if !plain {
+                return Err("an absolute path without \".\", \"..\" or empty components");
+            }
+            return Ok(Self::Cgroupfs(PathBuf::from(path)));
+        }
+        let parts: Vec<&str> = path.split(':').collect();
+        let [slice, prefix, name] = parts[..] else {
+            return Err("an absolute path (cgroupfs) or slice:prefix:name (systemd)");
+        };
+        let unit_part = |s: &str| {
+            !s.is_empty() && !s.contains('/') && s != "." && s != ".." && !s.contains("..")
+        };
+        if !slice.ends_with(".slice") || !unit_part(slice) || !unit_part(prefix) || !unit_part(name)
+        {
+            return Err("slice:prefix:name with a .slice and no \"/\" or \"..\"");
+        }
+        Ok(Self::Systemd {
+            slice: slice.to_owned(),
+            prefix: prefix.to_owned(),
+            name: name.to_owned(),
+        })
+    }
+
+    /// Whether the cgroup lies strictly below one of the allowed parents: a cgroupfs
+    /// path under one of `parents`, a systemd slice that is one of `slices` or below
+    /// one (systemd nests `a-b.slice` in `a.slice`).
+    pub fn is_confined(&self, parents: &[PathBuf], slices: &[String]) -> bool {
+        match self {
+            Self::Cgroupfs(path) => parents.iter().any(|p| path.starts_with(p) && path != p),
+            Self::Systemd { slice, .. } => slices.iter().any(|allowed| {
+                let stem = allowed.trim_end_matches(".slice");
+                slice == allowed || slice.starts_with(&format!("{stem}-"))
+            }),
+        }
+    }
+
+    /// The cgroup's directory relative to a hierarchy's root, as libcontainer makes it:
+    /// on cgroup v1 (every driver: libcgroups 0.7 uses its v1 manager there) and for
+    /// cgroupfs paths the path itself, for systemd on v2 the slice's nesting and
+    /// `<prefix>-<name>.scope`.
+    pub fn relative_dir(&self, unified: bool) -> PathBuf {
+        match self {
+            Self::Cgroupfs(path) => path.strip_prefix("/").unwrap_or(path).to_owned(),
+            Self::Systemd {
+                slice,
+                prefix,
+                name,
+            } => {
+                if !unified {
+                    return PathBuf::from(format!("{slice}:{prefix}:{name}"));
+                }
+                let mut dir = PathBuf::new();
+                let stem = slice.trim_end_matches(".slice");
+                if stem != "-" {
+                    let mut nested = String::new();
+                    for part in stem.split('-') {
+                        if !nested.is_empty() {
+                            nested.push('-');
+                        }
+                        nested.push_str(part);
+                        dir.push(format!("{nested}.slice"));
+                    }
+                }
+                dir.push(format!("{prefix}-{name}.scope"));
+                dir
+            }
+        }
+    }
+}
+
+/// The mount points of the host's cgroup hierarchies (v1 controllers and named
+/// hierarchies, and the unified one), from /proc/self/mountinfo.
+pub fn hierarchies() -> Result<Vec<PathBuf>, CgroupError> {
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").map_err(CgroupError::Mounts)?;
+    Ok(mountinfo
+        .lines()
+        .filter_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            let fstype = right.split_whitespace().next()?;
+            let mount_point = left.split_whitespace().nth(4)?;
+            matches!(fstype, "cgroup" | "cgroup2")
+                .then(|| PathBuf::from(mount_point))
+                .filter(|p| p.starts_with(CGROUP_ROOT))
+        })
+        .collect())
+}
+
+fn unified_only(hierarchies: &[PathBuf]) -> bool {
+    hierarchies.len() == 1 && hierarchies[0] == Path::new(CGROUP_ROOT)
+}
+
+/// The directories of `path` that already exist, in any hierarchy.
+pub fn existing(path: &CgroupPath) -> Result<Vec<PathBuf>, CgroupError> {
+    let hierarchies = hierarchies()?;
+    let relative = path.relative_dir(unified_only(&hierarchies));
+    Ok(hierarchies
+        .iter()
+        .map(|h| h.join(&relative))
+        .filter(|dir| fs::symlink_metadata(dir).is_ok())
+        .collect())
+}
+
+/// Creates the container's cgroup in the hierarchy libcontainer counts its processes
+/// in (the v1 `devices` controller, which `kill --all` walks; the unified root on v2)
+/// with a plain `mkdir` of the leaf: it fails if the directory exists, so exactly one
+/// create gets it. Returns the directory made, for [`release`] if the create fails
+/// before libcontainer owns it. Parents are made as needed (an engine's pod parent).
+pub fn claim(path: &CgroupPath) -> Result<PathBuf, CgroupError> {
+    let hierarchies = hierarchies()?;
+    let unified = unified_only(&hierarchies);
+    let hierarchy = if unified {
+        PathBuf::from(CGROUP_ROOT)
+    } else {
+        hierarchies
+            .iter()
+            .find(|h| {
+                h.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.split(',').any(|c| c == "devices"))
+            })
+            .cloned()
+            .ok_or_else(|| {
+                CgroupError::Mounts(io::Error::other("no devices controller hierarchy"))
+            })?
+    };
+    let dir = hierarchy.join(path.relative_dir(unified));
+    let create_err = |source| CgroupError::Create {
+        path: dir.clone(),
+        source,
+    };
+    if let Some(parent) = dir.parent() {
+        fs::create_dir_all(parent).map_err(create_err)?;
+    }
+    match fs::create_dir(&dir) {
+        Ok(()) => Ok(dir),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            Err(CgroupError::Exists { path: dir })
+        }
+        Err(e) => Err(create_err(e)),
+    }
+}
+
+/// Removes a claimed cgroup that libcontainer never took over. `rmdir` only: it fails
+/// on a cgroup with processes or children, so nothing is ever killed here.
+pub fn release(dir: &Path) {
+    match fs::remove_dir(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => {
+            tracing::warn!(path = %dir.display(), error = %e, "cannot remove a claimed cgroup")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_parsed_by_form_and_tricks_refused() {
+        assert_eq!(
+            CgroupPath::parse("/bulwark/c1"),
+            Ok(CgroupPath::Cgroupfs("/bulwark/c1".into()))
+        );
+        for bad in [
+            "",
+            "/",
+            "bulwark/c1",
+            "/bulwark/../system.slice",
+            "/bulwark/./c1",
+            "/bulwark//c1",
+            "/bulwark/c1/",
+            "system.slice:a",
+            "system.slice:a:b:c",
+            "system:a:b",
+            "system.slice:..:b",
+            "system.slice:a:b/c",
+        ] {
+            assert!(CgroupPath::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(matches!(
+            CgroupPath::parse("kubepods-burstable.slice:cri-containerd:abc"),
+            Ok(CgroupPath::Systemd { .. })
+        ));
+    }
+
+    #[test]
+    fn confinement_is_strictly_below_a_parent() {
+        let parents = [PathBuf::from("/bulwark")];
+        let slices = ["kubepods.slice".to_owned()];
+        let confined = |p: &str| CgroupPath::parse(p).unwrap().is_confined(&parents, &slices);
+        assert!(confined("/bulwark/c1"));
+        assert!(confined("/bulwark/pod/c1"));
+        assert!(!confined("/bulwark"));
+        assert!(!confined("/bulwarkx/c1"));
+        assert!(!confined("/system.slice/ssh.service"));
+        assert!(confined("kubepods.slice:cri-containerd:c1"));
+        assert!(confined("kubepods-burstable-podx.slice:cri-containerd:c1"));
+        assert!(!confined("kubepodsx.slice:cri-containerd:c1"));
+        assert!(!confined("system.slice:bulwark:c1"));
+    }
+
+    #[test]
+    fn systemd_paths_nest_their_slices_on_v2() {
+        let path = CgroupPath::parse("kubepods-burstable-pod1.slice:cri-containerd:c1").unwrap();
+        assert_eq!(
+            path.relative_dir(true),
+            Path::new(
+                "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice/cri-containerd-c1.scope"
+            )
+        );
+        assert_eq!(
+            path.relative_dir(false),
+            Path::new("kubepods-burstable-pod1.slice:cri-containerd:c1")
+        );
+        let path = CgroupPath::parse("/bulwark/c1").unwrap();
+        assert_eq!(path.relative_dir(true), Path::new("bulwark/c1"));
+    }
+}
