@@ -164,8 +164,6 @@ pub fn effective_spec_of(
     if spec.process().is_none() {
         return Err(SpecError::NoProcess);
     }
-    let binds_dir = binds_dir(input.secrets_dir);
-    let mut binds = pin_binds(&mut spec, &engine, input, &binds_dir)?;
     changes.extend(input.baseline.apply_to_spec(&mut spec)?);
     // After the baseline: the files belong to the uid the process really runs as.
     let secrets = secrets::plan(
@@ -178,7 +176,7 @@ pub fn effective_spec_of(
         },
         &mut changes,
     )?;
-    locate_pinned(&mut spec, &mut binds);
+    let binds = pin_binds(&spec, &engine, input)?;
     Ok(Effective {
         spec,
         changes,
@@ -193,36 +191,37 @@ pub fn binds_dir(secrets_dir: &Path) -> PathBuf {
     secrets_dir.with_file_name("binds")
 }
 
-/// Opens every bind source of the engine's spec and admits it again on that descriptor
-/// (the one create mounts). Each source is set, for now, to its staging path: a mark
-/// the baseline's and secrets' own mounts cannot carry, found again by
-/// [`locate_pinned`] after they have added theirs.
+/// Opens every bind source of the engine's spec and admits it again on that descriptor,
+/// the one create mounts (crate::binds). Runs last, on the finished spec, so the mount
+/// indices stay; bulwark's own binds are skipped: the secrets directory, and the
+/// baseline's read-only cover, which must be resolved inside the container (it is the
+/// bind right after a cgroup mount at /sys/fs/cgroup, where the baseline inserts it).
 fn pin_binds(
-    spec: &mut Spec,
+    spec: &Spec,
     engine: &Engine,
     input: &PipelineInput,
-    binds_dir: &Path,
 ) -> Result<Vec<Pinned>, SpecError> {
+    let binds_dir = binds_dir(input.secrets_dir);
+    let mounts = spec.mounts().as_deref().unwrap_or_default();
     let mut pinned = Vec::new();
-    for (index, mount) in spec.mounts_mut().iter_mut().flatten().enumerate() {
-        if !is_bind(mount) {
-            continue;
-        }
-        let Some(source) = mount.source().clone() else {
+    for (index, mount) in mounts.iter().enumerate() {
+        let Some(source) = mount.source().as_deref().filter(|_| is_bind(mount)) else {
             continue;
         };
-        let admitted =
-            admission::admit_bind_source(&source, engine, input.container_id, input.admission);
-        let source = admitted.map_err(|allowed| {
-            Refused(vec![Violation {
-                rule: admission::HOST_PATH,
-                path: format!("mounts[{index}].source"),
-                value: format!("{:?}", source.display().to_string()),
-                allowed,
-            }])
-        })?;
-        let staged_at = binds_dir.join(pinned.len().to_string());
-        mount.set_source(Some(staged_at.clone()));
+        let cover = index > 0 && is_cgroup_mount_at_its_place(&mounts[index - 1]);
+        if cover || source == input.secrets_dir {
+            continue;
+        }
+        let source =
+            admission::admit_bind_source(source, engine, input.container_id, input.admission)
+                .map_err(|allowed| {
+                    Refused(vec![Violation {
+                        rule: admission::HOST_PATH,
+                        path: format!("mounts[{index}].source"),
+                        value: format!("{:?}", source.display().to_string()),
+                        allowed,
+                    }])
+                })?;
         let recursive = mount
             .options()
             .iter()
@@ -232,26 +231,14 @@ fn pin_binds(
             index,
             source,
             recursive,
-            staged_at,
+            staged_at: binds_dir.join(pinned.len().to_string()),
         });
     }
     Ok(pinned)
 }
 
-/// Finds each pinned bind in the finished spec (the baseline inserts mounts of its own)
-/// and puts its source back, so the policy engine and the audit see the engine's path
-/// until create stages it.
-fn locate_pinned(spec: &mut Spec, pinned: &mut [Pinned]) {
-    for (index, mount) in spec.mounts_mut().iter_mut().flatten().enumerate() {
-        let Some(pin) = pinned
-            .iter_mut()
-            .find(|p| mount.source().as_deref() == Some(p.staged_at.as_path()))
-        else {
-            continue;
-        };
-        pin.index = index;
-        mount.set_source(Some(pin.source.path.clone()));
-    }
+fn is_cgroup_mount_at_its_place(mount: &Mount) -> bool {
+    mount.typ().as_deref() == Some("cgroup") && mount.destination() == Path::new("/sys/fs/cgroup")
 }
 
 /// The stages on the engine's raw document: CRI sandbox limits, then admission. Shared
