@@ -144,6 +144,10 @@ const IMAGES_DISTROLESS: Rule = Rule {
     id: distroless::DISTROLESS,
     check: distroless::no_shell,
 };
+const MOUNTS_KERNEL_FS: Rule = Rule {
+    id: mounts::KERNEL_FS,
+    check: mounts::kernel_fs,
+};
 const MOUNTS_WRITABLE_KERNEL_FS: Rule = Rule {
     id: mounts::WRITABLE_KERNEL_FS,
     check: mounts::writable_kernel_fs,
@@ -211,6 +215,7 @@ const RULES: &[Rule] = &[
     IMAGES_DISTROLESS,
     MOUNTS_HOST_PATH,
     MOUNTS_PROPAGATION,
+    MOUNTS_KERNEL_FS,
     MOUNTS_WRITABLE_KERNEL_FS,
     PRIVILEGED_CAPABILITIES,
     PRIVILEGED_DEVICES,
