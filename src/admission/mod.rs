@@ -14,6 +14,7 @@ mod namespaces;
 mod privileged;
 mod process;
 mod resources;
+mod scheduling;
 
 use std::cell::OnceCell;
 use std::fmt;
@@ -192,6 +193,10 @@ const PROCESS_LINUX_FIELDS: Rule = Rule {
     id: process::LINUX_FIELDS,
     check: process::linux_fields,
 };
+const PROCESS_SCHEDULING: Rule = Rule {
+    id: scheduling::SCHEDULING,
+    check: scheduling::scheduling,
+};
 const PROCESS_CWD: Rule = Rule {
     id: process::CWD,
     check: process::cwd,
@@ -227,19 +232,23 @@ const RULES: &[Rule] = &[
     PROCESS_HOOKS,
     PROCESS_SYSCTLS,
     PROCESS_LINUX_FIELDS,
+    PROCESS_SCHEDULING,
     PROCESS_CWD,
     PROCESS_ENV_SECRETS,
 ];
 
-/// An exec'd process: the process rules.
-const EXEC_RULES: &[Rule] = &[PROCESS_CWD, PROCESS_ENV_SECRETS];
+/// An exec'd process: the process rules (libcontainer sets an exec's scheduler and I/O
+/// priority while privileged, as the init's).
+const EXEC_RULES: &[Rule] = &[PROCESS_SCHEDULING, PROCESS_CWD, PROCESS_ENV_SECRETS];
 
-/// The limits an update leaves in force: the resource and device rules.
+/// The limits an update leaves in force: the resource and device rules, and no
+/// realtime CPU time.
 const UPDATE_RULES: &[Rule] = &[
     RESOURCES_MEMORY,
     RESOURCES_CPU,
     RESOURCES_PIDS,
     PRIVILEGED_DEVICES,
+    PROCESS_SCHEDULING,
 ];
 
 /// Violations pushed by one rule, tagged with its id.
