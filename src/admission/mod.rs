@@ -15,6 +15,7 @@ mod namespaces;
 mod privileged;
 mod process;
 mod resources;
+mod scheduling;
 
 use std::cell::OnceCell;
 use std::fmt;
@@ -146,6 +147,10 @@ const IMAGES_DISTROLESS: Rule = Rule {
     id: distroless::DISTROLESS,
     check: distroless::no_shell,
 };
+const MOUNTS_KERNEL_FS: Rule = Rule {
+    id: mounts::KERNEL_FS,
+    check: mounts::kernel_fs,
+};
 const MOUNTS_WRITABLE_KERNEL_FS: Rule = Rule {
     id: mounts::WRITABLE_KERNEL_FS,
     check: mounts::writable_kernel_fs,
@@ -190,6 +195,10 @@ const PROCESS_LINUX_FIELDS: Rule = Rule {
     id: process::LINUX_FIELDS,
     check: process::linux_fields,
 };
+const PROCESS_SCHEDULING: Rule = Rule {
+    id: scheduling::SCHEDULING,
+    check: scheduling::scheduling,
+};
 const PROCESS_CWD: Rule = Rule {
     id: process::CWD,
     check: process::cwd,
@@ -217,6 +226,7 @@ const RULES: &[Rule] = &[
     IMAGES_DISTROLESS,
     MOUNTS_HOST_PATH,
     MOUNTS_PROPAGATION,
+    MOUNTS_KERNEL_FS,
     MOUNTS_WRITABLE_KERNEL_FS,
     PRIVILEGED_CAPABILITIES,
     PRIVILEGED_DEVICES,
@@ -229,19 +239,23 @@ const RULES: &[Rule] = &[
     PROCESS_HOOKS,
     PROCESS_SYSCTLS,
     PROCESS_LINUX_FIELDS,
+    PROCESS_SCHEDULING,
     PROCESS_CWD,
     PROCESS_ENV_SECRETS,
 ];
 
-/// An exec'd process: the process rules.
-const EXEC_RULES: &[Rule] = &[PROCESS_CWD, PROCESS_ENV_SECRETS];
+/// An exec'd process: the process rules (libcontainer sets an exec's scheduler and I/O
+/// priority while privileged, as the init's).
+const EXEC_RULES: &[Rule] = &[PROCESS_SCHEDULING, PROCESS_CWD, PROCESS_ENV_SECRETS];
 
-/// The limits an update leaves in force: the resource and device rules.
+/// The limits an update leaves in force: the resource and device rules, and no
+/// realtime CPU time.
 const UPDATE_RULES: &[Rule] = &[
     RESOURCES_MEMORY,
     RESOURCES_CPU,
     RESOURCES_PIDS,
     PRIVILEGED_DEVICES,
+    PROCESS_SCHEDULING,
 ];
 
 /// Violations pushed by one rule, tagged with its id.

@@ -111,6 +111,20 @@ case("mounts.propagation--rshared-bind", ["mounts.propagation"],
 case("mounts.propagation--rootfs-shared", ["mounts.propagation"],
      lambda s: ptr(s, "linux/rootfsPropagation", "shared"))
 
+# kernel filesystems away from their places (maskedPaths cover /proc and /sys only;
+# libcontainer binds cgroup v1 read-write)
+case("mounts.kernel-fs--proc-outside-proc", ["mounts.kernel-fs"],
+     lambda s: s["mounts"].append({"destination": "/mnt/proc", "type": "proc", "source": "proc"}))
+case("mounts.kernel-fs--sysfs-outside-sys", ["mounts.kernel-fs"],
+     lambda s: s["mounts"].append({"destination": "/mnt/sys", "type": "sysfs", "source": "sysfs",
+                                   "options": ["nosuid", "noexec", "nodev", "ro"]}))
+case("mounts.kernel-fs--cgroup-dotdot", ["mounts.kernel-fs"],
+     lambda s: s["mounts"][6].update(destination="/sys/fs/cgroup/../../../mnt/cg"))
+case("mounts.kernel-fs--cgroup-without-sysfs", ["mounts.kernel-fs"], lambda s: s["mounts"].pop(5))
+case("admitted--kernel-fs-spelled-differently", [],
+     lambda s: [s["mounts"][i].update(destination=d)
+                for i, d in [(0, "/proc/"), (5, "//sys"), (6, "/sys/fs/cgroup/.")]])
+
 # privileged
 case("privileged.writable-sysfs--sysfs-rw", ["privileged.writable-sysfs"],
      lambda s: s["mounts"][5].update(options=["nosuid", "noexec", "nodev", "rw"]))
@@ -166,6 +180,22 @@ case("linux.unsupported-field--intel-rdt", ["linux.unsupported-field"],
 case("process.cwd--proc-self-fd", ["process.cwd"], lambda s: ptr(s, "process/cwd", "/proc/self/fd/7"))
 case("process.cwd--relative", ["process.cwd"], lambda s: ptr(s, "process/cwd", "work"))
 case("process.cwd--dotdot", ["process.cwd"], lambda s: ptr(s, "process/cwd", "/tmp/../../.."))
+case("process.scheduling--fifo", ["process.scheduling"],
+     lambda s: ptr(s, "process/scheduler", {"policy": "SCHED_FIFO", "priority": 1}))
+case("process.scheduling--deadline", ["process.scheduling"],
+     lambda s: ptr(s, "process/scheduler", {"policy": "SCHED_DEADLINE", "runtime": 10000000,
+                                            "deadline": 100000000, "period": 100000000}))
+case("process.scheduling--negative-nice", ["process.scheduling"],
+     lambda s: ptr(s, "process/scheduler", {"policy": "SCHED_OTHER", "nice": -10}))
+case("process.scheduling--io-priority-rt", ["process.scheduling"],
+     lambda s: ptr(s, "process/ioPriority", {"class": "IOPRIO_CLASS_RT", "priority": 0}))
+case("process.scheduling--rlimit-rtprio", ["process.scheduling"],
+     lambda s: s["process"]["rlimits"].append({"type": "RLIMIT_RTPRIO", "hard": 99, "soft": 99}))
+case("process.scheduling--realtime-cpu", ["process.scheduling"],
+     lambda s: s["linux"]["resources"]["cpu"].update(realtimeRuntime=10000, realtimePeriod=1000000))
+case("admitted--batch-scheduling-idle-io", [],
+     lambda s: s["process"].update(scheduler={"policy": "SCHED_BATCH", "nice": 5},
+                                   ioPriority={"class": "IOPRIO_CLASS_IDLE", "priority": 0}))
 case("env.secret--password-name", ["env.secret"],
      lambda s: ptr(s, "process/env", PROBE_ENV + ["DB_PASSWORD=corpus-hunter2-value"]))
 case("env.secret--github-token-value", ["env.secret"],
