@@ -32,7 +32,7 @@ use tempfile::TempDir;
 
 /// Every rule id admission has (src/admission/*.rs) that fires under the test config.
 /// `images.digest` needs `require_digest = true`: tests/admission_images.rs covers it.
-const RULE_IDS: [&str; 23] = [
+const RULE_IDS: [&str; 24] = [
     "resources.memory-limit",
     "resources.cpu-limit",
     "resources.pids-limit",
@@ -51,6 +51,7 @@ const RULE_IDS: [&str; 23] = [
     "privileged.unconfined",
     "namespaces.required",
     "namespaces.host",
+    "namespaces.user-mapping",
     "hooks.not-allowed",
     "sysctls.unsafe",
     "linux.unsupported-field",
