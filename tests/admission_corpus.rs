@@ -32,7 +32,7 @@ use tempfile::TempDir;
 
 /// Every rule id admission has (src/admission/*.rs) that fires under the test config.
 /// `images.digest` needs `require_digest = true`: tests/admission_images.rs covers it.
-const RULE_IDS: [&str; 25] = [
+const RULE_IDS: [&str; 27] = [
     "resources.memory-limit",
     "resources.cpu-limit",
     "resources.pids-limit",
@@ -52,6 +52,8 @@ const RULE_IDS: [&str; 25] = [
     "privileged.unconfined",
     "namespaces.required",
     "namespaces.host",
+    "namespaces.user-mapping",
+    "cgroups.path",
     "hooks.not-allowed",
     "sysctls.unsafe",
     "linux.unsupported-field",

@@ -16,11 +16,13 @@ mod privileged;
 mod process;
 mod resources;
 mod scheduling;
+mod user_namespaces;
 
 use std::cell::OnceCell;
 use std::fmt;
 use std::path::Path;
 
+use libcontainer::oci_spec::runtime::{Process, Spec};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -183,6 +185,15 @@ const NAMESPACES_HOST: Rule = Rule {
     id: namespaces::HOST,
     check: namespaces::host_paths,
 };
+const NAMESPACES_USER_MAPPING: Rule = Rule {
+    id: user_namespaces::USER_MAPPING,
+    check: user_namespaces::mappings,
+};
+/// The same rule on the effective spec: the ids the process runs as.
+const NAMESPACES_USER_MAPPING_PROCESS: Rule = Rule {
+    id: user_namespaces::USER_MAPPING,
+    check: user_namespaces::process_ids,
+};
 const PROCESS_HOOKS: Rule = Rule {
     id: process::HOOKS,
     check: process::hooks,
@@ -236,6 +247,7 @@ const RULES: &[Rule] = &[
     NAMESPACES_REQUIRED,
     NAMESPACES_HOST,
     CGROUPS_PATH,
+    NAMESPACES_USER_MAPPING,
     PROCESS_HOOKS,
     PROCESS_SYSCTLS,
     PROCESS_LINUX_FIELDS,
@@ -243,6 +255,10 @@ const RULES: &[Rule] = &[
     PROCESS_CWD,
     PROCESS_ENV_SECRETS,
 ];
+
+/// Stages of the rules above that need the effective spec: the user the baseline
+/// chose is known only after it ran (uid 0 becomes the configured non-root uid).
+const EFFECTIVE_RULES: &[Rule] = &[NAMESPACES_USER_MAPPING_PROCESS];
 
 /// An exec'd process: the process rules (libcontainer sets an exec's scheduler and I/O
 /// priority while privileged, as the init's).
@@ -283,6 +299,21 @@ impl Findings<'_> {
 /// Runs every rule on a new container's spec.
 pub fn admit(input: &Input) -> Vec<Violation> {
     run_rules(input, RULES)
+}
+
+/// Runs the rules' effective-spec stages on the spec the baseline produced. Violations
+/// refuse the container as admission's do.
+pub fn admit_effective(spec: &Spec, config: &AdmissionConfig) -> Vec<Violation> {
+    let linux = spec.linux().as_ref();
+    let document = serde_json::json!({
+        "process": {"user": spec.process().as_ref().map(Process::user)},
+        "linux": {
+            "namespaces": linux.and_then(|l| l.namespaces().as_ref()),
+            "uidMappings": linux.and_then(|l| l.uid_mappings().as_ref()),
+            "gidMappings": linux.and_then(|l| l.gid_mappings().as_ref()),
+        },
+    });
+    run_rules(&fragment(&document, config), EFFECTIVE_RULES)
 }
 
 /// Runs the process rules on an exec'd process (its process.json or flags).
@@ -355,5 +386,9 @@ mod tests {
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), RULES.len());
+        // A later stage belongs to a rule of the table, under its id.
+        for stage in EFFECTIVE_RULES {
+            assert!(ids.contains(&stage.id), "{}", stage.id);
+        }
     }
 }

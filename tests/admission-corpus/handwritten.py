@@ -161,6 +161,31 @@ case("namespaces.host--join-host-pid-via-self", ["namespaces.host"],
 case("namespaces.host--missing-ns-file", ["namespaces.host"],
      lambda s: s["linux"]["namespaces"][1].update(path="/var/run/netns/bulwark-corpus-nonexistent"))
 
+# user namespaces: container ids map only to host ids at or above the floor (65536)
+HIGH_RANGE = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+def user_namespace(uids, gids=HIGH_RANGE, namespace=None):
+    def edit(s):
+        s["linux"]["namespaces"].append(namespace or {"type": "user"})
+        ptr(s, "linux/uidMappings", uids)
+        ptr(s, "linux/gidMappings", gids)
+    return edit
+TO_HOST_ROOT = [{"containerID": 0, "hostID": 100000, "size": 65532},
+                {"containerID": 65532, "hostID": 0, "size": 1}]
+case("admitted--user-namespace-high-range", [], user_namespace(HIGH_RANGE))
+case("namespaces.user-mapping--remapped-uid-to-host-root", ["namespaces.user-mapping"],
+     user_namespace(TO_HOST_ROOT, TO_HOST_ROOT))
+case("namespaces.user-mapping--below-floor", ["namespaces.user-mapping"],
+     user_namespace([{"containerID": 0, "hostID": 1000, "size": 65536}]))
+# Admitted as written; the baseline runs the process as 65532, which it leaves out.
+case("namespaces.user-mapping--remapped-uid-not-mapped", ["namespaces.user-mapping"],
+     user_namespace([{"containerID": 0, "hostID": 100000, "size": 1000}],
+                    [{"containerID": 0, "hostID": 100000, "size": 1000}]))
+case("namespaces.user-mapping--without-user-namespace", ["namespaces.user-mapping"],
+     lambda s: [ptr(s, "linux/uidMappings", HIGH_RANGE), ptr(s, "linux/gidMappings", HIGH_RANGE)])
+# The pod's user namespace is the host's here, so namespaces.host fires too.
+case("namespaces.user-mapping--join-by-path", ["namespaces.host", "namespaces.user-mapping"],
+     user_namespace(HIGH_RANGE, namespace={"type": "user", "path": "/proc/@POD_PID@/ns/user"}))
+
 # process / remaining linux fields
 case("hooks.not-allowed--prestart", ["hooks.not-allowed"],
      lambda s: ptr(s, "hooks", {"prestart": [{"path": "/usr/bin/true", "args": ["true"]}]}))
@@ -405,6 +430,22 @@ put("namespaces.required--cri-hostnetwork-sandbox", cri_sandbox(CRI_DEFAULT_CAPS
 put("namespaces.host--cri-hostnetwork-container",
     cri_container(CRI_DEFAULT_CAPS, netns="/proc/@HOSTNET_POD_PID@/ns/net", pod_pid="@HOSTNET_POD_PID@"),
     ["namespaces.host"])
+
+# Issue #15: cgroups by confinement, devices by identity.
+case("cgroups.path--host-service", ["cgroups.path"],
+     lambda s: ptr(s, "linux/cgroupsPath", "/system.slice/ssh.service"))
+case("cgroups.path--dotdot", ["cgroups.path"],
+     lambda s: ptr(s, "linux/cgroupsPath", "/bulwark/../system.slice/x"))
+case("cgroups.path--empty-is-bulwarks-own", ["cgroups.path"],
+     lambda s: ptr(s, "linux/cgroupsPath", ""))
+case("privileged.devices--block-device-as-dev-zero", ["privileged.devices"],
+     lambda s: (ptr(s, "linux/devices", [{"path": "/dev/zero", "type": "b", "major": 7, "minor": 0,
+                                          "fileMode": 438, "uid": 0, "gid": 0}]),
+                ptr(s, L + "devices", [{"allow": False, "access": "rwm"},
+                                       {"allow": True, "type": "b", "major": 7, "minor": 0, "access": "rwm"}])))
+case("privileged.devices--split-allow-all", ["privileged.devices"],
+     lambda s: ptr(s, L + "devices", [{"allow": True, "type": "c", "access": "rwm"},
+                                      {"allow": True, "type": "b", "access": "rwm"}]))
 
 if __name__ == "__main__":
     expected_path = os.path.join(HERE, "expected.json")
