@@ -189,6 +189,7 @@ pub struct AdmissionConfig {
     pub images: ImagesConfig,
     pub distroless: DistrolessConfig,
     pub cgroups: CgroupsConfig,
+    pub user_namespaces: UserNamespacesConfig,
 }
 
 /// Where containers' cgroups may be (see `src/cgroups.rs`): strictly below one of these
@@ -213,6 +214,24 @@ impl Default for CgroupsConfig {
                 .map(str::to_owned)
                 .to_vec(),
         }
+    }
+}
+
+/// Which host ids a user namespace may map container ids to (rule
+/// `namespaces.user-mapping`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct UserNamespacesConfig {
+    /// The lowest host uid/gid a container id may map to. Default 65536: the host's
+    /// system accounts and its human users (useradd's UID_MAX is 60000, nobody is
+    /// 65534) live below it, and subordinate id ranges (/etc/subuid) start at 100000.
+    /// Host id 0 is refused whatever this says.
+    pub min_host_id: u32,
+}
+
+impl Default for UserNamespacesConfig {
+    fn default() -> Self {
+        Self { min_host_id: 65536 }
     }
 }
 
@@ -841,6 +860,22 @@ mod tests {
             );
         }
         load("[admission.resources]\nmax_cpus = 0.5\n").unwrap();
+    }
+
+    #[test]
+    fn the_user_namespace_floor_defaults_above_host_accounts() {
+        assert_eq!(
+            load("")
+                .unwrap()
+                .config
+                .admission
+                .user_namespaces
+                .min_host_id,
+            65536
+        );
+        let loaded = load("[admission.user_namespaces]\nmin_host_id = 200000\n").unwrap();
+        assert_eq!(loaded.config.admission.user_namespaces.min_host_id, 200_000);
+        assert!(load("[admission.user_namespaces]\nmin_host_id = -1\n").is_err());
     }
 
     #[test]

@@ -7,10 +7,10 @@
 //! engine's bundle is never modified.
 //!
 //! Stages, in order: read (size-limited) → admission → resolve bundle-relative paths → default
-//! cgroupsPath → the mandatory baseline → secrets → bind sources and namespace paths, each
-//! opened and checked once (create mounts and joins those descriptors). Before any of it,
-//! on the engine's raw document, CRI sandbox limits and admission. The policy decision
-//! plugs in here.
+//! cgroupsPath → the mandatory baseline → admission's checks of the ids the process runs
+//! as → secrets → bind sources and namespace paths, each opened and checked once (create
+//! mounts and joins those descriptors). Before any of it, on the engine's raw document,
+//! CRI sandbox limits and admission. The policy decision plugs in here.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -171,6 +171,11 @@ pub fn effective_spec_of(
         return Err(SpecError::NoProcess);
     }
     changes.extend(input.baseline.apply_to_spec(&mut spec)?);
+    // Admission's checks of the ids the process really runs as, known only now.
+    let violations = admission::admit_effective(&spec, input.admission);
+    if !violations.is_empty() {
+        return Err(Refused(violations).into());
+    }
     // After the baseline: the files belong to the uid the process really runs as.
     let secrets = secrets::plan(
         &mut spec,
@@ -443,6 +448,36 @@ mod tests {
                         "resources.cpu-limit",
                         "resources.pids-limit",
                         "hooks.not-allowed"
+                    ]
+                );
+            }
+            other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
+        }
+    }
+
+    #[test]
+    fn user_namespace_ids_are_checked_as_the_baseline_leaves_them() {
+        // uid 0 is mapped, but the baseline runs the process as 65532, which is not.
+        let mut config = minimal(serde_json::json!([]));
+        config["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"type": "user"}));
+        let small = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 1000}]);
+        config["linux"]["uidMappings"] = small.clone();
+        config["linux"]["gidMappings"] = small;
+        let bundle = bundle_with(config);
+        match effective(bundle.path()) {
+            Err(SpecError::Refused(Refused(violations))) => {
+                let found: Vec<_> = violations
+                    .iter()
+                    .map(|v| (v.rule, v.path.as_str(), v.value.as_str()))
+                    .collect();
+                assert_eq!(
+                    found,
+                    [
+                        ("namespaces.user-mapping", "process.user.uid", "65532"),
+                        ("namespaces.user-mapping", "process.user.gid", "65532")
                     ]
                 );
             }

@@ -32,7 +32,7 @@ use tempfile::TempDir;
 
 /// Every rule id admission has (src/admission/*.rs) that fires under the test config.
 /// `images.digest` needs `require_digest = true`: tests/admission_images.rs covers it.
-const RULE_IDS: [&str; 23] = [
+const RULE_IDS: [&str; 27] = [
     "resources.memory-limit",
     "resources.cpu-limit",
     "resources.pids-limit",
@@ -43,6 +43,7 @@ const RULE_IDS: [&str; 23] = [
     "images.distroless",
     "mounts.host-path",
     "mounts.propagation",
+    "mounts.kernel-fs",
     "privileged.writable-sysfs",
     "privileged.capabilities",
     "privileged.devices",
@@ -51,9 +52,12 @@ const RULE_IDS: [&str; 23] = [
     "privileged.unconfined",
     "namespaces.required",
     "namespaces.host",
+    "namespaces.user-mapping",
+    "cgroups.path",
     "hooks.not-allowed",
     "sysctls.unsafe",
     "linux.unsupported-field",
+    "process.scheduling",
     "process.cwd",
     "env.secret",
 ];

@@ -23,7 +23,7 @@ use bulwark::exec_process::{self, ExecError, ExecRefused};
 use bulwark::pipeline::{self, PipelineInput, SpecError, MAX_SPEC_BYTES};
 use bulwark::policy::{self, opa};
 use clap::Parser;
-use libcontainer::oci_spec::runtime::{Process, Spec};
+use libcontainer::oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 use serde_json::Value;
 
 /// Where the files the seeds refer to live: a bundle with an empty rootfs, a rootfs with
@@ -241,6 +241,7 @@ pub fn spec_admission(data: &[u8]) -> Verdict {
         unmet.is_empty(),
         "admitted a spec that breaks the baseline: {unmet:#?}"
     );
+    assert_user_namespace_confined(&spec, setup.admission.user_namespaces.min_host_id);
     if let Some(hooks) = spec.hooks() {
         let lists = [
             hooks.prestart(),
@@ -261,6 +262,58 @@ pub fn spec_admission(data: &[u8]) -> Verdict {
     let read_back: Spec = serde_json::from_slice(&written).expect("the effective spec reads back");
     assert_eq!(read_back, spec, "the effective spec changes when read back");
     Verdict::Admitted
+}
+
+/// An admitted spec's ids mappings, checked apart from admission's own arithmetic: none
+/// without a new user namespace (none joined by path); with one, every range maps to
+/// host ids at or above `floor` (never host 0) within the 32-bit ids, and the process's
+/// uid, gid and additional gids are mapped.
+fn assert_user_namespace_confined(spec: &Spec, floor: u32) {
+    let Some(linux) = spec.linux() else {
+        return;
+    };
+    let user_namespaces: Vec<_> = linux
+        .namespaces()
+        .iter()
+        .flatten()
+        .filter(|ns| ns.typ() == LinuxNamespaceType::User)
+        .collect();
+    let (uids, gids) = (
+        linux.uid_mappings().clone().unwrap_or_default(),
+        linux.gid_mappings().clone().unwrap_or_default(),
+    );
+    if user_namespaces.is_empty() {
+        assert!(
+            uids.is_empty() && gids.is_empty(),
+            "admitted id mappings without a user namespace: {uids:?} {gids:?}"
+        );
+        return;
+    }
+    assert!(
+        user_namespaces.iter().all(|ns| ns.path().is_none()),
+        "admitted joining a user namespace by path: {user_namespaces:?}"
+    );
+    let user = spec.process().as_ref().expect("an admitted process").user();
+    let mut wanted_gids = vec![user.gid()];
+    wanted_gids.extend(user.additional_gids().iter().flatten());
+    for (mappings, ids) in [(uids, vec![user.uid()]), (gids, wanted_gids)] {
+        for m in &mappings {
+            let host_end = u64::from(m.host_id()) + u64::from(m.size());
+            assert!(
+                m.size() > 0 && m.host_id() >= floor.max(1) && host_end <= u64::from(u32::MAX),
+                "admitted a mapping reaching below host id {floor} or past the last id: {m:?}"
+            );
+        }
+        for id in ids {
+            assert!(
+                mappings.iter().any(|m| {
+                    let start = u64::from(m.container_id());
+                    (start..start + u64::from(m.size())).contains(&u64::from(id))
+                }),
+                "admitted a process id {id} its user namespace does not map: {mappings:?}"
+            );
+        }
+    }
 }
 
 /// `host_config`: the bytes as /etc/bulwark/config.toml, through what every command

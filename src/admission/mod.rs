@@ -15,11 +15,14 @@ mod namespaces;
 mod privileged;
 mod process;
 mod resources;
+mod scheduling;
+mod user_namespaces;
 
 use std::cell::OnceCell;
 use std::fmt;
 use std::path::Path;
 
+use libcontainer::oci_spec::runtime::{Process, Spec};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -147,6 +150,10 @@ const IMAGES_DISTROLESS: Rule = Rule {
     id: distroless::DISTROLESS,
     check: distroless::no_shell,
 };
+const MOUNTS_KERNEL_FS: Rule = Rule {
+    id: mounts::KERNEL_FS,
+    check: mounts::kernel_fs,
+};
 const MOUNTS_WRITABLE_KERNEL_FS: Rule = Rule {
     id: mounts::WRITABLE_KERNEL_FS,
     check: mounts::writable_kernel_fs,
@@ -179,6 +186,15 @@ const NAMESPACES_HOST: Rule = Rule {
     id: namespaces::HOST,
     check: namespaces::host_paths,
 };
+const NAMESPACES_USER_MAPPING: Rule = Rule {
+    id: user_namespaces::USER_MAPPING,
+    check: user_namespaces::mappings,
+};
+/// The same rule on the effective spec: the ids the process runs as.
+const NAMESPACES_USER_MAPPING_PROCESS: Rule = Rule {
+    id: user_namespaces::USER_MAPPING,
+    check: user_namespaces::process_ids,
+};
 const PROCESS_HOOKS: Rule = Rule {
     id: process::HOOKS,
     check: process::hooks,
@@ -190,6 +206,10 @@ const PROCESS_SYSCTLS: Rule = Rule {
 const PROCESS_LINUX_FIELDS: Rule = Rule {
     id: process::LINUX_FIELDS,
     check: process::linux_fields,
+};
+const PROCESS_SCHEDULING: Rule = Rule {
+    id: scheduling::SCHEDULING,
+    check: scheduling::scheduling,
 };
 const PROCESS_CWD: Rule = Rule {
     id: process::CWD,
@@ -218,6 +238,7 @@ const RULES: &[Rule] = &[
     IMAGES_DISTROLESS,
     MOUNTS_HOST_PATH,
     MOUNTS_PROPAGATION,
+    MOUNTS_KERNEL_FS,
     MOUNTS_WRITABLE_KERNEL_FS,
     PRIVILEGED_CAPABILITIES,
     PRIVILEGED_DEVICES,
@@ -227,22 +248,31 @@ const RULES: &[Rule] = &[
     NAMESPACES_REQUIRED,
     NAMESPACES_HOST,
     CGROUPS_PATH,
+    NAMESPACES_USER_MAPPING,
     PROCESS_HOOKS,
     PROCESS_SYSCTLS,
     PROCESS_LINUX_FIELDS,
+    PROCESS_SCHEDULING,
     PROCESS_CWD,
     PROCESS_ENV_SECRETS,
 ];
 
-/// An exec'd process: the process rules.
-const EXEC_RULES: &[Rule] = &[PROCESS_CWD, PROCESS_ENV_SECRETS];
+/// Stages of the rules above that need the effective spec: the user the baseline
+/// chose is known only after it ran (uid 0 becomes the configured non-root uid).
+const EFFECTIVE_RULES: &[Rule] = &[NAMESPACES_USER_MAPPING_PROCESS];
 
-/// The limits an update leaves in force: the resource and device rules.
+/// An exec'd process: the process rules (libcontainer sets an exec's scheduler and I/O
+/// priority while privileged, as the init's).
+const EXEC_RULES: &[Rule] = &[PROCESS_SCHEDULING, PROCESS_CWD, PROCESS_ENV_SECRETS];
+
+/// The limits an update leaves in force: the resource and device rules, and no
+/// realtime CPU time.
 const UPDATE_RULES: &[Rule] = &[
     RESOURCES_MEMORY,
     RESOURCES_CPU,
     RESOURCES_PIDS,
     PRIVILEGED_DEVICES,
+    PROCESS_SCHEDULING,
 ];
 
 /// Violations pushed by one rule, tagged with its id.
@@ -270,6 +300,21 @@ impl Findings<'_> {
 /// Runs every rule on a new container's spec.
 pub fn admit(input: &Input) -> Vec<Violation> {
     run_rules(input, RULES)
+}
+
+/// Runs the rules' effective-spec stages on the spec the baseline produced. Violations
+/// refuse the container as admission's do.
+pub fn admit_effective(spec: &Spec, config: &AdmissionConfig) -> Vec<Violation> {
+    let linux = spec.linux().as_ref();
+    let document = serde_json::json!({
+        "process": {"user": spec.process().as_ref().map(Process::user)},
+        "linux": {
+            "namespaces": linux.and_then(|l| l.namespaces().as_ref()),
+            "uidMappings": linux.and_then(|l| l.uid_mappings().as_ref()),
+            "gidMappings": linux.and_then(|l| l.gid_mappings().as_ref()),
+        },
+    });
+    run_rules(&fragment(&document, config), EFFECTIVE_RULES)
 }
 
 /// Runs the process rules on an exec'd process (its process.json or flags).
@@ -342,5 +387,9 @@ mod tests {
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), RULES.len());
+        // A later stage belongs to a rule of the table, under its id.
+        for stage in EFFECTIVE_RULES {
+            assert!(ids.contains(&stage.id), "{}", stage.id);
+        }
     }
 }

@@ -15,6 +15,7 @@ use crate::engine::Engine;
 pub const HOST_PATH: &str = "mounts.host-path";
 pub const PROPAGATION: &str = "mounts.propagation";
 pub const WRITABLE_KERNEL_FS: &str = "privileged.writable-sysfs";
+pub const KERNEL_FS: &str = "mounts.kernel-fs";
 pub const DISK: &str = "resources.disk";
 
 /// Never a bind source, nor an ancestor of one, whatever the allowlist says.
@@ -197,6 +198,98 @@ pub fn writable_kernel_fs(input: &Input, out: &mut Findings) {
     }
 }
 
+/// The kernel's own filesystems: the one place each may be mounted, and why nowhere
+/// else.
+const KERNEL_FS_PLACES: [(&str, &str, &str); 4] = [
+    (
+        "proc",
+        "/proc",
+        "linux.maskedPaths and linux.readonlyPaths cover /proc alone, so a procfs \
+         elsewhere has no masked or read-only path",
+    ),
+    (
+        "sysfs",
+        "/sys",
+        "linux.maskedPaths cover /sys alone, so a sysfs elsewhere shows /sys/firmware",
+    ),
+    ("cgroup", CGROUPFS_PLACE, CGROUPFS_WHY),
+    ("cgroup2", CGROUPFS_PLACE, CGROUPFS_WHY),
+];
+const CGROUPFS_PLACE: &str = "/sys/fs/cgroup";
+const CGROUPFS_WHY: &str = "libcontainer 0.7 binds cgroup v1 hierarchies read-write (the \
+     named systemd one from the host's root) and the baseline covers them read-only \
+     only at /sys/fs/cgroup under a sysfs at /sys";
+
+/// One procfs at /proc, one sysfs at /sys, one cgroupfs at /sys/fs/cgroup after the
+/// sysfs: anywhere else the masked and read-only paths miss them, and a cgroup v1
+/// mount stays read-write (CVE-2022-0492 needs no more). Destinations are compared
+/// lexically normalised (`/proc/`, `//proc`, `/proc/.` are /proc, as libcontainer
+/// resolves them); one with `..` is refused, not resolved. The type decides, bind
+/// options or not.
+pub fn kernel_fs(input: &Input, out: &mut Findings) {
+    let mut first_at_place: Vec<(&str, usize)> = Vec::new();
+    let mut sysfs_at_sys = false;
+    for (index, mount) in mounts(input.spec) {
+        let Some(&(kind, place, why)) = KERNEL_FS_PLACES
+            .iter()
+            .find(|(kind, _, _)| mount["type"].as_str() == Some(*kind))
+        else {
+            continue;
+        };
+        let at_place = mount["destination"]
+            .as_str()
+            .and_then(lexically_normal)
+            .is_some_and(|destination| destination == place);
+        let family = if place == CGROUPFS_PLACE {
+            "cgroupfs"
+        } else {
+            kind
+        };
+        let (field, allowed) = if !at_place {
+            (
+                "destination",
+                format!("{kind} only at {place}, spelled without \"..\": {why}"),
+            )
+        } else if place == CGROUPFS_PLACE && !sysfs_at_sys {
+            (
+                "destination",
+                format!("{kind} at {place} only after a sysfs mount at /sys: {why}"),
+            )
+        } else if let Some((_, first)) = first_at_place.iter().find(|(f, _)| *f == family) {
+            (
+                "type",
+                format!("one {family} mount, at {place}: mounts[{first}] is one already"),
+            )
+        } else {
+            first_at_place.push((family, index));
+            sysfs_at_sys |= kind == "sysfs";
+            continue;
+        };
+        out.push(
+            format!("mounts[{index}].{field}"),
+            show(&mount[field]),
+            allowed,
+        );
+    }
+}
+
+/// `path` lexically normalised (`//sys/./fs/` is `/sys/fs`); None unless it is absolute
+/// and free of `..`, whose meaning depends on links in the image.
+fn lexically_normal(path: &str) -> Option<String> {
+    if !path.starts_with('/') {
+        return None;
+    }
+    let mut parts = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => return None,
+            part => parts.push(part),
+        }
+    }
+    Some(format!("/{}", parts.join("/")))
+}
+
 /// Filesystems a container may mount besides binds: the kernel's pseudo-filesystems
 /// and tmpfs. Anything else (ext4 from a block device, nfs, overlay, fuse...) would
 /// give it storage outside the size limits or reach the host's disks.
@@ -262,4 +355,118 @@ pub fn tmpfs_size_bytes(value: &str) -> Option<u64> {
         _ => (value, 0),
     };
     digits.parse::<u64>().ok()?.checked_mul(1 << shift)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::lexically_normal;
+    use crate::admission::{fragment, run_rules, MOUNTS_KERNEL_FS};
+    use crate::config::AdmissionConfig;
+
+    /// mounts.kernel-fs's (path, value) pairs for a spec with `mounts`.
+    fn kernel_fs(mounts: Value) -> Vec<(String, String)> {
+        let config = AdmissionConfig::default();
+        let spec = json!({ "mounts": mounts });
+        run_rules(&fragment(&spec, &config), &[MOUNTS_KERNEL_FS])
+            .into_iter()
+            .map(|v| (v.path, v.value))
+            .collect()
+    }
+
+    fn mount(kind: &str, destination: &str) -> Value {
+        json!({"type": kind, "source": kind, "destination": destination})
+    }
+
+    #[test]
+    fn destinations_are_normalised_lexically_and_dotdot_is_refused() {
+        for (path, normal) in [
+            ("/proc", Some("/proc")),
+            ("/proc/", Some("/proc")),
+            ("//proc", Some("/proc")),
+            ("/proc/.", Some("/proc")),
+            ("//sys/./fs//cgroup/", Some("/sys/fs/cgroup")),
+            ("/", Some("/")),
+            ("/proc/..", None),
+            ("/mnt/../proc", None),
+            ("proc", None),
+            ("", None),
+        ] {
+            assert_eq!(lexically_normal(path).as_deref(), normal, "{path:?}");
+        }
+    }
+
+    #[test]
+    fn the_standard_kernel_mounts_are_admitted_however_spelled() {
+        for (proc, sys, cgroup, kind) in [
+            ("/proc", "/sys", "/sys/fs/cgroup", "cgroup"),
+            ("//proc/.", "/sys/", "/sys/fs/cgroup/", "cgroup2"),
+        ] {
+            let mounts = json!([
+                mount("proc", proc),
+                mount("tmpfs", "/dev"),
+                mount("sysfs", sys),
+                mount(kind, cgroup),
+            ]);
+            assert_eq!(kernel_fs(mounts), [], "{proc} {sys} {cgroup} {kind}");
+        }
+        // Neither is required.
+        assert_eq!(kernel_fs(json!([mount("tmpfs", "/tmp")])), []);
+    }
+
+    #[test]
+    fn kernel_filesystems_elsewhere_twice_or_before_sysfs_are_refused() {
+        let destination =
+            |i: usize, value: &str| (format!("mounts[{i}].destination"), format!("{value:?}"));
+        let cases = [
+            (
+                json!([mount("proc", "/proc"), mount("proc", "/mnt/proc")]),
+                vec![destination(1, "/mnt/proc")],
+            ),
+            (
+                json!([mount("proc", "/proc/../mnt")]),
+                vec![destination(0, "/proc/../mnt")],
+            ),
+            (json!([mount("proc", "proc")]), vec![destination(0, "proc")]),
+            (
+                json!([mount("sysfs", "/sys"), mount("sysfs", "/mnt")]),
+                vec![destination(1, "/mnt")],
+            ),
+            (
+                json!([mount("sysfs", "/sys"), mount("cgroup2", "/mnt/cg")]),
+                vec![destination(1, "/mnt/cg")],
+            ),
+            // The cgroup mount before the sysfs, or with none.
+            (
+                json!([mount("cgroup", "/sys/fs/cgroup"), mount("sysfs", "/sys")]),
+                vec![destination(0, "/sys/fs/cgroup")],
+            ),
+            (
+                json!([mount("cgroup", "/sys/fs/cgroup")]),
+                vec![destination(0, "/sys/fs/cgroup")],
+            ),
+            // The type decides, bind options or not.
+            (
+                json!([{"type": "proc", "source": "proc", "destination": "/mnt/p", "options": ["rbind"]}]),
+                vec![destination(0, "/mnt/p")],
+            ),
+            // A second one at its place: the type is named.
+            (
+                json!([mount("proc", "/proc"), mount("proc", "/proc/")]),
+                vec![("mounts[1].type".to_owned(), "\"proc\"".to_owned())],
+            ),
+            (
+                json!([
+                    mount("sysfs", "/sys"),
+                    mount("cgroup", "/sys/fs/cgroup"),
+                    mount("cgroup2", "/sys/fs/cgroup")
+                ]),
+                vec![("mounts[2].type".to_owned(), "\"cgroup2\"".to_owned())],
+            ),
+        ];
+        for (mounts, expected) in cases {
+            assert_eq!(kernel_fs(mounts.clone()), expected, "{mounts}");
+        }
+    }
 }

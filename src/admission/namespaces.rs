@@ -12,7 +12,7 @@ pub const HOST: &str = "namespaces.host";
 /// Namespace types a container must not share with the host.
 const REQUIRED_TYPES: [&str; 5] = ["pid", "network", "ipc", "uts", "mount"];
 
-fn namespaces(spec: &Value) -> &[Value] {
+pub(super) fn namespaces(spec: &Value) -> &[Value] {
     spec.pointer("/linux/namespaces")
         .and_then(Value::as_array)
         .map_or(&[], Vec::as_slice)

@@ -5,7 +5,7 @@ use libcontainer::oci_spec::runtime::Spec;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::admission::Violation;
+use crate::admission::{self, Violation};
 use crate::baseline::{Baseline, Change, HostSupport};
 use crate::cli::{LogFormat, Validate};
 use crate::config::LoadedConfig;
@@ -51,17 +51,19 @@ pub fn validate(args: Validate) -> Result<i32> {
                 })?;
                 let host = HostSupport::probe();
                 let baseline = Baseline::new(&config.config.baseline, &host);
+                let mut violations = Vec::new();
                 let baseline_error = match baseline.apply_to_spec(&mut spec) {
                     Ok(applied) => {
                         changes.extend(applied);
+                        violations = admission::admit_effective(&spec, &config.config.admission);
                         None
                     }
                     Err(err) => Some(err.to_string()),
                 };
                 Report {
                     source: file,
-                    admitted: baseline_error.is_none(),
-                    violations: Vec::new(),
+                    admitted: baseline_error.is_none() && violations.is_empty(),
+                    violations,
                     baseline_error,
                     changes,
                 }

@@ -111,6 +111,20 @@ case("mounts.propagation--rshared-bind", ["mounts.propagation"],
 case("mounts.propagation--rootfs-shared", ["mounts.propagation"],
      lambda s: ptr(s, "linux/rootfsPropagation", "shared"))
 
+# kernel filesystems away from their places (maskedPaths cover /proc and /sys only;
+# libcontainer binds cgroup v1 read-write)
+case("mounts.kernel-fs--proc-outside-proc", ["mounts.kernel-fs"],
+     lambda s: s["mounts"].append({"destination": "/mnt/proc", "type": "proc", "source": "proc"}))
+case("mounts.kernel-fs--sysfs-outside-sys", ["mounts.kernel-fs"],
+     lambda s: s["mounts"].append({"destination": "/mnt/sys", "type": "sysfs", "source": "sysfs",
+                                   "options": ["nosuid", "noexec", "nodev", "ro"]}))
+case("mounts.kernel-fs--cgroup-dotdot", ["mounts.kernel-fs"],
+     lambda s: s["mounts"][6].update(destination="/sys/fs/cgroup/../../../mnt/cg"))
+case("mounts.kernel-fs--cgroup-without-sysfs", ["mounts.kernel-fs"], lambda s: s["mounts"].pop(5))
+case("admitted--kernel-fs-spelled-differently", [],
+     lambda s: [s["mounts"][i].update(destination=d)
+                for i, d in [(0, "/proc/"), (5, "//sys"), (6, "/sys/fs/cgroup/.")]])
+
 # privileged
 case("privileged.writable-sysfs--sysfs-rw", ["privileged.writable-sysfs"],
      lambda s: s["mounts"][5].update(options=["nosuid", "noexec", "nodev", "rw"]))
@@ -147,6 +161,31 @@ case("namespaces.host--join-host-pid-via-self", ["namespaces.host"],
 case("namespaces.host--missing-ns-file", ["namespaces.host"],
      lambda s: s["linux"]["namespaces"][1].update(path="/var/run/netns/bulwark-corpus-nonexistent"))
 
+# user namespaces: container ids map only to host ids at or above the floor (65536)
+HIGH_RANGE = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+def user_namespace(uids, gids=HIGH_RANGE, namespace=None):
+    def edit(s):
+        s["linux"]["namespaces"].append(namespace or {"type": "user"})
+        ptr(s, "linux/uidMappings", uids)
+        ptr(s, "linux/gidMappings", gids)
+    return edit
+TO_HOST_ROOT = [{"containerID": 0, "hostID": 100000, "size": 65532},
+                {"containerID": 65532, "hostID": 0, "size": 1}]
+case("admitted--user-namespace-high-range", [], user_namespace(HIGH_RANGE))
+case("namespaces.user-mapping--remapped-uid-to-host-root", ["namespaces.user-mapping"],
+     user_namespace(TO_HOST_ROOT, TO_HOST_ROOT))
+case("namespaces.user-mapping--below-floor", ["namespaces.user-mapping"],
+     user_namespace([{"containerID": 0, "hostID": 1000, "size": 65536}]))
+# Admitted as written; the baseline runs the process as 65532, which it leaves out.
+case("namespaces.user-mapping--remapped-uid-not-mapped", ["namespaces.user-mapping"],
+     user_namespace([{"containerID": 0, "hostID": 100000, "size": 1000}],
+                    [{"containerID": 0, "hostID": 100000, "size": 1000}]))
+case("namespaces.user-mapping--without-user-namespace", ["namespaces.user-mapping"],
+     lambda s: [ptr(s, "linux/uidMappings", HIGH_RANGE), ptr(s, "linux/gidMappings", HIGH_RANGE)])
+# The pod's user namespace is the host's here, so namespaces.host fires too.
+case("namespaces.user-mapping--join-by-path", ["namespaces.host", "namespaces.user-mapping"],
+     user_namespace(HIGH_RANGE, namespace={"type": "user", "path": "/proc/@POD_PID@/ns/user"}))
+
 # process / remaining linux fields
 case("hooks.not-allowed--prestart", ["hooks.not-allowed"],
      lambda s: ptr(s, "hooks", {"prestart": [{"path": "/usr/bin/true", "args": ["true"]}]}))
@@ -166,6 +205,22 @@ case("linux.unsupported-field--intel-rdt", ["linux.unsupported-field"],
 case("process.cwd--proc-self-fd", ["process.cwd"], lambda s: ptr(s, "process/cwd", "/proc/self/fd/7"))
 case("process.cwd--relative", ["process.cwd"], lambda s: ptr(s, "process/cwd", "work"))
 case("process.cwd--dotdot", ["process.cwd"], lambda s: ptr(s, "process/cwd", "/tmp/../../.."))
+case("process.scheduling--fifo", ["process.scheduling"],
+     lambda s: ptr(s, "process/scheduler", {"policy": "SCHED_FIFO", "priority": 1}))
+case("process.scheduling--deadline", ["process.scheduling"],
+     lambda s: ptr(s, "process/scheduler", {"policy": "SCHED_DEADLINE", "runtime": 10000000,
+                                            "deadline": 100000000, "period": 100000000}))
+case("process.scheduling--negative-nice", ["process.scheduling"],
+     lambda s: ptr(s, "process/scheduler", {"policy": "SCHED_OTHER", "nice": -10}))
+case("process.scheduling--io-priority-rt", ["process.scheduling"],
+     lambda s: ptr(s, "process/ioPriority", {"class": "IOPRIO_CLASS_RT", "priority": 0}))
+case("process.scheduling--rlimit-rtprio", ["process.scheduling"],
+     lambda s: s["process"]["rlimits"].append({"type": "RLIMIT_RTPRIO", "hard": 99, "soft": 99}))
+case("process.scheduling--realtime-cpu", ["process.scheduling"],
+     lambda s: s["linux"]["resources"]["cpu"].update(realtimeRuntime=10000, realtimePeriod=1000000))
+case("admitted--batch-scheduling-idle-io", [],
+     lambda s: s["process"].update(scheduler={"policy": "SCHED_BATCH", "nice": 5},
+                                   ioPriority={"class": "IOPRIO_CLASS_IDLE", "priority": 0}))
 case("env.secret--password-name", ["env.secret"],
      lambda s: ptr(s, "process/env", PROBE_ENV + ["DB_PASSWORD=corpus-hunter2-value"]))
 case("env.secret--github-token-value", ["env.secret"],
@@ -375,6 +430,22 @@ put("namespaces.required--cri-hostnetwork-sandbox", cri_sandbox(CRI_DEFAULT_CAPS
 put("namespaces.host--cri-hostnetwork-container",
     cri_container(CRI_DEFAULT_CAPS, netns="/proc/@HOSTNET_POD_PID@/ns/net", pod_pid="@HOSTNET_POD_PID@"),
     ["namespaces.host"])
+
+# Issue #15: cgroups by confinement, devices by identity.
+case("cgroups.path--host-service", ["cgroups.path"],
+     lambda s: ptr(s, "linux/cgroupsPath", "/system.slice/ssh.service"))
+case("cgroups.path--dotdot", ["cgroups.path"],
+     lambda s: ptr(s, "linux/cgroupsPath", "/bulwark/../system.slice/x"))
+case("cgroups.path--empty-is-bulwarks-own", ["cgroups.path"],
+     lambda s: ptr(s, "linux/cgroupsPath", ""))
+case("privileged.devices--block-device-as-dev-zero", ["privileged.devices"],
+     lambda s: (ptr(s, "linux/devices", [{"path": "/dev/zero", "type": "b", "major": 7, "minor": 0,
+                                          "fileMode": 438, "uid": 0, "gid": 0}]),
+                ptr(s, L + "devices", [{"allow": False, "access": "rwm"},
+                                       {"allow": True, "type": "b", "major": 7, "minor": 0, "access": "rwm"}])))
+case("privileged.devices--split-allow-all", ["privileged.devices"],
+     lambda s: ptr(s, L + "devices", [{"allow": True, "type": "c", "access": "rwm"},
+                                      {"allow": True, "type": "b", "access": "rwm"}]))
 
 if __name__ == "__main__":
     expected_path = os.path.join(HERE, "expected.json")

@@ -1,0 +1,203 @@
+//! User namespaces (issue #15 class 6, issue #16 item 6): a spec's `linux.uidMappings`
+//! decide which *host* ids the container's "non-root" process runs as. Each test runs a
+//! real container through the built binary and looks at the process from the host
+//! (`/proc/<pid>/status`) as well as from inside (the probe).
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Output, Stdio};
+
+use common::{
+    assert_hardened, describe, output_via_files, probe_report, proc_status, unique_id, Bundle,
+    Runtime, BULWARK,
+};
+use serde_json::{json, Value};
+
+/// The uid/gid the baseline runs a root process as (`baseline.non_root`, default).
+const REMAPPED: u32 = 65532;
+
+/// A new user namespace with these mappings. The bundle directory is opened up so the
+/// container's root, a high host uid, can reach its rootfs (runc asks the same).
+fn with_user_namespace(bundle: &mut Bundle, uids: Value, gids: Value) {
+    let mut namespaces = bundle.config["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .clone();
+    namespaces.push(json!({"type": "user"}));
+    bundle.set("/linux/namespaces", Value::Array(namespaces));
+    bundle.set("/linux/uidMappings", uids);
+    bundle.set("/linux/gidMappings", gids);
+    fs::set_permissions(bundle.path(), fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn one_range(container: u32, host: u32, size: u32) -> Value {
+    json!([{"containerID": container, "hostID": host, "size": size}])
+}
+
+/// `create` + `start` of `bundle`.
+fn start(rt: &Runtime, bundle: &Bundle, id: &str) -> Output {
+    started(
+        rt,
+        id,
+        rt.run(&["create", "--bundle", bundle.path_str(), id]),
+    )
+}
+
+/// Starts the container `create` made (when it did) and waits until it runs.
+fn started(rt: &Runtime, id: &str, create: Output) -> Output {
+    if create.status.success() {
+        rt.ok(&["start", id]);
+        rt.wait_for_status(id, "running");
+    }
+    create
+}
+
+/// `create` + `start` on a host where root owns the subordinate ids 100000..165536, as
+/// on hosts set up for rootful Podman's `--userns=auto`. libcontainer writes more than
+/// one range through newuidmap/newgidmap, which allow root such a range and, like any
+/// caller, a one-id range of its own uid (0). The subordinate id files are bound over
+/// /etc in a private mount namespace of this one `create`, so the host's stay as they are.
+fn start_with_subordinate_ids(rt: &Runtime, bundle: &Bundle, id: &str) -> Output {
+    let ids = bundle.path().join("subordinate-ids");
+    fs::write(&ids, "root:100000:65536\n").unwrap();
+    let mut create = Command::new("unshare");
+    create
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg(r#"mount --bind "$1" /etc/subuid && mount --bind "$1" /etc/subgid && shift && exec "$@""#)
+        .arg("sh")
+        .arg(&ids)
+        .arg(BULWARK)
+        .arg("--root")
+        .arg(rt.root())
+        .args(["create", "--bundle", bundle.path_str(), id])
+        .env("BULWARK_CONFIG", rt.config_path())
+        .stdin(Stdio::null());
+    started(rt, id, output_via_files(create))
+}
+
+/// The real, effective, saved and filesystem ids of `pid` as the host sees them.
+fn host_ids(pid: i64, field: &str) -> Vec<u32> {
+    proc_status(pid, field)
+        .unwrap_or_else(|| panic!("no {field} for {pid}"))
+        .split_whitespace()
+        .map(|id| id.parse().unwrap())
+        .collect()
+}
+
+/// Asserts `create` was refused by `namespaces.user-mapping` naming each of `paths`,
+/// and, when bulwark let the container run instead, shows the host ids it ran as.
+fn assert_refused(rt: &Runtime, id: &str, out: Output, paths: &[&str]) -> String {
+    if out.status.success() {
+        let pid = rt.state(id)["pid"].as_i64().unwrap();
+        let (uids, gids) = (host_ids(pid, "Uid"), host_ids(pid, "Gid"));
+        rt.ok(&["delete", "--force", id]);
+        panic!("admitted: the container's init runs as host Uid {uids:?} Gid {gids:?}");
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        describe(&["create"], &out)
+    );
+    for path in paths {
+        assert!(
+            stderr.contains(&format!("[namespaces.user-mapping] {path} is ")),
+            "{path} not named: {stderr}"
+        );
+    }
+    rt.assert_nothing_left(id);
+    stderr
+}
+
+/// The escape: the baseline runs root as 65532, and the spec maps 65532 to host uid 0
+/// (gid likewise; container 0, which libcontainer sets up the container as, to a high
+/// range). The "non-root" process would be host root, owner of every root-owned file a
+/// second procfs or a cgroup mount exposes (host sysctls, its own limits). Refused.
+#[test]
+fn mapping_the_remapped_uid_to_host_root_is_refused_and_leaves_nothing() {
+    let rt = Runtime::new();
+    let mut bundle = Bundle::new(&["/probe", "sleep", "60"]);
+    let to_host_root = json!([
+        {"containerID": 0, "hostID": 100_000, "size": REMAPPED},
+        {"containerID": REMAPPED, "hostID": 0, "size": 1}
+    ]);
+    with_user_namespace(&mut bundle, to_host_root.clone(), to_host_root);
+    let id = unique_id("userns-root");
+    let out = start_with_subordinate_ids(&rt, &bundle, &id);
+    let stderr = assert_refused(
+        &rt,
+        &id,
+        out,
+        &["linux.uidMappings[1].hostID", "linux.gidMappings[1].hostID"],
+    );
+    assert!(stderr.contains("host uid 0"), "{stderr}");
+}
+
+/// Host ids below the floor belong to the host's system and human accounts: a range
+/// starting at host uid 1000 is refused even though 65532 lands above the floor
+/// (`exec --user 1000` would run as host uid 2000, a human account on most hosts).
+#[test]
+fn a_mapping_below_the_floor_is_refused() {
+    let rt = Runtime::new();
+    let mut bundle = Bundle::new(&["/probe", "sleep", "60"]);
+    with_user_namespace(
+        &mut bundle,
+        one_range(0, 1000, 65536),
+        one_range(0, 100_000, 65536),
+    );
+    let id = unique_id("userns-floor");
+    let out = start(&rt, &bundle, &id);
+    let stderr = assert_refused(&rt, &id, out, &["linux.uidMappings[0].hostID"]);
+    assert!(
+        stderr.contains("admission.user_namespaces.min_host_id (65536)"),
+        "{stderr}"
+    );
+}
+
+/// A mapping that leaves out the uid the baseline runs the process as was admitted and
+/// failed late inside libcontainer ("failed syscall"). It is refused at admission,
+/// naming the uid and gid that must be mapped.
+#[test]
+fn a_mapping_without_the_processs_ids_is_refused_at_admission() {
+    let rt = Runtime::new();
+    let mut bundle = Bundle::new(&["/probe", "sleep", "60"]);
+    with_user_namespace(
+        &mut bundle,
+        one_range(0, 100_000, 1000),
+        one_range(0, 100_000, 1000),
+    );
+    let id = unique_id("userns-unmapped");
+    let out = start(&rt, &bundle, &id);
+    let stderr = assert_refused(&rt, &id, out, &["process.user.uid", "process.user.gid"]);
+    assert!(stderr.contains("refused by admission"), "{stderr}");
+    assert!(!stderr.contains("failed syscall"), "{stderr}");
+    assert!(stderr.contains("65532"), "{stderr}");
+}
+
+/// The mapping containerd gives a pod without host users: container 0..65536 to host
+/// 100000..165536. Admitted; the process is 65532 inside and hardened, host uid 165532.
+#[test]
+fn a_safe_mapping_runs_as_a_high_host_uid_and_hardened() {
+    let rt = Runtime::new();
+    let mut bundle = Bundle::new(&["/probe", "sleep", "60"]);
+    with_user_namespace(
+        &mut bundle,
+        one_range(0, 100_000, 65536),
+        one_range(0, 100_000, 65536),
+    );
+    let id = unique_id("userns-safe");
+    let out = start(&rt, &bundle, &id);
+    assert!(out.status.success(), "{}", describe(&["create"], &out));
+    let pid = rt.state(&id)["pid"].as_i64().unwrap();
+    let host = 100_000 + REMAPPED;
+    assert_eq!(host_ids(pid, "Uid"), [host; 4]);
+    assert_eq!(host_ids(pid, "Gid"), [host; 4]);
+
+    let exec = rt.ok(&["exec", &id, "/probe", "report"]);
+    assert_hardened(&probe_report(&exec.stdout), REMAPPED, REMAPPED);
+    rt.ok(&["delete", "--force", &id]);
+    rt.assert_nothing_left(&id);
+}
