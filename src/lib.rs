@@ -26,6 +26,7 @@ pub mod image_identity;
 pub mod image_reference;
 pub mod layout;
 pub mod logging;
+pub mod namespace_paths;
 pub mod pipeline;
 pub mod policy;
 pub mod seccomp_profiles;

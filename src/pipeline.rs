@@ -8,8 +8,9 @@
 //!
 //! Stages, in order: read (size-limited) → admission → resolve bundle-relative paths → default
 //! cgroupsPath → the mandatory baseline → admission's checks of the ids the process runs
-//! as → secrets. Before any of it, on the engine's raw document, CRI sandbox limits and
-//! admission. The policy decision plugs in here.
+//! as → secrets → bind sources and namespace paths, each opened and checked once (create
+//! mounts and joins those descriptors). Before any of it, on the engine's raw document,
+//! CRI sandbox limits and admission. The policy decision plugs in here.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -26,6 +27,7 @@ use crate::binds::Pinned;
 use crate::bounded_read::{read_path_bounded, BoundedReadError};
 use crate::config::{AdmissionConfig, SecretsConfig};
 use crate::engine::Engine;
+use crate::namespace_paths;
 use crate::policy::input::PolicyContext;
 use crate::secrets::{self, Delivery, SecretsError};
 
@@ -117,6 +119,9 @@ pub struct Effective {
     pub secrets: Delivery,
     /// The engine's bind sources, open and admitted, for create to stage (crate::binds).
     pub binds: Vec<Pinned>,
+    /// The namespace paths, open and verified, for create to join through
+    /// (crate::namespace_paths).
+    pub namespaces: Vec<namespace_paths::Opened>,
 }
 
 /// What admission established about the engine's document.
@@ -183,12 +188,14 @@ pub fn effective_spec_of(
         &mut changes,
     )?;
     let binds = pin_binds(&spec, &engine, input)?;
+    let namespaces = open_namespaces(&spec)?;
     Ok(Effective {
         spec,
         changes,
         context,
         secrets,
         binds,
+        namespaces,
     })
 }
 
@@ -241,6 +248,19 @@ fn pin_binds(
         });
     }
     Ok(pinned)
+}
+
+/// Opens every namespace path once and verifies the descriptor (crate::namespace_paths):
+/// the authoritative half of admission's `namespaces.host`, which saw only the path.
+fn open_namespaces(spec: &Spec) -> Result<Vec<namespace_paths::Opened>, SpecError> {
+    namespace_paths::open_all(spec).map_err(|refusal| {
+        SpecError::Refused(Refused(vec![Violation {
+            rule: admission::HOST_NAMESPACE,
+            path: format!("linux.namespaces[{}].path", refusal.index),
+            value: format!("{:?}", refusal.path.display().to_string()),
+            allowed: refusal.error.to_string(),
+        }]))
+    })
 }
 
 fn is_cgroup_mount_at_its_place(mount: &Mount) -> bool {

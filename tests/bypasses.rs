@@ -404,10 +404,15 @@ fn a_bind_source_through_a_proc_magic_link_is_refused() {
 /// Swaps `vol` (a directory with a marker) and `vol.tmp` (a symlink to `/`) in the
 /// allowlisted directory with renameat2(RENAME_EXCHANGE) until stopped.
 fn exchange_until(dir: &Path, stop: &std::sync::atomic::AtomicBool) {
+    exchange_names_until(&dir.join("vol"), &dir.join("vol.tmp"), stop);
+}
+
+/// Exchanges the names `a` and `b` with renameat2(RENAME_EXCHANGE) until stopped.
+fn exchange_names_until(a: &Path, b: &Path, stop: &std::sync::atomic::AtomicBool) {
     use std::ffi::CString;
     use std::os::unix::ffi::OsStrExt;
-    let a = CString::new(dir.join("vol").as_os_str().as_bytes()).unwrap();
-    let b = CString::new(dir.join("vol.tmp").as_os_str().as_bytes()).unwrap();
+    let a = CString::new(a.as_os_str().as_bytes()).unwrap();
+    let b = CString::new(b.as_os_str().as_bytes()).unwrap();
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         // SAFETY: two valid C strings; renameat2 only reads them.
         unsafe {
@@ -531,4 +536,200 @@ fn admitted_binds_are_mounted_and_leave_no_staging_mount_on_the_host() {
     );
     rt.ok(&["delete", "--force", &id]);
     rt.assert_no_leftovers_or_mounts(&id);
+}
+
+// ---------------------------------------------------------------------------
+// A namespace path is joined through the descriptor that was checked.
+
+/// A pod's sandbox standing in for `podman --network ns:PATH`: a process in network and
+/// UTS namespaces of its own; killed on drop.
+struct Pod {
+    process: std::process::Child,
+}
+
+impl Pod {
+    fn new() -> Self {
+        let process = std::process::Command::new("unshare")
+            .args(["--net", "--uts", "sleep", "300"])
+            .spawn()
+            .unwrap();
+        let pod = Self { process };
+        // unshare has to run before the namespaces are the pod's.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while ns_identity(&pod.ns("net")) == ns_identity(Path::new("/proc/self/ns/net")) {
+            assert!(std::time::Instant::now() < deadline, "unshare never ran");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        pod
+    }
+
+    /// `/proc/<pid>/ns/<name>` of the pod's process.
+    fn ns(&self, name: &str) -> std::path::PathBuf {
+        Path::new("/proc")
+            .join(self.process.id().to_string())
+            .join("ns")
+            .join(name)
+    }
+}
+
+impl Drop for Pod {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+/// A namespace link's target, `net:[4026531840]`.
+fn ns_identity(link: &Path) -> String {
+    fs::read_link(link)
+        .unwrap_or_else(|e| panic!("{}: {e}", link.display()))
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The network namespace entry of the test bundle (index 1 of its namespaces).
+const NETWORK_ENTRY: usize = 1;
+
+fn with_namespace_path(bundle: &mut Bundle, index: usize, typ: &str, path: &Path) {
+    bundle.config["linux"]["namespaces"][index] = json!({"type": typ, "path": path});
+    bundle.write();
+}
+
+/// The symlink-exchange race on a namespace path: `ns` links to a pod's network
+/// namespace when admission compares inodes and to the host's (`/proc/1/ns/net`) when
+/// libcontainer opens it (the container ran in the host's network namespace before). 100 creates
+/// while a thread exchanges the links: each is refused naming the rule or joins the
+/// pod's namespace; none the host's.
+#[test]
+fn ns_path_swapped_for_the_hosts_never_joins_the_host_network() {
+    let pod = Pod::new();
+    let links = tempfile::Builder::new()
+        .prefix("bulwark-ns-")
+        .tempdir()
+        .unwrap();
+    let (ns, other) = (links.path().join("ns"), links.path().join("ns.tmp"));
+    std::os::unix::fs::symlink(pod.ns("net"), &ns).unwrap();
+    // The host's network namespace is /proc/1's; where that cannot be read (this CI
+    // sandbox), the one the test and bulwark run in, as bulwark itself decides.
+    let host_link = if fs::read_link("/proc/1/ns/net").is_ok() {
+        std::path::PathBuf::from("/proc/1/ns/net")
+    } else {
+        Path::new("/proc")
+            .join(std::process::id().to_string())
+            .join("ns/net")
+    };
+    std::os::unix::fs::symlink(&host_link, &other).unwrap();
+    let (host, pod_net) = (ns_identity(&host_link), ns_identity(&pod.ns("net")));
+    let rt = Runtime::new();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (mut joined_pod, mut refused, mut in_host) = (0, 0, 0);
+    std::thread::scope(|scope| {
+        scope.spawn(|| exchange_names_until(&ns, &other, &stop));
+        for attempt in 0..100 {
+            let mut bundle = Bundle::new(&["/probe", "sleep", "300"]);
+            with_namespace_path(&mut bundle, NETWORK_ENTRY, "network", &ns);
+            let id = unique_id(&format!("ns-race-{attempt}"));
+            let out = rt.run(&["create", "--bundle", bundle.path_str(), &id]);
+            if out.status.success() {
+                let pid = rt.state(&id)["pid"].as_i64().unwrap();
+                let joined = ns_identity(&Path::new("/proc").join(pid.to_string()).join("ns/net"));
+                if joined == host {
+                    in_host += 1;
+                } else {
+                    assert_eq!(joined, pod_net, "attempt {attempt}");
+                    joined_pod += 1;
+                }
+            } else {
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                assert!(
+                    stderr.contains("[namespaces.host] linux.namespaces[1].path"),
+                    "{stderr}"
+                );
+                refused += 1;
+            }
+            let _ = rt.run(&["delete", "--force", &id]);
+            rt.assert_nothing_left(&id);
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    assert_eq!(
+        in_host, 0,
+        "{in_host} containers ran in the host's network namespace \
+         ({joined_pod} in the pod's, {refused} refused)"
+    );
+    // Positive control: the race does not just refuse everything.
+    assert!(joined_pod > 0, "never joined the pod ({refused} refused)");
+}
+
+/// A namespace path that is no namespace of its entry's type: a regular file, a
+/// directory, a device, or the pod's UTS namespace given as its network. The path
+/// check admitted each (none is the host's network namespace) and libcontainer's
+/// setns failed later with no rule named; refused now by `namespaces.host`.
+#[test]
+fn ns_path_that_is_no_namespace_of_its_type_is_refused() {
+    let pod = Pod::new();
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let rt = Runtime::new();
+    for (case, path) in [
+        ("file", file.path().to_owned()),
+        ("dir", std::env::temp_dir()),
+        ("device", "/dev/null".into()),
+        ("uts-as-network", pod.ns("uts")),
+    ] {
+        let mut bundle = Bundle::new(&["/probe", "sleep", "300"]);
+        with_namespace_path(&mut bundle, NETWORK_ENTRY, "network", &path);
+        let id = unique_id(&format!("ns-{case}"));
+        let stderr = assert_refused(
+            &rt,
+            &bundle,
+            &id,
+            &["[namespaces.host] linux.namespaces[1].path"],
+        );
+        assert!(
+            stderr.contains("a network namespace file"),
+            "{case}: {stderr}"
+        );
+    }
+}
+
+/// A pod's network and UTS namespaces joined by path: the container and an exec in it
+/// run in them, the saved spec names the engine's paths again, and no descriptor of
+/// bulwark's is left in the container's processes.
+#[test]
+fn ns_path_of_a_pod_is_joined_and_exec_follows() {
+    let pod = Pod::new();
+    let rt = Runtime::new();
+    let mut bundle = Bundle::new(&["/probe", "sleep", "300"]);
+    with_namespace_path(&mut bundle, NETWORK_ENTRY, "network", &pod.ns("net"));
+    with_namespace_path(&mut bundle, 3, "uts", &pod.ns("uts"));
+    bundle.config.as_object_mut().unwrap().remove("hostname");
+    bundle.write();
+    let id = unique_id("ns-pod");
+    rt.ok(&["run", "--detach", "--bundle", bundle.path_str(), &id]);
+    let init = rt.state(&id)["pid"].as_i64().unwrap();
+    let exec = rt.exec_detached(bundle.path(), &id, &["/probe", "sleep", "300"]);
+    for pid in [init, exec] {
+        for name in ["net", "uts"] {
+            let ns = Path::new("/proc")
+                .join(pid.to_string())
+                .join("ns")
+                .join(name);
+            assert_eq!(ns_identity(&ns), ns_identity(&pod.ns(name)), "{pid} {name}");
+        }
+        let mut fds: Vec<i32> = fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_str().unwrap().parse().unwrap())
+            .collect();
+        fds.sort();
+        assert_eq!(fds, [0, 1, 2], "process {pid}");
+    }
+    let effective = rt.root().join("@bulwark").join(&id).join("config.json");
+    let spec: Value = serde_json::from_slice(&fs::read(effective).unwrap()).unwrap();
+    assert_eq!(
+        spec["linux"]["namespaces"][NETWORK_ENTRY]["path"],
+        json!(pod.ns("net")),
+        "{spec}"
+    );
+    rt.ok(&["delete", "--force", &id]);
+    rt.assert_nothing_left(&id);
 }

@@ -31,6 +31,7 @@ use crate::engine::Engine;
 use crate::image_identity::{self, Identity};
 
 pub use mounts::{admit_bind_source, HOST_PATH};
+pub use namespaces::HOST as HOST_NAMESPACE;
 pub use resources::fill_sandbox_limits;
 
 /// One refused field.

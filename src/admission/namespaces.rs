@@ -36,6 +36,10 @@ pub fn required(input: &Input, out: &mut Findings) {
 /// of /proc/1; where /proc/1/ns cannot be read (some sandboxed hosts), the one bulwark
 /// itself runs in, which is the engine's and so the host's. Where neither can be read
 /// bulwark cannot prove the path is not the host's, and refuses.
+///
+/// This reports on the engine's document, by path; the authoritative check is at
+/// create (crate::namespace_paths, under this rule's id), on the descriptor that
+/// libcontainer is then given to join, since a path can name another file by then.
 pub fn host_paths(input: &Input, out: &mut Findings) {
     for (index, ns) in namespaces(input.spec).iter().enumerate() {
         let (Some(typ), Some(path)) = (ns["type"].as_str(), ns["path"].as_str()) else {

@@ -16,6 +16,7 @@ use crate::config::LoadedConfig;
 use crate::executor::HardenedExecutor;
 use crate::failpoint;
 use crate::layout::{ContainerId, ContainerRecord, StateRoot};
+use crate::namespace_paths;
 use crate::pipeline::{self, Effective, PipelineInput, SpecError};
 use crate::policy::input::{Operation, Subject};
 use crate::seccomp_profiles;
@@ -77,6 +78,7 @@ fn build(
         mut context,
         secrets,
         binds,
+        namespaces,
     } = match effective {
         Ok(effective) => effective,
         Err(error) => {
@@ -115,7 +117,11 @@ fn build(
     failpoint::hit(failpoint::AFTER_SECRETS);
     let binds_dir = pipeline::binds_dir(&secrets_dir);
     binds::stage(&binds, &binds_dir, &mut spec)?;
-    pipeline::write_effective_spec(&spec, &root.effective_spec_path(id))?;
+    // libcontainer joins the namespaces through bulwark's verified descriptors, which
+    // its processes inherit; `namespaces` keeps them open until build() returns.
+    namespace_paths::point_at_descriptors(&namespaces, &mut spec);
+    let spec_path = root.effective_spec_path(id);
+    pipeline::write_effective_spec(&spec, &spec_path)?;
     let rootfs = spec
         .root()
         .as_ref()
@@ -150,6 +156,11 @@ fn build(
     // leave the host's tree now.
     binds::unstage(&binds_dir)?;
     let container = built.with_context(|| format!("cannot create container {id}"))?;
+    // The init has joined them: the saved spec names the engine's paths again, as exec
+    // and update show it to the policy (exec joins the init's own namespaces).
+    namespace_paths::restore_paths(&namespaces, &mut spec);
+    pipeline::write_effective_spec(&spec, &spec_path)?;
+    drop(namespaces);
     if let Some(pid_file) = &opts.pid_file {
         let pid = container
             .pid()
