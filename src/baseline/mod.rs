@@ -297,16 +297,20 @@ impl<'a> Baseline<'a> {
         Ok(changes)
     }
 
+    /// The capabilities the host config allows (`baseline.allowed_capabilities`).
+    fn allowed_capability_set(&self) -> Capabilities {
+        self.config
+            .allowed_capabilities
+            .iter()
+            .filter_map(|name| name.strip_prefix("CAP_")?.parse::<Capability>().ok())
+            .collect()
+    }
+
     /// Every set holds the requested capabilities the host config allows, and nothing
     /// else. The allowed ones go into all five sets (ambient included) so that a
     /// non-root process keeps them across execve.
     fn allowed_capabilities(&self, requested: Option<&LinuxCapabilities>) -> LinuxCapabilities {
-        let allowed: Capabilities = self
-            .config
-            .allowed_capabilities
-            .iter()
-            .filter_map(|name| name.strip_prefix("CAP_")?.parse::<Capability>().ok())
-            .collect();
+        let allowed = self.allowed_capability_set();
         let requested: Capabilities = requested
             .map(|caps| {
                 [caps.bounding(), caps.effective(), caps.permitted()]

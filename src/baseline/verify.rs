@@ -1,8 +1,7 @@
 //! The baseline's promises, checked independently of the rewrites that make them.
 
 use libcontainer::oci_spec::runtime::{
-    Capabilities, Capability, LinuxNamespaceType, LinuxSeccompAction, PosixRlimitType, Process,
-    Spec,
+    LinuxNamespaceType, LinuxSeccompAction, PosixRlimitType, Process, Spec,
 };
 use serde::Serialize;
 
@@ -183,12 +182,7 @@ impl Baseline<'_> {
         let mut unmet = Vec::new();
         let mut push =
             |control, path: &str, found: String| unmet.push(Unmet::new(control, path, found));
-        let allowed: Capabilities = self
-            .config
-            .allowed_capabilities
-            .iter()
-            .filter_map(|name| name.strip_prefix("CAP_")?.parse::<Capability>().ok())
-            .collect();
+        let allowed = self.allowed_capability_set();
         match process.capabilities() {
             // libcontainer leaves the capabilities it was started with when the spec
             // names none: bulwark's own, as root.
