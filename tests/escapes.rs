@@ -215,7 +215,8 @@ fn exec_cannot_overwrite_the_runtime_binary_through_proc_exe() {
 // ---------------------------------------------------------------------------
 // CVE-2024-21626
 
-/// CVE-2024-21626: a `process.cwd` of `/proc/self/fd/N` makes a host directory fd that
+/// CVE-2024-21626: a `process.cwd` of `/proc/self/fd/N` (or `/dev/fd/N`, its link in the
+/// container's /dev) makes a host directory fd that
 /// leaked into the runtime's process the container's working directory. bulwark's
 /// admission refuses a cwd under /proc for create/run, `exec --cwd` and an exec
 /// `--process` JSON, naming the rule, before anything runs: no container is left and
@@ -223,8 +224,11 @@ fn exec_cannot_overwrite_the_runtime_binary_through_proc_exe() {
 #[test]
 fn a_proc_self_fd_cwd_is_refused_for_run_and_exec() {
     let rt = Runtime::new();
-    for fd in 3..=10 {
-        let cwd = format!("/proc/self/fd/{fd}");
+    let fd_cwds: Vec<String> = ["/proc/self/fd", "/dev/fd"]
+        .iter()
+        .flat_map(|dir| (3..=10).map(move |fd| format!("{dir}/{fd}")))
+        .collect();
+    for cwd in fd_cwds.iter().cloned() {
         let mut bundle = Bundle::new(&["/probe", "report"]);
         bundle.set("/process/cwd", json!(cwd));
         for command in ["run", "create"] {
@@ -253,8 +257,7 @@ fn a_proc_self_fd_cwd_is_refused_for_run_and_exec() {
         serde_json::from_slice(&rt.ok(&["ps", "--format", "json", &id]).stdout).unwrap()
     };
     let before = processes();
-    for fd in 3..=10 {
-        let cwd = format!("/proc/self/fd/{fd}");
+    for cwd in fd_cwds.iter().map(String::as_str) {
         let process = bundle.path().join("process.json");
         fs::write(
             &process,

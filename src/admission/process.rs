@@ -129,14 +129,17 @@ pub fn cwd(input: &Input, out: &mut Findings) {
         return;
     };
     let path = Path::new(cwd);
+    // /dev/fd is libcontainer's link to /proc/self/fd in every container's /dev.
     let bad = !path.is_absolute()
         || path.components().any(|c| c == Component::ParentDir)
-        || path.starts_with("/proc");
+        || path.starts_with("/proc")
+        || path.starts_with("/dev/fd");
     if bad {
         out.push(
             "process.cwd",
             format!("{cwd:?}"),
-            "an absolute path inside the container, without \"..\", outside /proc".to_owned(),
+            "an absolute path inside the container, without \"..\", outside /proc and /dev/fd"
+                .to_owned(),
         );
     }
 }
