@@ -228,7 +228,7 @@ fn a_proc_self_fd_cwd_is_refused_for_run_and_exec() {
         .iter()
         .flat_map(|dir| (3..=10).map(move |fd| format!("{dir}/{fd}")))
         .collect();
-    for cwd in fd_cwds.iter().cloned() {
+    for cwd in &fd_cwds {
         let mut bundle = Bundle::new(&["/probe", "report"]);
         bundle.set("/process/cwd", json!(cwd));
         for command in ["run", "create"] {
@@ -242,7 +242,7 @@ fn a_proc_self_fd_cwd_is_refused_for_run_and_exec() {
                 describe(&[command], &out)
             );
             assert!(
-                stderr.contains("[process.cwd] process.cwd is") && stderr.contains(&cwd),
+                stderr.contains("[process.cwd] process.cwd is") && stderr.contains(cwd.as_str()),
                 "{stderr}"
             );
             assert!(stdout(&out).is_empty(), "{}", stdout(&out));
@@ -275,7 +275,7 @@ fn a_proc_self_fd_cwd_is_refused_for_run_and_exec() {
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(1), "{}", describe(&args, &out));
             assert!(
-                stderr.contains("[process.cwd] process.cwd is") && stderr.contains(&cwd),
+                stderr.contains("[process.cwd] process.cwd is") && stderr.contains(cwd),
                 "{stderr}"
             );
             assert!(stdout(&out).is_empty(), "a process ran: {}", stdout(&out));
