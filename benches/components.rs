@@ -40,6 +40,7 @@ use tempfile::TempDir;
 use bulwark::audit::{Digests, Entry};
 use bulwark::baseline::{Baseline, HostSupport};
 use bulwark::config::{HostConfig, PolicyBackend};
+use bulwark::engine::binding::{Evidence, LiveSandbox, NoSandboxes, Sandboxes};
 use bulwark::image_reference::ImageReference;
 use bulwark::pipeline::{self, Effective, PipelineInput};
 use bulwark::policy;
@@ -63,6 +64,27 @@ fn corpus(file: &str) -> String {
 
 /// A stand-in pause process in its own net/ipc/uts namespaces (CRI containers join it).
 struct Pause(Child);
+
+/// The stand-in pause process as the live sandbox CRI documents name (`@SANDBOX_ID@`):
+/// bulwark's state root would say the same of a sandbox it runs.
+struct PauseSandbox(Option<i32>);
+
+const BENCH_SANDBOX_ID: &str = "bench-sandbox";
+const BENCH_POD_UID: &str = "6a0e2c4d-8b1f-4d3e-a5c7-9e1b3d5f7a0c";
+
+impl Sandboxes for PauseSandbox {
+    fn live(&self, id: &str) -> Option<LiveSandbox> {
+        let init_pid = self.0.filter(|_| id == BENCH_SANDBOX_ID)?;
+        Some(LiveSandbox {
+            pod_uid: Some(BENCH_POD_UID.to_owned()),
+            init_pid,
+        })
+    }
+
+    fn of_pod(&self, _uid: &str) -> Vec<String> {
+        Vec::new()
+    }
+}
 
 impl Pause {
     fn spawn() -> Option<Self> {
@@ -101,6 +123,7 @@ struct CorpusBundle {
     _dir: TempDir,
     bundle: PathBuf,
     id: String,
+    sandbox: PauseSandbox,
 }
 
 impl CorpusBundle {
@@ -109,18 +132,31 @@ impl CorpusBundle {
             .prefix("bulwark-bench-")
             .tempdir()
             .unwrap();
-        let bundle = dir.path().join("bundle");
-        let rootfs = bundle.join("rootfs");
-        fill_rootfs(&rootfs, rootfs_files);
         let engine = dir.path().join("engine");
-        fs::create_dir_all(&engine).unwrap();
         let id = format!("bench-{}", std::process::id());
+        let raw = corpus(file);
+        // Podman's bundle is its userdata directory and its rootfs the container's
+        // layer, as engine.identity requires of a Podman spec.
+        let podman = raw.contains("\"io.container.manager\": \"libpod\"");
+        let layer = "bench-layer";
+        let (bundle, rootfs) = if podman {
+            (
+                engine.join("overlay-containers").join(&id).join("userdata"),
+                engine.join("overlay").join(layer).join("merged"),
+            )
+        } else {
+            (dir.path().join("bundle"), dir.path().join("bundle/rootfs"))
+        };
+        fill_rootfs(&rootfs, rootfs_files);
+        fs::create_dir_all(&bundle).unwrap();
         let pod = pause.map(|p| p.0.id().to_string()).unwrap_or_default();
-        let text = corpus(file)
+        let text = raw
             .replace("@ROOTFS@", rootfs.to_str().unwrap())
             .replace("@ENGINE@", engine.to_str().unwrap())
             .replace("@ID@", &id)
-            .replace("@POD_PID@", &pod);
+            .replace("@POD_PID@", &pod)
+            .replace("@SANDBOX_ID@", BENCH_SANDBOX_ID)
+            .replace("@POD_UID@", BENCH_POD_UID);
         let spec: Value = serde_json::from_str(&text).unwrap();
         let engine_prefix = format!("{}/", engine.display());
         for mount in spec["mounts"].as_array().into_iter().flatten() {
@@ -138,14 +174,14 @@ impl CorpusBundle {
                 fs::write(path, "").unwrap();
             }
         }
-        if spec["annotations"]["io.container.manager"] == "libpod" {
+        if podman {
             let store = engine.join("overlay-containers");
             fs::create_dir_all(&store).unwrap();
             let image = "810c0ebe9bdfeb9ef75c9f09a440dcab5d55342eeac98f3acfc115c8612cfba6";
             let metadata = serde_json::json!({"image-name": "localhost/bulwark-probe:test",
                 "image-id": image, "name": "bench"});
             let record = serde_json::json!([{"id": id, "names": ["bench"], "image": image,
-                "metadata": metadata.to_string()}]);
+                "layer": layer, "metadata": metadata.to_string()}]);
             fs::write(store.join("containers.json"), record.to_string()).unwrap();
         }
         fs::write(bundle.join("config.json"), text).unwrap();
@@ -153,6 +189,7 @@ impl CorpusBundle {
             _dir: dir,
             bundle,
             id,
+            sandbox: PauseSandbox(pause.map(|p| p.0.id() as i32)),
         }
     }
 }
@@ -202,6 +239,7 @@ impl Prepared {
             admission: &self.config.admission,
             secrets: &self.config.secrets,
             secrets_dir: &case.bundle.join("secrets"),
+            sandboxes: &case.sandbox,
         });
         match effective {
             Ok(effective) => effective,
@@ -390,7 +428,12 @@ fn distroless(c: &mut Criterion) {
             serde_json::from_slice(&fs::read(case.bundle.join("config.json")).unwrap()).unwrap();
         let admit = |admission| {
             let mut raw = raw.clone();
-            pipeline::admit_document(&mut raw, &case.bundle, &case.id, admission)
+            let evidence = Evidence {
+                bundle: &case.bundle,
+                container_id: &case.id,
+                sandboxes: &NoSandboxes,
+            };
+            pipeline::admit_document(&mut raw, &evidence, admission)
                 .map(|admitted| admitted.changes.len())
                 .unwrap()
         };

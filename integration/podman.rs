@@ -359,3 +359,73 @@ fn podman_agent_refused_a_secret_by_the_policy() {
     // Refused before anything was mounted: no tmpfs is left behind.
     assert!(host_mounts_below(&pm.path("rt")).is_empty());
 }
+
+/// Issue #15 class 5: a Podman container's id reused by another caller of bulwark. A
+/// client of containerd's API (`ctr run --runtime ... --annotation
+/// io.container.manager=libpod`, its bundle containerd's own directory) takes the id of a
+/// running Podman container and writes a spec that claims Podman and binds that
+/// container's secret. Before, bulwark took the claim: it copied the Podman container's
+/// on-disk secret into the caller's tmpfs and read the image from Podman's record.
+/// A Podman claim now holds only with Podman's own bundle, the container's userdata
+/// directory, so the caller is refused; Podman itself (every other test here, and the
+/// victim) still runs.
+#[test]
+fn a_podman_container_id_reused_by_another_caller_gets_neither_its_secret_nor_its_image() {
+    let pm = Podman::new();
+    let value = format!("podman-reused-id-s3cr3t-{}", std::process::id());
+    pm.secret_create("db_password", &value);
+    let cid = pm.run_detached(&["--secret", "db_password"], &["sleep", "300"]);
+    let userdata = pm.path(&format!("root/overlay-containers/{cid}/userdata"));
+    assert!(
+        pm.runtime_argv_log()
+            .contains(&format!("--bundle {}", userdata.display())),
+        "podman's bundle is not its userdata directory:\n{}",
+        pm.runtime_argv_log()
+    );
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(userdata.join("config.json")).unwrap()).unwrap();
+    spec["process"]["args"] = json!(["/probe", "cat", "/run/secrets/db_password"]);
+    spec["process"]["terminal"] = json!(false);
+    // A cgroup of its own: the Podman container's is taken.
+    spec["linux"]["cgroupsPath"] = json!(format!("/bulwark/{cid}"));
+    let bundle = tempfile::Builder::new()
+        .prefix("bulwark-ctr-bundle-")
+        .tempdir()
+        .unwrap();
+    std::fs::write(bundle.path().join("config.json"), spec.to_string()).unwrap();
+    let root = tempfile::Builder::new()
+        .prefix("bulwark-ctr-root-")
+        .tempdir()
+        .unwrap();
+    let bulwark = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_bulwark"))
+            .arg("--root")
+            .arg(root.path())
+            .args(args)
+            .env("BULWARK_CONFIG", pm.path("bulwark.toml"))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = bulwark(&["run", "--bundle", bundle.path().to_str().unwrap(), &cid]);
+    let _ = bulwark(&["delete", "--force", &cid]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        !stdout.contains(&value),
+        "another caller read the Podman container's secret"
+    );
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("[engine.identity] annotations") && stderr.contains("userdata"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(&value), "{stderr}");
+    assert!(host_mounts_below(root.path()).is_empty());
+    // The Podman container itself is untouched.
+    let out = pm.podman_ok(&["exec", &cid, "/probe", "cat", "/run/secrets/db_password"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), value);
+    pm.podman_ok(&["rm", "--force", "--time", "0", &cid]);
+}

@@ -13,7 +13,7 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use libcontainer::container::{Container, State};
+use libcontainer::container::{Container, ContainerStatus, State};
 use libcontainer::error::LibcontainerError;
 
 use crate::bounded_read::{read_path_bounded, BoundedReadError};
@@ -68,6 +68,13 @@ pub fn load(container_dir: &Path) -> Result<Container, ContainerStateError> {
             })?;
     }
     Ok(container)
+}
+
+/// The status saved in `container_dir`'s state, as its writer left it: `Creating` while
+/// a create runs (which [`load`]'s refresh reports as `stopped`, the init having no pid
+/// yet).
+pub fn saved_status(container_dir: &Path) -> Result<ContainerStatus, ContainerStateError> {
+    Ok(read_state(&container_dir.join(STATE_FILE))?.status)
 }
 
 fn read_state(path: &Path) -> Result<State, ContainerStateError> {

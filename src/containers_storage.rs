@@ -68,8 +68,81 @@ struct ContainerRecord {
     id: String,
     #[serde(default)]
     image: String,
+    /// The container's read-write layer: its rootfs is `<graphroot>/<driver>/<layer>/merged`.
+    #[serde(default)]
+    layer: String,
     #[serde(default)]
     metadata: String,
+}
+
+/// Why a bundle is not the containers/storage directory of the container it is for.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error(
+        "it is not a containers/storage userdata directory \
+         (<graphroot>/<driver>-containers/{id}/userdata)"
+    )]
+    NotUserdata { id: String },
+    #[error(transparent)]
+    Store(#[from] StorageError),
+    #[error("{store} holds no container {id}")]
+    NoRecord { id: String, store: PathBuf },
+    #[error("root.path is {found}, not the rootfs containers/storage made for container {id} ({expected})")]
+    OtherRootfs {
+        id: String,
+        found: String,
+        expected: PathBuf,
+    },
+}
+
+/// Verifies that `bundle` is Podman's own bundle for container `id`: its containers/storage
+/// userdata directory (Podman hands the runtime `<graphroot>/<driver>-containers/<id>/userdata`,
+/// where it wrote config.json), in a store whose root-owned containers.json records `id`,
+/// with the spec's root.path the rootfs containers/storage mounted for that record. Only
+/// Podman (or root) writes there, so a spec read from it is Podman's for this id; the
+/// annotations that say "Podman" are anyone's. Returns the store directory.
+pub fn verify_bundle(bundle: &Path, spec: &Value, id: &str) -> Result<PathBuf, BundleError> {
+    let not_userdata = || BundleError::NotUserdata { id: id.to_owned() };
+    if bundle.file_name().is_none_or(|n| n != "userdata") {
+        return Err(not_userdata());
+    }
+    let container_dir = bundle.parent().ok_or_else(not_userdata)?;
+    if container_dir.file_name().is_none_or(|n| n != id) {
+        return Err(not_userdata());
+    }
+    let store = container_dir.parent().ok_or_else(not_userdata)?;
+    let driver = store
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_suffix("-containers"))
+        .filter(|driver| !driver.is_empty())
+        .ok_or_else(not_userdata)?;
+    let graph_root = store.parent().ok_or_else(not_userdata)?;
+    let path = store.join("containers.json");
+    let records: Vec<ContainerRecord> = read_trusted(&path)?;
+    let record = records
+        .into_iter()
+        .find(|r| r.id == id)
+        .ok_or_else(|| BundleError::NoRecord {
+            id: id.to_owned(),
+            store: path.clone(),
+        })?;
+    let expected = graph_root.join(driver).join(&record.layer).join("merged");
+    let found = spec
+        .pointer("/root/path")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    // The bundle is canonical; Podman writes root.path as its graph root is spelled.
+    let same_rootfs = Path::new(found) == expected
+        || std::fs::canonicalize(found).is_ok_and(|canonical| canonical == expected);
+    if record.layer.is_empty() || record.layer.contains('/') || !same_rootfs {
+        return Err(BundleError::OtherRootfs {
+            id: id.to_owned(),
+            found: found.to_owned(),
+            expected,
+        });
+    }
+    Ok(store.to_owned())
 }
 
 #[derive(Deserialize)]

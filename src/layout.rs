@@ -193,6 +193,19 @@ impl StateRoot {
         }
     }
 
+    /// Ids of every container bulwark keeps a private directory for (created, being
+    /// created, or left by a create that was killed).
+    pub fn private_ids(&self) -> Vec<ContainerId> {
+        let Ok(entries) = fs::read_dir(self.path.join(PRIVATE_DIR)) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(Result::ok)
+            .filter_map(|entry| entry.file_name().into_string().ok())
+            .filter_map(|name| ContainerId::parse(&name).ok())
+            .collect()
+    }
+
     /// Ids of every container under this root, libcontainer's or half-created ones.
     pub fn container_ids(&self) -> Result<Vec<ContainerId>, LayoutError> {
         let entries = fs::read_dir(&self.path).map_err(|source| LayoutError::Io {

@@ -29,6 +29,7 @@ pub mod logging;
 pub mod namespace_paths;
 pub mod pipeline;
 pub mod policy;
+pub mod sandboxes;
 pub mod seccomp_profiles;
 pub mod secrets;
 pub mod stragglers;

@@ -67,7 +67,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Spec(args) => commands::spec::spec(args).map(|()| 0),
         Command::Events(args) => commands::events::events(root, args).map(|()| 0),
         Command::Features => commands::features::features().map(|()| 0),
-        Command::Validate(args) => commands::validate::validate(args),
+        Command::Validate(args) => commands::validate::validate(root, args),
         Command::Doctor(args) => commands::doctor::doctor(args),
         Command::Apparmor(cmd) => commands::apparmor::apparmor(cmd).map(|()| 0),
     }

@@ -16,6 +16,12 @@
 //! After libcontainer's build returns the saved spec names the engine's paths again
 //! (exec joins the init's namespaces through /proc/<pid>/ns, not these paths; exec and
 //! update show the spec to the policy).
+//!
+//! Which namespaces may be joined at all depends on whose they are (issue #15 class 4):
+//! a CRI container only its own pod's, those of the sandbox bulwark holds its claim
+//! against (crate::engine::binding), never another pod's; other containers any but the
+//! host's (Podman's `--network container:`/`ns:` and pods: a rootful Podman user owns
+//! every container of the host).
 
 use std::fs;
 use std::io;
@@ -52,6 +58,24 @@ pub enum NamespacePathError {
         "a namespace bulwark can tell apart from the host's (the host's {0} namespace could not be read)"
     )]
     HostUnknown(&'static str),
+    #[error(
+        "the {expected} namespace of sandbox init (pid {init}): a CRI container joins only its \
+         own pod's sandbox{}", .unreadable.map(|e| format!(" (/proc/{init}/ns unreadable: {e})")).unwrap_or_default()
+    )]
+    NotTheSandboxs {
+        expected: &'static str,
+        init: i32,
+        unreadable: Option<Errno>,
+    },
+}
+
+/// Whose namespaces an entry may join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// Any but the host's.
+    AnyButTheHost,
+    /// The namespaces of the sandbox whose init has this pid.
+    Sandbox(i32),
 }
 
 /// A namespace path of the effective spec, open and verified.
@@ -176,8 +200,18 @@ pub fn open_verified(typ: LinuxNamespaceType, path: &Path) -> Result<OwnedFd, Na
     Ok(fd)
 }
 
-/// Opens and verifies every namespace path of `spec`, in order.
-pub fn open_all(spec: &Spec) -> Result<Vec<Opened>, Refusal> {
+/// The namespace of type `typ` of process `init` is the one `fd` is.
+fn is_namespace_of(fd: &OwnedFd, typ: LinuxNamespaceType, init: i32) -> Result<bool, Errno> {
+    let proc_name = crate::host::proc_ns_name(oci_name(typ));
+    let theirs = fs::metadata(format!("/proc/{init}/ns/{proc_name}")).map_err(|e| errno_of(&e))?;
+    let target =
+        fs::metadata(format!("/proc/self/fd/{}", fd.as_raw_fd())).map_err(|e| errno_of(&e))?;
+    Ok(theirs.dev() == target.dev() && theirs.ino() == target.ino())
+}
+
+/// Opens and verifies every namespace path of `spec`, in order, each a namespace of
+/// `owner`'s.
+pub fn open_all(spec: &Spec, owner: Owner) -> Result<Vec<Opened>, Refusal> {
     let namespaces = spec
         .linux()
         .as_ref()
@@ -188,11 +222,24 @@ pub fn open_all(spec: &Spec) -> Result<Vec<Opened>, Refusal> {
         let Some(path) = ns.path() else {
             continue;
         };
-        let fd = open_verified(ns.typ(), path).map_err(|error| Refusal {
+        let refusal = |error| Refusal {
             index,
             path: path.clone(),
             error,
-        })?;
+        };
+        let fd = open_verified(ns.typ(), path).map_err(refusal)?;
+        if let Owner::Sandbox(init) = owner {
+            let not_theirs = |unreadable| NamespacePathError::NotTheSandboxs {
+                expected: oci_name(ns.typ()),
+                init,
+                unreadable,
+            };
+            match is_namespace_of(&fd, ns.typ(), init) {
+                Ok(true) => {}
+                Ok(false) => return Err(refusal(not_theirs(None))),
+                Err(errno) => return Err(refusal(not_theirs(Some(errno)))),
+            }
+        }
         opened.push(Opened {
             index,
             fd,

@@ -26,6 +26,7 @@ use crate::baseline::{Baseline, BaselineError, Change};
 use crate::binds::Pinned;
 use crate::bounded_read::{read_path_bounded, BoundedReadError};
 use crate::config::{AdmissionConfig, SecretsConfig};
+use crate::engine::binding::{self, Binding, Evidence, Sandboxes};
 use crate::engine::Engine;
 use crate::namespace_paths;
 use crate::policy::input::PolicyContext;
@@ -107,6 +108,8 @@ pub struct PipelineInput<'a> {
     pub secrets: &'a SecretsConfig,
     /// Where the container's secrets tmpfs will be mounted (the bind source).
     pub secrets_dir: &'a Path,
+    /// The CRI sandboxes bulwark runs, which CRI claims are held against.
+    pub sandboxes: &'a dyn Sandboxes,
 }
 
 /// The spec libcontainer runs, every rewrite made to get there, what the policy engine
@@ -129,6 +132,9 @@ pub struct Admitted {
     /// Limits filled in for a CRI sandbox, as baseline changes.
     pub changes: Vec<Change>,
     pub context: PolicyContext,
+    /// The engine the spec claims, and the claim held (crate::engine::binding).
+    pub engine: Engine,
+    pub binding: Binding,
 }
 
 /// Builds the effective spec for a new container from the engine's bundle.
@@ -153,11 +159,20 @@ pub fn effective_spec_of(
         path: path.to_owned(),
         source,
     })?;
-    let engine = Engine::detect(&raw, input.container_id);
     let Admitted {
         mut changes,
         context,
-    } = admit_document(&mut raw, input.bundle, input.container_id, input.admission)?;
+        engine,
+        binding,
+    } = admit_document(
+        &mut raw,
+        &Evidence {
+            bundle: input.bundle,
+            container_id: input.container_id,
+            sandboxes: input.sandboxes,
+        },
+        input.admission,
+    )?;
     let mut spec: Spec = serde_json::from_value(raw).map_err(|source| SpecError::Parse {
         path: path.to_owned(),
         source,
@@ -188,7 +203,7 @@ pub fn effective_spec_of(
         &mut changes,
     )?;
     let binds = pin_binds(&spec, &engine, input)?;
-    let namespaces = open_namespaces(&spec)?;
+    let namespaces = open_namespaces(&spec, &binding)?;
     Ok(Effective {
         spec,
         changes,
@@ -251,9 +266,17 @@ fn pin_binds(
 }
 
 /// Opens every namespace path once and verifies the descriptor (crate::namespace_paths):
-/// the authoritative half of admission's `namespaces.host`, which saw only the path.
-fn open_namespaces(spec: &Spec) -> Result<Vec<namespace_paths::Opened>, SpecError> {
-    namespace_paths::open_all(spec).map_err(|refusal| {
+/// the authoritative half of admission's `namespaces.host`, which saw only the path. A
+/// CRI container joins its own sandbox's namespaces and no one else's.
+fn open_namespaces(
+    spec: &Spec,
+    binding: &Binding,
+) -> Result<Vec<namespace_paths::Opened>, SpecError> {
+    let owner = match binding {
+        Binding::CriContainer { sandbox_init } => namespace_paths::Owner::Sandbox(*sandbox_init),
+        _ => namespace_paths::Owner::AnyButTheHost,
+    };
+    namespace_paths::open_all(spec, owner).map_err(|refusal| {
         SpecError::Refused(Refused(vec![Violation {
             rule: admission::HOST_NAMESPACE,
             path: format!("linux.namespaces[{}].path", refusal.index),
@@ -267,21 +290,31 @@ fn is_cgroup_mount_at_its_place(mount: &Mount) -> bool {
     mount.typ().as_deref() == Some("cgroup") && mount.destination() == Path::new("/sys/fs/cgroup")
 }
 
-/// The stages on the engine's raw document: CRI sandbox limits, then admission. Shared
-/// by create/run and `bulwark validate`.
+/// The stages on the engine's raw document: the engine's claim held against the
+/// evidence, CRI sandbox limits, then admission. Shared by create/run and `bulwark
+/// validate`.
 pub fn admit_document(
     raw: &mut Value,
-    bundle: &Path,
-    container_id: &str,
+    evidence: &Evidence,
     config: &AdmissionConfig,
 ) -> Result<Admitted, Refused> {
+    let container_id = evidence.container_id;
     let engine = Engine::detect(raw, container_id);
+    let bound = binding::bind(&engine, raw, evidence);
     let filled = fill_sandbox_limits(raw, &engine, config);
-    let input = AdmissionInput::new(raw, bundle, container_id, engine.clone(), config);
+    let input = AdmissionInput::new(
+        raw,
+        evidence.bundle,
+        container_id,
+        engine.clone(),
+        bound.clone(),
+        config,
+    );
     let violations = admission::admit(&input);
-    if !violations.is_empty() {
-        return Err(Refused(violations));
-    }
+    let binding = match bound {
+        Ok(binding) if violations.is_empty() => binding,
+        _ => return Err(Refused(violations)),
+    };
     let context = PolicyContext::new(container_id, &engine, input.image());
     let changes = filled
         .into_iter()
@@ -293,7 +326,12 @@ pub fn admit_document(
             reason: "containerd leaves a pod's sandbox container unlimited; bulwark limits it",
         })
         .collect();
-    Ok(Admitted { changes, context })
+    Ok(Admitted {
+        changes,
+        context,
+        engine,
+        binding,
+    })
 }
 
 /// runc resolves a relative `root.path` and relative bind-mount sources against the
@@ -392,6 +430,7 @@ mod tests {
             admission: &admission,
             secrets: &SecretsConfig::default(),
             secrets_dir: &bundle.join("secrets"),
+            sandboxes: &binding::NoSandboxes,
         })
         .map(|effective| effective.spec)
     }

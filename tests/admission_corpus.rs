@@ -7,11 +7,15 @@
 //! Placeholders in the documents, substituted per case (see the corpus README.md):
 //! `@ROOTFS@` a rootfs holding the probe, `@ENGINE@` a temp dir standing in for the
 //! engine's storage (every bind source under it is created), `@ID@` the container id,
-//! `@HOSTDIR@` an existing host directory outside any engine path, `@POD_PID@` /
-//! `@POD_NETNS@` a stand-in pause process in its own net/ipc/uts namespaces, and
-//! `@HOSTNET_POD_PID@` a stand-in pause process of a hostNetwork pod (own ipc only),
+//! `@HOSTDIR@` an existing host directory outside any engine path, `@SANDBOX_ID@`,
+//! `@POD_UID@` and `@POD_PID@` a CRI sandbox bulwark runs under the test's root (its id,
+//! pod uid and init pid), `@POD_NETNS@` a stand-in CNI network namespace (a process in
+//! its own net/ipc/uts namespaces), `@HOSTNET_POD_PID@` a stand-in pause process of a
+//! hostNetwork pod (own ipc only),
 //! `@SHELL_ROOTFS@` a rootfs with a shell and a package manager (merged /usr, links),
 //! `@ESCAPE_ROOTFS@` a rootfs whose only shell links point out of it (to the host's).
+//! A Podman document's bundle is its userdata directory under `@ENGINE@` and its rootfs
+//! the container's layer, as podman lays them out (engine.identity requires both).
 //! Podman documents also get a containers/storage record under `@ENGINE@` naming their
 //! image `localhost/bulwark-probe:test`, as podman writes it.
 //!
@@ -32,7 +36,8 @@ use tempfile::TempDir;
 
 /// Every rule id admission has (src/admission/*.rs) that fires under the test config.
 /// `images.digest` needs `require_digest = true`: tests/admission_images.rs covers it.
-const RULE_IDS: [&str; 27] = [
+const RULE_IDS: [&str; 28] = [
+    "engine.identity",
     "resources.memory-limit",
     "resources.cpu-limit",
     "resources.pids-limit",
@@ -127,17 +132,65 @@ impl Drop for PauseProcess {
     }
 }
 
-/// The stand-in pause processes, shared by every case.
+/// The pod every CRI container document belongs to: a sandbox bulwark runs under the
+/// test's root (engine.identity holds a container's claim against it), deleted on drop.
+struct LiveSandbox {
+    id: String,
+    pid: u32,
+    root: PathBuf,
+    config: PathBuf,
+    _bundle: common::Bundle,
+}
+
+/// The pod uid of the live sandbox (`@POD_UID@`).
+const LIVE_POD_UID: &str = "6a0e2c4d-8b1f-4d3e-a5c7-9e1b3d5f7a0c";
+
+impl LiveSandbox {
+    fn start(rt: &Runtime) -> Self {
+        let id = unique_id("corpus-sandbox");
+        let mut bundle = common::Bundle::new(&["/probe", "sleep", "600"]);
+        bundle.config["annotations"] = serde_json::json!({
+            "io.kubernetes.cri.container-type": "sandbox",
+            "io.kubernetes.cri.sandbox-id": id,
+            "io.kubernetes.cri.sandbox-uid": LIVE_POD_UID,
+        });
+        bundle.write();
+        rt.ok(&["run", "--detach", "--bundle", bundle.path_str(), &id]);
+        let pid = rt.state(&id)["pid"].as_u64().unwrap() as u32;
+        Self {
+            id,
+            pid,
+            root: rt.root().to_owned(),
+            config: rt.config_path().to_owned(),
+            _bundle: bundle,
+        }
+    }
+}
+
+impl Drop for LiveSandbox {
+    fn drop(&mut self) {
+        let _ = Command::new(common::BULWARK)
+            .arg("--root")
+            .arg(&self.root)
+            .args(["delete", "--force", &self.id])
+            .env("BULWARK_CONFIG", &self.config)
+            .status();
+    }
+}
+
+/// The stand-in pause processes and the live sandbox, shared by every case.
 struct Pods {
     pod: PauseProcess,
     host_network_pod: PauseProcess,
+    sandbox: LiveSandbox,
 }
 
 impl Pods {
-    fn new() -> Self {
+    fn new(rt: &Runtime) -> Self {
         Self {
             pod: PauseProcess::spawn(&["--net", "--ipc", "--uts"], &["net", "ipc", "uts"]),
             host_network_pod: PauseProcess::spawn(&["--ipc"], &["ipc"]),
+            sandbox: LiveSandbox::start(rt),
         }
     }
 }
@@ -155,22 +208,34 @@ impl Case {
             .prefix("bulwark-corpus-")
             .tempdir()
             .unwrap();
-        let bundle = dir.path().join("bundle");
-        let rootfs = bundle.join("rootfs");
+        let engine = dir.path().join("engine");
+        let id = unique_id("corpus");
+        let raw = fs::read_to_string(corpus_dir().join(file)).unwrap();
+        // Podman's bundle is its containers/storage userdata directory, and its rootfs
+        // the container's layer (engine.identity holds the Podman claim to both).
+        let podman = is_podman_document(&raw);
+        let (bundle, rootfs) = if podman {
+            (
+                engine.join("overlay-containers").join(&id).join("userdata"),
+                engine.join("overlay").join(PODMAN_LAYER).join("merged"),
+            )
+        } else {
+            let bundle = dir.path().join("bundle");
+            let rootfs = bundle.join("rootfs");
+            (bundle, rootfs)
+        };
         for sub in ["proc", "dev", "sys", "tmp", "etc", "run"] {
             fs::create_dir_all(rootfs.join(sub)).unwrap();
         }
+        fs::create_dir_all(&bundle).unwrap();
         fs::copy(probe_path(), rootfs.join("probe")).unwrap();
         let shell_rootfs = shell_rootfs(dir.path());
         let escape_rootfs = escape_rootfs(dir.path());
-        let engine = dir.path().join("engine");
         let host_dir = dir.path().join("host-dir");
         fs::create_dir_all(&engine).unwrap();
         fs::create_dir_all(&host_dir).unwrap();
-        let id = unique_id("corpus");
 
-        let raw = fs::read_to_string(corpus_dir().join(file)).unwrap();
-        let pod = pods.pod.pid().to_string();
+        let pause = pods.pod.pid().to_string();
         let text = raw
             .replace("@ROOTFS@", rootfs.to_str().unwrap())
             .replace("@SHELL_ROOTFS@", shell_rootfs.to_str().unwrap())
@@ -178,8 +243,10 @@ impl Case {
             .replace("@ENGINE@", engine.to_str().unwrap())
             .replace("@HOSTDIR@", host_dir.to_str().unwrap())
             .replace("@ID@", &id)
-            .replace("@POD_NETNS@", &format!("/proc/{pod}/ns/net"))
-            .replace("@POD_PID@", &pod)
+            .replace("@POD_NETNS@", &format!("/proc/{pause}/ns/net"))
+            .replace("@POD_PID@", &pods.sandbox.pid.to_string())
+            .replace("@SANDBOX_ID@", &pods.sandbox.id)
+            .replace("@POD_UID@", LIVE_POD_UID)
             .replace(
                 "@HOSTNET_POD_PID@",
                 &pods.host_network_pod.pid().to_string(),
@@ -209,7 +276,7 @@ impl Case {
                 fs::write(path, "").unwrap();
             }
         }
-        if spec["annotations"]["io.container.manager"] == "libpod" {
+        if podman {
             write_podman_store(&engine, &id);
         }
         fs::write(bundle.join("config.json"), text).unwrap();
@@ -249,6 +316,15 @@ fn escape_rootfs(dir: &Path) -> PathBuf {
     rootfs
 }
 
+/// The read-write layer of every Podman document's container.
+const PODMAN_LAYER: &str = "6d1b3c0c5e9a4c1f8f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778";
+
+/// A document podman wrote (`io.container.manager: libpod`).
+fn is_podman_document(raw: &str) -> bool {
+    serde_json::from_str::<Value>(raw)
+        .is_ok_and(|doc| doc["annotations"]["io.container.manager"] == "libpod")
+}
+
 /// containers/storage's record of container `id` as podman 4.3 writes it.
 fn write_podman_store(engine: &Path, id: &str) {
     let store = engine.join("overlay-containers");
@@ -258,7 +334,7 @@ fn write_podman_store(engine: &Path, id: &str) {
         "name": "corpus"});
     let record = serde_json::json!([{"id": id, "names": ["corpus"], "image":
         "810c0ebe9bdfeb9ef75c9f09a440dcab5d55342eeac98f3acfc115c8612cfba6",
-        "metadata": metadata.to_string()}]);
+        "layer": PODMAN_LAYER, "metadata": metadata.to_string()}]);
     fs::write(store.join("containers.json"), record.to_string()).unwrap();
 }
 
@@ -414,7 +490,7 @@ fn expected_json_covers_the_corpus() {
 fn corpus_verdicts_match_expected() {
     let expected = expected();
     let rt = Runtime::new();
-    let pods = Pods::new();
+    let pods = Pods::new(&rt);
     let mut failures = Vec::new();
     for file in corpus_files() {
         let Some(want) = expected.get(&file) else {

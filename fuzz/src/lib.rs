@@ -19,6 +19,7 @@ use bulwark::cli::{Cli, Command, Exec};
 use bulwark::config::{
     AdmissionConfig, BaselineConfig, LoadedConfig, SecretsConfig, GRANTABLE_CAPABILITIES,
 };
+use bulwark::engine::binding::NoSandboxes;
 use bulwark::exec_process::{self, ExecError, ExecRefused};
 use bulwark::pipeline::{self, PipelineInput, SpecError, MAX_SPEC_BYTES};
 use bulwark::policy::{self, opa};
@@ -222,6 +223,7 @@ pub fn spec_admission(data: &[u8]) -> Verdict {
         admission: &setup.admission,
         secrets: &setup.secrets,
         secrets_dir: &setup.secrets_dir,
+        sandboxes: &NoSandboxes,
     };
     let outcome = pipeline::parse_json::<Value>(data, &path)
         .and_then(|raw| pipeline::effective_spec_of(raw, &path, &input));
@@ -363,6 +365,7 @@ pub fn host_config(data: &[u8]) -> Verdict {
         admission: &config.admission,
         secrets: &config.secrets,
         secrets_dir: &setup.secrets_dir,
+        sandboxes: &NoSandboxes,
     };
     if let Ok(effective) = pipeline::effective_spec_of(compliant_spec(), &path, &input) {
         let unmet = baseline.unmet_in_spec(&effective.spec);

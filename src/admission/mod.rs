@@ -9,6 +9,7 @@
 
 mod cgroups;
 mod distroless;
+mod engine_identity;
 mod images;
 mod mounts;
 mod namespaces;
@@ -27,9 +28,11 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::AdmissionConfig;
+use crate::engine::binding::{Binding, Unbound};
 use crate::engine::Engine;
 use crate::image_identity::{self, Identity};
 
+pub use engine_identity::IDENTITY as ENGINE_IDENTITY;
 pub use mounts::{admit_bind_source, HOST_PATH};
 pub use namespaces::HOST as HOST_NAMESPACE;
 pub use resources::fill_sandbox_limits;
@@ -62,7 +65,10 @@ pub struct Input<'a> {
     /// Relative bind sources are relative to the bundle (runc's rule).
     pub bundle: &'a Path,
     pub container_id: &'a str,
+    /// The engine the spec claims to come from.
     pub engine: Engine,
+    /// Whether the claim held (crate::engine::binding).
+    pub binding: Result<Binding, Unbound>,
     pub config: &'a AdmissionConfig,
     /// Resolved on first use: only the image rules need it.
     image: OnceCell<Identity>,
@@ -74,6 +80,7 @@ impl<'a> Input<'a> {
         bundle: &'a Path,
         container_id: &'a str,
         engine: Engine,
+        binding: Result<Binding, Unbound>,
         config: &'a AdmissionConfig,
     ) -> Self {
         Self {
@@ -81,6 +88,7 @@ impl<'a> Input<'a> {
             bundle,
             container_id,
             engine,
+            binding,
             config,
             image: OnceCell::new(),
         }
@@ -106,6 +114,10 @@ struct Rule {
     check: fn(&Input, &mut Findings),
 }
 
+const ENGINE_CLAIM_BOUND: Rule = Rule {
+    id: engine_identity::IDENTITY,
+    check: engine_identity::bound,
+};
 const RESOURCES_MEMORY: Rule = Rule {
     id: resources::MEMORY,
     check: resources::memory_limit,
@@ -227,6 +239,7 @@ const PROCESS_ENV_SECRETS: Rule = Rule {
 /// The rules a new container is checked against, in the order their violations are
 /// reported.
 const RULES: &[Rule] = &[
+    ENGINE_CLAIM_BOUND,
     RESOURCES_MEMORY,
     RESOURCES_CPU,
     RESOURCES_PIDS,
@@ -331,7 +344,14 @@ pub fn admit_update(resources: &Value, config: &AdmissionConfig) -> Vec<Violatio
 
 /// Input for checking a fragment of a spec that belongs to no particular engine.
 fn fragment<'a>(spec: &'a Value, config: &'a AdmissionConfig) -> Input<'a> {
-    Input::new(spec, Path::new("/"), "", Engine::Other, config)
+    Input::new(
+        spec,
+        Path::new("/"),
+        "",
+        Engine::Other,
+        Ok(Binding::Unclaimed),
+        config,
+    )
 }
 
 fn run_rules(input: &Input, rules: &[Rule]) -> Vec<Violation> {

@@ -135,15 +135,18 @@ fn engine_managed(resolved: &Path, engine: &Engine, container_id: &str) -> bool 
     };
     match engine {
         Engine::Podman => has(&["overlay-containers", container_id, "userdata"]),
+        // A sandbox (pause) container is its pod's first: kubelet binds nothing of the
+        // pod's directory into it, so a spec typed `sandbox` gets none.
         Engine::Cri {
             sandbox_id,
             pod_uid,
-            ..
+            sandbox,
         } => {
             has(&["io.containerd.grpc.v1.cri", "sandboxes", sandbox_id])
-                || pod_uid
-                    .as_deref()
-                    .is_some_and(|uid| has(&["kubelet", "pods", uid]))
+                || (!sandbox
+                    && pod_uid
+                        .as_deref()
+                        .is_some_and(|uid| has(&["kubelet", "pods", uid])))
         }
         Engine::Other => false,
     }

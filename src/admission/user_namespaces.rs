@@ -390,6 +390,7 @@ mod tests {
             std::path::Path::new("/"),
             "c",
             crate::engine::Engine::Other,
+            Ok(crate::engine::binding::Binding::Unclaimed),
             config,
         );
         only_this_rule(admit(&input))

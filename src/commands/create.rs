@@ -7,18 +7,21 @@ use libcontainer::oci_spec::runtime::Spec;
 use libcontainer::syscall::syscall::SyscallType;
 
 use super::{decision, remove_container};
+use crate::admission::{self, Refused, Violation};
 use crate::atomic_file;
 use crate::baseline::{Baseline, Change, HostSupport};
 use crate::binds;
 use crate::cgroups::{self, CgroupPath};
 use crate::cli::{Create, CreateOpts, GlobalOpts};
 use crate::config::LoadedConfig;
+use crate::engine::binding::{self, Sandboxes};
 use crate::executor::HardenedExecutor;
 use crate::failpoint;
 use crate::layout::{ContainerId, ContainerRecord, StateRoot};
 use crate::namespace_paths;
 use crate::pipeline::{self, Effective, PipelineInput, SpecError};
 use crate::policy::input::{Operation, Subject};
+use crate::sandboxes::StateRootSandboxes;
 use crate::seccomp_profiles;
 
 pub fn create(global: &GlobalOpts, args: Create) -> Result<()> {
@@ -71,6 +74,7 @@ fn build(
         admission: &config.config.admission,
         secrets: &config.config.secrets,
         secrets_dir: &secrets_dir,
+        sandboxes: &StateRootSandboxes { root },
     });
     let Effective {
         mut spec,
@@ -138,6 +142,10 @@ fn build(
         cgroups::release(&claimed_cgroup);
         return Err(error.into());
     }
+    if let Err(error) = check_only_sandbox_of_its_pod(root, id, &record) {
+        cgroups::release(&claimed_cgroup);
+        return Err(error);
+    }
     failpoint::hit(failpoint::AFTER_EFFECTIVE_SPEC);
     tracing::debug!(%id, bundle = %bundle.display(), "creating container from the effective spec");
 
@@ -169,6 +177,42 @@ fn build(
     }
     failpoint::hit(failpoint::AFTER_LIBCONTAINER);
     Ok(container)
+}
+
+/// A CRI sandbox's pod uid was checked against the live sandboxes at admission
+/// (`engine.identity`); two creates racing for one pod both passed that check. Each
+/// checks again once its own record is saved, so of two racing creates at least one
+/// sees the other (both may, and both are refused: kubelet retries).
+fn check_only_sandbox_of_its_pod(
+    root: &StateRoot,
+    id: &ContainerId,
+    record: &ContainerRecord,
+) -> Result<()> {
+    let container = &record.policy_context.container;
+    if container["engine"] != "cri" || container["type"] != "sandbox" {
+        return Ok(());
+    }
+    let Some(uid) = container["pod_uid"].as_str() else {
+        return Ok(());
+    };
+    let others: Vec<String> = StateRootSandboxes { root }
+        .of_pod(uid)
+        .into_iter()
+        .filter(|other| other != id.as_str())
+        .collect();
+    match others.first() {
+        None => Ok(()),
+        Some(other) => Err(Refused(vec![Violation {
+            rule: admission::ENGINE_IDENTITY,
+            path: binding::POD_UID_FIELD.to_owned(),
+            value: format!("{uid:?}"),
+            allowed: format!(
+                "a pod uid no other live sandbox has: sandbox {other} is being created for \
+                 pod {uid} at the same time"
+            ),
+        }])
+        .into()),
+    }
 }
 
 /// Makes the container's cgroup (admitted by `cgroups.path`, or bulwark's default)

@@ -9,7 +9,10 @@ use crate::admission::{self, Violation};
 use crate::baseline::{Baseline, Change, HostSupport};
 use crate::cli::{LogFormat, Validate};
 use crate::config::LoadedConfig;
+use crate::engine::binding::{Evidence, NoSandboxes, Sandboxes};
+use crate::layout::StateRoot;
 use crate::pipeline;
+use crate::sandboxes::StateRootSandboxes;
 
 /// The verdict `validate` prints.
 #[derive(Serialize)]
@@ -23,8 +26,9 @@ struct Report {
 }
 
 /// `bulwark validate`: the same admission and baseline code as create, nothing created.
-/// Returns the exit code: 0 admitted, 1 refused (like `conftest test`).
-pub fn validate(args: Validate) -> Result<i32> {
+/// Returns the exit code: 0 admitted, 1 refused (like `conftest test`). A CRI container
+/// is held against the sandboxes running under `root`, as its create would be.
+pub fn validate(root: &Path, args: Validate) -> Result<i32> {
     let file = match (&args.bundle, &args.file) {
         (Some(bundle), None) => bundle.join("config.json"),
         (None, Some(file)) => file.clone(),
@@ -32,43 +36,54 @@ pub fn validate(args: Validate) -> Result<i32> {
     };
     let bundle = file
         .parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    // As create sees it (Podman's claim is held against the bundle's real place).
+    let bundle = std::fs::canonicalize(&bundle).unwrap_or(bundle);
     let config = LoadedConfig::load()?;
     let mut raw: Value = pipeline::read_json(&file)?;
-    let report =
-        match pipeline::admit_document(&mut raw, &bundle, &args.id, &config.config.admission) {
-            Err(refused) => Report {
-                source: file,
-                admitted: false,
-                violations: refused.0,
-                baseline_error: None,
-                changes: Vec::new(),
-            },
-            Ok(admitted) => {
-                let mut changes = admitted.changes;
-                let mut spec: Spec = serde_json::from_value(raw).with_context(|| {
-                    format!("{} is not a valid OCI runtime spec", file.display())
-                })?;
-                let host = HostSupport::probe();
-                let baseline = Baseline::new(&config.config.baseline, &host);
-                let mut violations = Vec::new();
-                let baseline_error = match baseline.apply_to_spec(&mut spec) {
-                    Ok(applied) => {
-                        changes.extend(applied);
-                        violations = admission::admit_effective(&spec, &config.config.admission);
-                        None
-                    }
-                    Err(err) => Some(err.to_string()),
-                };
-                Report {
-                    source: file,
-                    admitted: baseline_error.is_none() && violations.is_empty(),
-                    violations,
-                    baseline_error,
-                    changes,
+    let state_root = StateRoot::open(root, false).ok();
+    let sandboxes: &dyn Sandboxes = match &state_root {
+        Some(root) => &StateRootSandboxes { root },
+        None => &NoSandboxes,
+    };
+    let evidence = Evidence {
+        bundle: &bundle,
+        container_id: &args.id,
+        sandboxes,
+    };
+    let report = match pipeline::admit_document(&mut raw, &evidence, &config.config.admission) {
+        Err(refused) => Report {
+            source: file,
+            admitted: false,
+            violations: refused.0,
+            baseline_error: None,
+            changes: Vec::new(),
+        },
+        Ok(admitted) => {
+            let mut changes = admitted.changes;
+            let mut spec: Spec = serde_json::from_value(raw)
+                .with_context(|| format!("{} is not a valid OCI runtime spec", file.display()))?;
+            let host = HostSupport::probe();
+            let baseline = Baseline::new(&config.config.baseline, &host);
+            let mut violations = Vec::new();
+            let baseline_error = match baseline.apply_to_spec(&mut spec) {
+                Ok(applied) => {
+                    changes.extend(applied);
+                    violations = admission::admit_effective(&spec, &config.config.admission);
+                    None
                 }
+                Err(err) => Some(err.to_string()),
+            };
+            Report {
+                source: file,
+                admitted: baseline_error.is_none() && violations.is_empty(),
+                violations,
+                baseline_error,
+                changes,
             }
-        };
+        }
+    };
     match args.format {
         LogFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         LogFormat::Text => print_text(&report),

@@ -140,7 +140,8 @@ case("privileged.devices--host-disk", ["privileged.devices"],
      lambda s: ptr(s, "linux/devices", [{"path": "/dev/vda", "type": "b", "major": 254, "minor": 0,
                                           "fileMode": 432, "uid": 0, "gid": 6}]))
 case("privileged.masked-paths--emptied", ["privileged.masked-paths"], lambda s: ptr(s, "linux/maskedPaths", []))
-case("privileged.podman--annotation", ["privileged.podman", "images.unknown"],
+# A runc spec, so Podman's mark is also a claim that does not hold (engine.identity).
+case("privileged.podman--annotation", ["privileged.podman", "images.unknown", "engine.identity"],
      lambda s: ptr(s, "annotations", {"io.podman.annotations.privileged": "TRUE"}))
 case("privileged.unconfined--apparmor", ["privileged.unconfined"],
      lambda s: ptr(s, "process/apparmorProfile", "unconfined"))
@@ -274,8 +275,12 @@ case("resources.memory-limit--many-violations",
       "hooks.not-allowed", "sysctls.unsafe", "process.cwd"], everything)
 
 # ---- containerd 1.6 CRI (hand-written from its spec generation; see README.md) ----
+# A sandbox's id is its own container id (@ID@); a container names a live sandbox that
+# bulwark created (the test runs one: @SANDBOX_ID@, of pod @POD_UID@). engine.identity
+# holds CRI claims to both.
 CRI_SANDBOX_ID = "5f0c1a9d3e7b4c2a8d6e1f0b9a7c3d5e2f4a6b8c0d1e3f5a7b9c2d4e6f8a0b1c"
 CRI_POD_UID = "8d1c6a2e-4b7f-4e3a-9c5d-2f1e0a9b8c7d"
+OTHER_POD_UID = "3e9f7a1b-2c4d-4e6f-8a0b-1c3d5e7f9a2b"
 CRI_CONTAINER_ID = "c3a1e5b7d9f1a3c5e7b9d1f3a5c7e9b1d3f5a7c9e1b3d5f7a9c1e3b5d7f9a1c3"
 # containerd's defaultUnixCaps() (oci/spec.go): these, with CAP_NET_RAW sixth.
 CRI_CAPS_NO_NET_RAW = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
@@ -291,9 +296,18 @@ ALL_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER"
             "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
             "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
             "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE"]
-CRI_LIB = "@ENGINE@/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/" + CRI_SANDBOX_ID
-CRI_RUN = "@ENGINE@/run/containerd/io.containerd.grpc.v1.cri/sandboxes/" + CRI_SANDBOX_ID
-KUBELET_POD = "@ENGINE@/var/lib/kubelet/pods/" + CRI_POD_UID
+def cri_lib(sandbox_id):
+    return "@ENGINE@/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/" + sandbox_id
+
+
+def cri_run(sandbox_id):
+    return "@ENGINE@/run/containerd/io.containerd.grpc.v1.cri/sandboxes/" + sandbox_id
+
+
+def kubelet_pod(uid):
+    return "@ENGINE@/var/lib/kubelet/pods/" + uid
+
+
 CRI_SECCOMP = {"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
                "syscalls": [{"names": ["accept", "read", "write", "exit", "exit_group", "futex", "nanosleep"],
                              "action": "SCMP_ACT_ALLOW"}]}
@@ -302,14 +316,14 @@ CRI_MASKED = ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/
 CRI_READONLY = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 
 
-def cri_annotations(kind):
+def cri_annotations(kind, sandbox_id, pod_uid):
     a = {"io.kubernetes.cri.container-type": kind,
-         "io.kubernetes.cri.sandbox-id": CRI_SANDBOX_ID,
+         "io.kubernetes.cri.sandbox-id": sandbox_id,
          "io.kubernetes.cri.sandbox-name": "web-0",
          "io.kubernetes.cri.sandbox-namespace": "default",
-         "io.kubernetes.cri.sandbox-uid": CRI_POD_UID}
+         "io.kubernetes.cri.sandbox-uid": pod_uid}
     if kind == "sandbox":
-        a["io.kubernetes.cri.sandbox-log-directory"] = "/var/log/pods/default_web-0_" + CRI_POD_UID
+        a["io.kubernetes.cri.sandbox-log-directory"] = "/var/log/pods/default_web-0_" + pod_uid
     else:
         a["io.kubernetes.cri.container-name"] = "app"
         a["io.kubernetes.cri.image-name"] = "localhost/bulwark-probe:test"
@@ -328,7 +342,7 @@ def cri_default_mounts():
     ]
 
 
-def cri_sandbox(caps, host_network=False):
+def cri_sandbox(caps, host_network=False, sandbox_id="@ID@"):
     ns = [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"},
           {"type": "network", "path": "@POD_NETNS@"}]
     if host_network:  # sandbox_run_linux.go: WithoutNamespace(network), WithoutNamespace(uts)
@@ -342,10 +356,10 @@ def cri_sandbox(caps, host_network=False):
         "root": {"path": "@ROOTFS@", "readonly": True},
         "hostname": "web-0",
         "mounts": cri_default_mounts() + [
-            {"destination": "/dev/shm", "type": "bind", "source": CRI_RUN + "/shm", "options": ["rbind", "ro", "nosuid", "nodev", "noexec"]},
-            {"destination": "/etc/resolv.conf", "type": "bind", "source": CRI_LIB + "/resolv.conf", "options": ["rbind", "ro", "nosuid", "nodev", "noexec"]},
+            {"destination": "/dev/shm", "type": "bind", "source": cri_run(sandbox_id) + "/shm", "options": ["rbind", "ro", "nosuid", "nodev", "noexec"]},
+            {"destination": "/etc/resolv.conf", "type": "bind", "source": cri_lib(sandbox_id) + "/resolv.conf", "options": ["rbind", "ro", "nosuid", "nodev", "noexec"]},
         ],
-        "annotations": cri_annotations("sandbox"),
+        "annotations": cri_annotations("sandbox", sandbox_id, CRI_POD_UID),
         "linux": {
             "resources": {"devices": [{"allow": False, "access": "rwm"}], "cpu": {"shares": 2}},
             "cgroupsPath": "/kubepods/besteffort/pod" + CRI_POD_UID + "/" + CRI_SANDBOX_ID,
@@ -356,7 +370,8 @@ def cri_sandbox(caps, host_network=False):
     }
 
 
-def cri_container(caps, netns="/proc/@POD_PID@/ns/net", pod_pid="@POD_PID@"):
+def cri_container(caps, netns="/proc/@POD_PID@/ns/net", pod_pid="@POD_PID@", pod_uid="@POD_UID@"):
+    lib, run, pod = cri_lib("@SANDBOX_ID@"), cri_run("@SANDBOX_ID@"), kubelet_pod(pod_uid)
     ns = [{"type": "pid"},
           {"type": "ipc", "path": f"/proc/{pod_pid}/ns/ipc"},
           {"type": "uts", "path": f"/proc/{pod_pid}/ns/uts"},
@@ -374,21 +389,21 @@ def cri_container(caps, netns="/proc/@POD_PID@/ns/net", pod_pid="@POD_PID@"):
                     "oomScoreAdj": 1000},
         "root": {"path": "@ROOTFS@", "readonly": True},
         "mounts": cri_default_mounts() + [
-            {"destination": "/etc/hosts", "type": "bind", "source": KUBELET_POD + "/etc-hosts", "options": ["rbind", "rprivate", "rw"]},
-            {"destination": "/dev/termination-log", "type": "bind", "source": KUBELET_POD + "/containers/app/0c8f5e2a", "options": ["rbind", "rprivate", "rw"]},
-            {"destination": "/etc/hostname", "type": "bind", "source": CRI_LIB + "/hostname", "options": ["rbind", "rprivate", "rw"]},
-            {"destination": "/etc/resolv.conf", "type": "bind", "source": CRI_LIB + "/resolv.conf", "options": ["rbind", "rprivate", "rw"]},
-            {"destination": "/dev/shm", "type": "bind", "source": CRI_RUN + "/shm", "options": ["rbind", "rprivate", "rw"]},
+            {"destination": "/etc/hosts", "type": "bind", "source": pod + "/etc-hosts", "options": ["rbind", "rprivate", "rw"]},
+            {"destination": "/dev/termination-log", "type": "bind", "source": pod + "/containers/app/0c8f5e2a", "options": ["rbind", "rprivate", "rw"]},
+            {"destination": "/etc/hostname", "type": "bind", "source": lib + "/hostname", "options": ["rbind", "rprivate", "rw"]},
+            {"destination": "/etc/resolv.conf", "type": "bind", "source": lib + "/resolv.conf", "options": ["rbind", "rprivate", "rw"]},
+            {"destination": "/dev/shm", "type": "bind", "source": run + "/shm", "options": ["rbind", "rprivate", "rw"]},
             {"destination": "/var/run/secrets/kubernetes.io/serviceaccount", "type": "bind",
-             "source": KUBELET_POD + "/volumes/kubernetes.io~projected/kube-api-access-7x2kq", "options": ["rbind", "rprivate", "ro"]},
+             "source": pod + "/volumes/kubernetes.io~projected/kube-api-access-7x2kq", "options": ["rbind", "rprivate", "ro"]},
         ],
-        "annotations": cri_annotations("container"),
+        "annotations": cri_annotations("container", "@SANDBOX_ID@", pod_uid),
         "linux": {
             "resources": {"devices": [{"allow": False, "access": "rwm"}],
                           "memory": {"limit": 134217728},
                           "cpu": {"shares": 512, "quota": 50000, "period": 100000},
                           "pids": {"limit": 256}},
-            "cgroupsPath": "/kubepods/burstable/pod" + CRI_POD_UID + "/" + CRI_CONTAINER_ID,
+            "cgroupsPath": "/kubepods/burstable/pod" + pod_uid + "/" + CRI_CONTAINER_ID,
             "namespaces": ns,
             "seccomp": CRI_SECCOMP,
             "maskedPaths": CRI_MASKED, "readonlyPaths": CRI_READONLY,
@@ -430,6 +445,18 @@ put("namespaces.required--cri-hostnetwork-sandbox", cri_sandbox(CRI_DEFAULT_CAPS
 put("namespaces.host--cri-hostnetwork-container",
     cri_container(CRI_DEFAULT_CAPS, netns="/proc/@HOSTNET_POD_PID@/ns/net", pod_pid="@HOSTNET_POD_PID@"),
     ["namespaces.host"])
+
+# Issue #15 class 5: an engine claim holds only against state its claimant cannot write.
+# A container of the live sandbox that claims another pod (and binds that pod's kubelet
+# directory); a sandbox naming another sandbox's id (and binding its directories); a
+# runc spec that marks itself Podman's outside Podman's bundle (Podman's image record
+# is not found either).
+put("engine.identity--cri-container-of-another-pod",
+    cri_container(CRI_DEFAULT_CAPS, pod_uid=OTHER_POD_UID), ["engine.identity"])
+put("engine.identity--cri-sandbox-of-another-id",
+    cri_sandbox(CRI_DEFAULT_CAPS, sandbox_id=CRI_SANDBOX_ID), ["engine.identity"])
+case("engine.identity--podman-claim-outside-its-bundle", ["engine.identity", "images.unknown"],
+     lambda s: ptr(s, "annotations/io.podman.annotations.init", "FALSE"))
 
 # Issue #15: cgroups by confinement, devices by identity.
 case("cgroups.path--host-service", ["cgroups.path"],

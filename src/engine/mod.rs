@@ -10,6 +10,11 @@
 //! claims. containerd's CRI plugin passes pod annotations through only when the runtime
 //! handler's `pod_annotations` allowlists them; an operator must not allowlist
 //! `io.kubernetes.cri.*` or `io.podman.*`.
+//!
+//! What is detected here is a claim; [`binding`] holds what a claim widens against
+//! state the claimant cannot write.
+
+pub mod binding;
 
 use serde_json::Value;
 

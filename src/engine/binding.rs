@@ -1,0 +1,268 @@
+//! Binding an engine's claim to state its claimant cannot write (issue #15 class 5).
+//!
+//! [`Engine::detect`](super::Engine::detect) reads claims: annotations and paths in the
+//! spec, which whoever wrote the spec chose. What a claim only narrows (Podman: no
+//! orchestrator annotations) needs nothing more; what it widens is held against state
+//! that only the engine, root or bulwark itself writes:
+//!
+//! | claim | widens | bound to |
+//! |---|---|---|
+//! | Podman | its userdata binds and secrets, the image containers/storage recorded | the bundle is `<graphroot>/<driver>-containers/<id>/userdata`, recorded for this id in a root-owned containers.json, and root.path is that record's rootfs |
+//! | CRI sandbox | its sandbox directories | the sandbox id is its own id; no other live sandbox bulwark runs has its pod uid |
+//! | CRI container | its sandbox's directories, its pod's kubelet directory, its sandbox's namespaces | its sandbox is a live container bulwark created as a CRI sandbox, for the pod uid it names |
+//!
+//! Podman hands the runtime its userdata directory as the bundle, which a caller of
+//! containerd (whose bundles are `/run/containerd/io.containerd.runtime.v2.task/<ns>/<id>`)
+//! cannot. A containerd API client arrives through the same shim as the CRI plugin and
+//! can still name a live sandbox and its pod; it can also choose another runtime
+//! altogether, which is why the README's trust boundary asks operators to make bulwark
+//! the node's only runtime.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::Engine;
+use crate::containers_storage;
+
+/// The spec fields a CRI claim is made in.
+pub const SANDBOX_ID_FIELD: &str = "annotations[\"io.kubernetes.cri.sandbox-id\"]";
+pub const POD_UID_FIELD: &str = "annotations[\"io.kubernetes.cri.sandbox-uid\"]";
+
+/// A CRI sandbox bulwark created whose init has not exited.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveSandbox {
+    /// The pod uid its spec named at create.
+    pub pod_uid: Option<String>,
+    pub init_pid: i32,
+}
+
+/// The CRI sandboxes bulwark runs under one state root (crate::sandboxes).
+pub trait Sandboxes {
+    /// Sandbox `id`, if bulwark created it as a CRI sandbox and its init has not exited.
+    fn live(&self, id: &str) -> Option<LiveSandbox>;
+    /// Ids of the sandboxes of pod `uid` that run or are being created.
+    fn of_pod(&self, uid: &str) -> Vec<String>;
+}
+
+/// No sandbox at all: where no state root is at hand (`validate` without one, fuzzing).
+pub struct NoSandboxes;
+
+impl Sandboxes for NoSandboxes {
+    fn live(&self, _id: &str) -> Option<LiveSandbox> {
+        None
+    }
+
+    fn of_pod(&self, _uid: &str) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// What a claim is held against besides the spec.
+pub struct Evidence<'a> {
+    /// The canonical bundle directory the caller named.
+    pub bundle: &'a Path,
+    pub container_id: &'a str,
+    pub sandboxes: &'a dyn Sandboxes,
+}
+
+/// A claim that held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Binding {
+    /// No engine claimed: nothing is widened.
+    Unclaimed,
+    Podman,
+    CriSandbox,
+    /// A container of a live sandbox: it may join that init's namespaces only.
+    CriContainer {
+        sandbox_init: i32,
+    },
+}
+
+/// A claim that did not hold: the admission rule `engine.identity`'s violation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unbound {
+    pub field: String,
+    pub value: String,
+    pub allowed: String,
+}
+
+/// Holds `claim`, made by `spec`, against the evidence.
+pub fn bind(claim: &Engine, spec: &Value, evidence: &Evidence) -> Result<Binding, Unbound> {
+    let id = evidence.container_id;
+    match claim {
+        Engine::Other => Ok(Binding::Unclaimed),
+        Engine::Podman => containers_storage::verify_bundle(evidence.bundle, spec, id)
+            .map(|_| Binding::Podman)
+            .map_err(|reason| Unbound {
+                field: "annotations".to_owned(),
+                value:
+                    "Podman's (io.container.manager, io.podman.annotations.* or a userdata bind)"
+                        .to_owned(),
+                allowed: format!(
+                    "a Podman claim only with Podman's own bundle; bundle {}: {reason}",
+                    evidence.bundle.display()
+                ),
+            }),
+        Engine::Cri {
+            sandbox_id,
+            pod_uid,
+            sandbox: true,
+        } => {
+            if sandbox_id != id {
+                return Err(Unbound {
+                    field: SANDBOX_ID_FIELD.to_owned(),
+                    value: format!("{sandbox_id:?}"),
+                    allowed: format!(
+                        "the sandbox's own id {id:?} (containerd names a sandbox by its own \
+                         container id; another id claims that sandbox's directories)"
+                    ),
+                });
+            }
+            let Some(uid) = pod_uid else {
+                return Ok(Binding::CriSandbox);
+            };
+            let others: Vec<String> = evidence
+                .sandboxes
+                .of_pod(uid)
+                .into_iter()
+                .filter(|other| other != id)
+                .collect();
+            if let Some(other) = others.first() {
+                return Err(Unbound {
+                    field: POD_UID_FIELD.to_owned(),
+                    value: format!("{uid:?}"),
+                    allowed: format!(
+                        "a pod uid no other live sandbox has: sandbox {other} runs for pod \
+                         {uid} (stop it first; kubelet recreates a pod's sandbox only after \
+                         stopping the old one)"
+                    ),
+                });
+            }
+            Ok(Binding::CriSandbox)
+        }
+        Engine::Cri {
+            sandbox_id,
+            pod_uid,
+            sandbox: false,
+        } => {
+            let live = evidence.sandboxes.live(sandbox_id).ok_or_else(|| Unbound {
+                field: SANDBOX_ID_FIELD.to_owned(),
+                value: format!("{sandbox_id:?}"),
+                allowed: format!(
+                    "the id of a live sandbox bulwark created under this --root: no sandbox \
+                     {sandbox_id:?} runs here (a CRI container belongs to its pod's sandbox)"
+                ),
+            })?;
+            if let Some(uid) = pod_uid {
+                if live.pod_uid.as_deref() != Some(uid.as_str()) {
+                    return Err(Unbound {
+                        field: POD_UID_FIELD.to_owned(),
+                        value: format!("{uid:?}"),
+                        allowed: format!(
+                            "the pod uid sandbox {sandbox_id} was created for: {}",
+                            live.pod_uid.as_deref().unwrap_or("none")
+                        ),
+                    });
+                }
+            }
+            Ok(Binding::CriContainer {
+                sandbox_init: live.init_pid,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// One live sandbox `s1` of pod `u1` with init 42.
+    struct OneSandbox;
+
+    impl Sandboxes for OneSandbox {
+        fn live(&self, id: &str) -> Option<LiveSandbox> {
+            (id == "s1").then(|| LiveSandbox {
+                pod_uid: Some("u1".into()),
+                init_pid: 42,
+            })
+        }
+
+        fn of_pod(&self, uid: &str) -> Vec<String> {
+            if uid == "u1" {
+                vec!["s1".into()]
+            } else {
+                Vec::new()
+            }
+        }
+    }
+
+    fn cri(sandbox_id: &str, pod_uid: Option<&str>, sandbox: bool) -> Engine {
+        Engine::Cri {
+            sandbox_id: sandbox_id.into(),
+            pod_uid: pod_uid.map(Into::into),
+            sandbox,
+        }
+    }
+
+    fn bind_as(claim: &Engine, id: &str) -> Result<Binding, Unbound> {
+        bind(
+            claim,
+            &json!({}),
+            &Evidence {
+                bundle: Path::new("/run/containerd/io.containerd.runtime.v2.task/k8s.io/x"),
+                container_id: id,
+                sandboxes: &OneSandbox,
+            },
+        )
+    }
+
+    #[test]
+    fn a_cri_container_is_bound_to_its_live_sandbox_and_pod() {
+        assert_eq!(
+            bind_as(&cri("s1", Some("u1"), false), "c1"),
+            Ok(Binding::CriContainer { sandbox_init: 42 })
+        );
+        assert_eq!(
+            bind_as(&cri("s1", None, false), "c1"),
+            Ok(Binding::CriContainer { sandbox_init: 42 })
+        );
+        let other_pod = bind_as(&cri("s1", Some("u2"), false), "c1").unwrap_err();
+        assert_eq!(other_pod.field, POD_UID_FIELD);
+        let no_sandbox = bind_as(&cri("s2", Some("u1"), false), "c1").unwrap_err();
+        assert_eq!(no_sandbox.field, SANDBOX_ID_FIELD);
+    }
+
+    #[test]
+    fn a_cri_sandbox_is_its_own_and_its_pods_only_one() {
+        assert_eq!(
+            bind_as(&cri("s2", Some("u2"), true), "s2"),
+            Ok(Binding::CriSandbox)
+        );
+        // The live sandbox itself, asked again (validate of a running sandbox's bundle).
+        assert_eq!(
+            bind_as(&cri("s1", Some("u1"), true), "s1"),
+            Ok(Binding::CriSandbox)
+        );
+        assert_eq!(
+            bind_as(&cri("s1", Some("u2"), true), "s2")
+                .unwrap_err()
+                .field,
+            SANDBOX_ID_FIELD
+        );
+        assert_eq!(
+            bind_as(&cri("s2", Some("u1"), true), "s2")
+                .unwrap_err()
+                .field,
+            POD_UID_FIELD
+        );
+    }
+
+    #[test]
+    fn a_podman_claim_outside_podmans_bundle_does_not_hold() {
+        let unbound = bind_as(&Engine::Podman, "c1").unwrap_err();
+        assert!(unbound.allowed.contains("userdata"), "{}", unbound.allowed);
+        assert_eq!(bind_as(&Engine::Other, "c1"), Ok(Binding::Unclaimed));
+    }
+}
