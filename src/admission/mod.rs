@@ -12,6 +12,7 @@ mod distroless;
 mod images;
 mod mounts;
 mod namespaces;
+pub mod preserved_fds;
 mod privileged;
 mod process;
 mod resources;
