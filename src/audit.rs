@@ -1,9 +1,10 @@
 //! The audit log (seeds: "records every decision"): one JSON line per decision —
 //! admitted or refused, the rules hit, the baseline's changes, the policy backend and
 //! its answer — with the digests of the config, the policies and the seccomp profile in
-//! force. Appended with O_APPEND in a single write, so lines from concurrent runtimes
-//! never interleave. Secret values never reach it: violations name environment
-//! variables, not their values, and secrets are listed by name.
+//! force, and the descriptors `--preserve-fds` passes in (number and type). Appended
+//! with O_APPEND in a single write, so lines from concurrent runtimes never interleave.
+//! Secret values never reach it: violations name environment variables, not their
+//! values, and secrets are listed by name.
 //!
 //! A decision that cannot be recorded is not made: if the log cannot be written, the
 //! container is refused.
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::admission::preserved_fds::PreservedFd;
 use crate::admission::Violation;
 use crate::baseline::Change;
 use crate::policy::input::Operation;
@@ -46,6 +48,7 @@ pub struct Entry {
     violations: Vec<Violation>,
     changes: Vec<Value>,
     secrets: Vec<String>,
+    preserved_fds: Vec<PreservedFd>,
     policy: Option<Outcome>,
 }
 
@@ -60,6 +63,7 @@ impl Entry {
             violations: Vec::new(),
             changes: Vec::new(),
             secrets: Vec::new(),
+            preserved_fds: Vec::new(),
             policy: None,
         }
     }
@@ -90,6 +94,11 @@ impl Entry {
         self.secrets = names.to_vec();
     }
 
+    /// The descriptors `--preserve-fds` passes into the container, by number and type.
+    pub fn preserved_fds(&mut self, fds: &[PreservedFd]) {
+        self.preserved_fds = fds.to_vec();
+    }
+
     pub fn policy(&mut self, outcome: Outcome) {
         self.policy = Some(outcome);
     }
@@ -114,6 +123,7 @@ impl Entry {
             "rules": self.violations,
             "baseline_changes": self.changes,
             "secrets": self.secrets,
+            "preserved_fds": self.preserved_fds,
             "policy": self.policy,
             "digests": {
                 "config": self.digests.config,

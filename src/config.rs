@@ -190,6 +190,16 @@ pub struct AdmissionConfig {
     pub distroless: DistrolessConfig,
     pub cgroups: CgroupsConfig,
     pub user_namespaces: UserNamespacesConfig,
+    pub preserve_fds: PreserveFdsConfig,
+}
+
+/// What the descriptors `--preserve-fds` passes may be (rule `fds.preserved`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PreserveFdsConfig {
+    /// Sockets reach whatever listens at their other end; systemd socket activation
+    /// (`LISTEN_FDS`) needs them. Directories are never allowed.
+    pub allow_sockets: bool,
 }
 
 /// Where containers' cgroups may be (see `src/cgroups.rs`): strictly below one of these
@@ -876,6 +886,22 @@ mod tests {
         let loaded = load("[admission.user_namespaces]\nmin_host_id = 200000\n").unwrap();
         assert_eq!(loaded.config.admission.user_namespaces.min_host_id, 200_000);
         assert!(load("[admission.user_namespaces]\nmin_host_id = -1\n").is_err());
+    }
+
+    #[test]
+    fn preserved_sockets_are_refused_unless_allowed_by_a_boolean() {
+        assert!(
+            !load("")
+                .unwrap()
+                .config
+                .admission
+                .preserve_fds
+                .allow_sockets
+        );
+        let loaded = load("[admission.preserve_fds]\nallow_sockets = true\n").unwrap();
+        assert!(loaded.config.admission.preserve_fds.allow_sockets);
+        assert!(load("[admission.preserve_fds]\nallow_sockets = \"yes\"\n").is_err());
+        assert!(load("[admission.preserve_fds]\nallow_directories = true\n").is_err());
     }
 
     #[test]

@@ -26,8 +26,13 @@ pub enum ExecError {
     Read(#[from] SpecError),
     #[error("no command given: pass the command after the container id, or --process")]
     NoCommand,
-    #[error("--env {0:?} is not NAME=value")]
-    InvalidEnv(String),
+    /// By position only: an entry without `=` is often the value alone (`--env ghp_…`),
+    /// and an error reaches stderr, the engine's log and the audit log.
+    #[error(
+        "--env entry {0} (counting from 1) is not NAME=value with a non-empty NAME; \
+         its text is withheld, as it may be a secret"
+    )]
+    InvalidEnv(usize),
     #[error("--user {0:?} is not uid[:gid] (numeric)")]
     InvalidUser(String),
     #[error("cwd {0:?} must be an absolute path inside the container")]
@@ -178,11 +183,11 @@ fn from_flags(init: &Process, request: &Exec) -> Result<Process, ExecError> {
 fn merge_env(base: &[String], overrides: &[String]) -> Result<Vec<String>, ExecError> {
     let mut replacements: HashMap<&str, &str> = HashMap::new();
     let mut order = Vec::new();
-    for entry in overrides {
+    for (index, entry) in overrides.iter().enumerate() {
         let (name, _) = entry
             .split_once('=')
             .filter(|(name, _)| !name.is_empty())
-            .ok_or_else(|| ExecError::InvalidEnv(entry.clone()))?;
+            .ok_or(ExecError::InvalidEnv(index + 1))?;
         if replacements.insert(name, entry).is_none() {
             order.push(name);
         }
@@ -318,6 +323,20 @@ mod tests {
             process.env().as_ref().unwrap(),
             &vec!["PATH=/bin".to_string(), "A=2".into(), "B=3".into()]
         );
+    }
+
+    #[test]
+    fn a_malformed_env_flag_is_named_by_position_never_by_text() {
+        for bad in ["ghp_notavariable0123456789", "=ghp_notavariable0123456789"] {
+            let err = derive(
+                &init_process(),
+                &exec_args(&["-e", "A=2", "-e", bad, "c1", "/probe"]),
+                false,
+            )
+            .unwrap_err();
+            assert!(matches!(err, ExecError::InvalidEnv(2)), "{err:?}");
+            assert!(!err.to_string().contains("notavariable"), "{err}");
+        }
     }
 
     #[test]

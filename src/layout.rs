@@ -9,13 +9,19 @@
 //! <root>/@bulwark/<id>/secrets/  the container's secrets tmpfs (only when it has
 //!                         secrets), bind-mounted read-only into the container
 //! ```
+//! The root and `@bulwark` must be owned by the user bulwark runs as and writable by
+//! nobody else: whoever can write there can plant the effective spec libcontainer
+//! reads, a container's state.json or its secrets directory (runc's /run/runc is
+//! root-owned 0700 for the same reason). An existing directory that is not is refused,
+//! for every command, never repaired: its contents may already be someone else's.
+//!
 //! `@` cannot appear in a container id, so `@bulwark` never collides with one. The private
 //! directory is created with `mkdir` (not `mkdir -p`): its creation is the exclusive claim
 //! on an id, so two concurrent creates of one id cannot both proceed.
 
 use std::fs::{self, DirBuilder};
 use std::io;
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -45,6 +51,19 @@ pub enum LayoutError {
         action: &'static str,
         path: PathBuf,
         source: io::Error,
+    },
+    #[error(
+        "{what} {path} is owned by uid {owner} with mode {mode:04o}: bulwark requires it to \
+         be owned by uid {euid} (the user running bulwark) and not writable by group or \
+         others; run `chown {euid} {path} && chmod go-w {path}` if its contents are \
+         trusted, or choose another --root"
+    )]
+    Insecure {
+        what: &'static str,
+        path: PathBuf,
+        owner: u32,
+        mode: u32,
+        euid: u32,
     },
     #[error("corrupt bulwark record {path}: {source}")]
     Record {
@@ -119,7 +138,13 @@ impl StateRoot {
                 .map_err(root_err)?;
         }
         let path = fs::canonicalize(path).map_err(root_err)?;
-        Ok(Self { path })
+        require_private("state root", &path)?;
+        let root = Self { path };
+        let private = root.path.join(PRIVATE_DIR);
+        if private.exists() {
+            require_private("bulwark's private directory", &private)?;
+        }
+        Ok(root)
     }
 
     pub fn path(&self) -> &Path {
@@ -164,6 +189,8 @@ impl StateRoot {
                 path: parent.clone(),
                 source,
             })?;
+        // Again: it may have been made between open and here.
+        require_private("bulwark's private directory", &parent)?;
         let private = self.private_dir(id);
         match DirBuilder::new().mode(0o700).create(&private) {
             Ok(()) => Ok(private),
@@ -222,6 +249,27 @@ impl StateRoot {
         ids.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(ids)
     }
+}
+
+/// `path` (not followed if a link) must be a directory owned by the effective uid and
+/// not writable by group or others.
+fn require_private(what: &'static str, path: &Path) -> Result<(), LayoutError> {
+    let meta = fs::symlink_metadata(path).map_err(|source| LayoutError::Io {
+        action: "inspect",
+        path: path.to_owned(),
+        source,
+    })?;
+    let euid = nix::unistd::geteuid().as_raw();
+    if meta.is_dir() && meta.uid() == euid && meta.mode() & 0o022 == 0 {
+        return Ok(());
+    }
+    Err(LayoutError::Insecure {
+        what,
+        path: path.to_owned(),
+        owner: meta.uid(),
+        mode: meta.mode() & 0o7777,
+        euid,
+    })
 }
 
 /// What bulwark remembers about a container beyond libcontainer's state.
@@ -300,6 +348,29 @@ mod tests {
         root.release(&id).unwrap();
         assert!(!root.exists(&id));
         root.claim(&id).unwrap();
+    }
+
+    #[test]
+    fn a_root_or_private_dir_others_can_write_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("root");
+        let root = StateRoot::open(&path, true).unwrap();
+        root.claim(&ContainerId::parse("c1").unwrap()).unwrap();
+        for (target, mode) in [(path.clone(), 0o777), (path.join(PRIVATE_DIR), 0o730)] {
+            fs::set_permissions(&target, fs::Permissions::from_mode(mode)).unwrap();
+            for create in [true, false] {
+                let err = StateRoot::open(&path, create).unwrap_err();
+                assert!(
+                    matches!(&err, LayoutError::Insecure { mode: m, .. } if *m == mode),
+                    "{err}"
+                );
+            }
+            fs::set_permissions(&target, fs::Permissions::from_mode(0o700)).unwrap();
+        }
+        // A fresh root is made 0700; an existing 0755 one is fine too.
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        StateRoot::open(&path, false).unwrap();
     }
 
     #[test]

@@ -36,7 +36,7 @@ use tempfile::TempDir;
 
 /// Every rule id admission has (src/admission/*.rs) that fires under the test config.
 /// `images.digest` needs `require_digest = true`: tests/admission_images.rs covers it.
-const RULE_IDS: [&str; 28] = [
+const RULE_IDS: [&str; 29] = [
     "engine.identity",
     "resources.memory-limit",
     "resources.cpu-limit",
@@ -64,11 +64,25 @@ const RULE_IDS: [&str; 28] = [
     "linux.unsupported-field",
     "process.scheduling",
     "process.cwd",
+    "env.malformed",
     "env.secret",
 ];
 
-/// Secret values planted in env.secret cases: no output may repeat them.
-const PLANTED_SECRETS: [&str; 3] = ["hunter2", "ghp_0123456789", "corpusnotakey"];
+/// Secret values planted in env.secret and env.malformed cases: no output may repeat
+/// them.
+const PLANTED_SECRETS: [&str; 11] = [
+    "hunter2",
+    "ghp_0123456789",
+    "corpusnotakey",
+    "CorpusGhs",
+    "CorpusGhu",
+    "CorpusGhr",
+    "CorpusXoxa",
+    "CorpusXapp",
+    "CorpusOpenai",
+    "CorpusUrlPw",
+    "CorpusBare",
+];
 
 fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/admission-corpus")

@@ -13,6 +13,7 @@ mod engine_identity;
 mod images;
 mod mounts;
 mod namespaces;
+pub mod preserved_fds;
 mod privileged;
 mod process;
 mod resources;
@@ -231,6 +232,10 @@ const CGROUPS_PATH: Rule = Rule {
     id: cgroups::PATH,
     check: cgroups::confined,
 };
+const PROCESS_ENV_MALFORMED: Rule = Rule {
+    id: process::ENV_MALFORMED,
+    check: process::env_entries,
+};
 const PROCESS_ENV_SECRETS: Rule = Rule {
     id: process::ENV_SECRETS,
     check: process::env_secrets,
@@ -267,6 +272,7 @@ const RULES: &[Rule] = &[
     PROCESS_LINUX_FIELDS,
     PROCESS_SCHEDULING,
     PROCESS_CWD,
+    PROCESS_ENV_MALFORMED,
     PROCESS_ENV_SECRETS,
 ];
 
@@ -276,7 +282,12 @@ const EFFECTIVE_RULES: &[Rule] = &[NAMESPACES_USER_MAPPING_PROCESS];
 
 /// An exec'd process: the process rules (libcontainer sets an exec's scheduler and I/O
 /// priority while privileged, as the init's).
-const EXEC_RULES: &[Rule] = &[PROCESS_SCHEDULING, PROCESS_CWD, PROCESS_ENV_SECRETS];
+const EXEC_RULES: &[Rule] = &[
+    PROCESS_SCHEDULING,
+    PROCESS_CWD,
+    PROCESS_ENV_MALFORMED,
+    PROCESS_ENV_SECRETS,
+];
 
 /// The limits an update leaves in force: the resource and device rules, and no
 /// realtime CPU time.
@@ -294,7 +305,11 @@ pub struct Findings<'r> {
     out: &'r mut Vec<Violation>,
 }
 
-impl Findings<'_> {
+impl<'r> Findings<'r> {
+    pub fn new(rule: &'static str, out: &'r mut Vec<Violation>) -> Self {
+        Self { rule, out }
+    }
+
     pub fn push(
         &mut self,
         path: impl Into<String>,
@@ -357,13 +372,7 @@ fn fragment<'a>(spec: &'a Value, config: &'a AdmissionConfig) -> Input<'a> {
 fn run_rules(input: &Input, rules: &[Rule]) -> Vec<Violation> {
     let mut violations = Vec::new();
     for rule in rules {
-        (rule.check)(
-            input,
-            &mut Findings {
-                rule: rule.id,
-                out: &mut violations,
-            },
-        );
+        (rule.check)(input, &mut Findings::new(rule.id, &mut violations));
     }
     violations
 }

@@ -12,6 +12,7 @@ pub const SYSCTLS: &str = "sysctls.unsafe";
 pub const LINUX_FIELDS: &str = "linux.unsupported-field";
 pub const CWD: &str = "process.cwd";
 pub const ENV_SECRETS: &str = "env.secret";
+pub const ENV_MALFORMED: &str = "env.malformed";
 
 /// Pod Security Standards' safe sysctls.
 const SAFE_SYSCTLS: [&str; 11] = [
@@ -43,15 +44,23 @@ const SECRET_NAME_PARTS: [&str; 10] = [
     "AUTH_KEY",
 ];
 
-/// Value prefixes of well-known credentials.
-const SECRET_VALUE_PREFIXES: [&str; 9] = [
+/// Value prefixes of well-known credentials: GitHub (personal, OAuth, user-to-server,
+/// server-to-server, refresh, fine-grained), GitLab, Slack (bot, user, app-level,
+/// workspace), Anthropic, OpenAI project keys, AWS access key ids.
+const SECRET_VALUE_PREFIXES: [&str; 15] = [
     "ghp_",
     "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
     "github_pat_",
     "glpat-",
     "xoxb-",
     "xoxp-",
+    "xoxa-",
+    "xapp-",
     "sk-ant-",
+    "sk-proj-",
     "AKIA",
     "ASIA",
 ];
@@ -144,12 +153,37 @@ pub fn cwd(input: &Input, out: &mut Findings) {
     }
 }
 
+/// An OCI env entry is `NAME=VALUE` with a non-empty NAME. One without `=` is no
+/// variable (libcontainer would pass it on as it is); it is typically a value given
+/// alone (`--env ghp_…`), so the entry itself is never repeated.
+pub fn env_entries(input: &Input, out: &mut Findings) {
+    let env = input.spec.pointer("/process/env").and_then(Value::as_array);
+    for (index, entry) in env.into_iter().flatten().enumerate() {
+        let variable = entry
+            .as_str()
+            .and_then(|e| e.split_once('='))
+            .is_some_and(|(name, _)| !name.is_empty());
+        if !variable {
+            out.push(
+                format!("process.env[{index}]"),
+                "not NAME=VALUE (entry withheld: it may be a secret)",
+                "NAME=VALUE with a non-empty NAME (OCI runtime spec, process.env)",
+            );
+        }
+    }
+}
+
 /// Secrets belong in files (seeds: "File-Based Secrets ... no env vars"): a variable
 /// whose name or value looks like one is refused. The value is never repeated.
 pub fn env_secrets(input: &Input, out: &mut Findings) {
     let env = input.spec.pointer("/process/env").and_then(Value::as_array);
     for (index, entry) in env.into_iter().flatten().enumerate() {
-        let Some((name, value)) = entry.as_str().and_then(|e| e.split_once('=')) else {
+        // An entry that is no variable is env.malformed's.
+        let Some((name, value)) = entry
+            .as_str()
+            .and_then(|e| e.split_once('='))
+            .filter(|(name, _)| !name.is_empty())
+        else {
             continue;
         };
         let upper = name.to_ascii_uppercase();
@@ -176,12 +210,82 @@ fn looks_like_secret(value: &str) -> bool {
         .any(|p| value.starts_with(p) && value.len() >= p.len() + 16);
     // A JWT: three base64url parts, the first two JSON objects ("eyJ").
     let jwt = value.starts_with("eyJ") && value.split('.').count() == 3 && value.len() > 40;
-    private_key || token || jwt
+    private_key || token || jwt || url_with_credentials(value)
+}
+
+/// `scheme://user:password@host` (a password, even with an empty user, as redis URLs
+/// write it) or `scheme://<token>@host` (a token as the user name, as git remotes carry
+/// them), anywhere in the value. `user@host` without a scheme, `ssh://git@host` and
+/// URLs without userinfo are not credentials.
+fn url_with_credentials(value: &str) -> bool {
+    value.match_indices("://").any(|(at, sep)| {
+        let rest = &value[at + sep.len()..];
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let Some((userinfo, _host)) = authority.rsplit_once('@') else {
+            return false;
+        };
+        match userinfo.split_once(':') {
+            Some((_, password)) => !password.is_empty(),
+            None => looks_like_secret(userinfo),
+        }
+    })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::looks_like_secret;
+    use super::*;
+    use crate::admission::Violation;
+    use crate::config::AdmissionConfig;
+    use crate::engine::Engine;
+
+    fn env_findings(env: Value) -> Vec<Violation> {
+        let spec = serde_json::json!({ "process": { "env": env } });
+        let config = AdmissionConfig::default();
+        let input = Input::new(&spec, Path::new("/"), "", Engine::Other, &config);
+        let mut violations = Vec::new();
+        for (rule, check) in [
+            (ENV_MALFORMED, env_entries as fn(&Input, &mut Findings)),
+            (ENV_SECRETS, env_secrets),
+        ] {
+            check(&input, &mut Findings::new(rule, &mut violations));
+        }
+        violations
+    }
+
+    #[test]
+    fn entries_without_a_name_are_refused_and_never_repeated() {
+        let found = env_findings(serde_json::json!([
+            "PATH=/bin",
+            "ghp_0123456789abcdefghijKLMNOPQR",
+            "=xoxb-0123456789abcdefghij",
+            "EMPTY=",
+        ]));
+        let rules: Vec<_> = found.iter().map(|v| (v.rule, v.path.as_str())).collect();
+        assert_eq!(
+            rules,
+            [
+                (ENV_MALFORMED, "process.env[1]"),
+                (ENV_MALFORMED, "process.env[2]")
+            ]
+        );
+        let text = format!("{found:?}");
+        assert!(!text.contains("0123456789"), "{text}");
+    }
+
+    #[test]
+    fn benign_values_stay_admitted() {
+        let found = env_findings(serde_json::json!([
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin",
+            "HOME_PAGE=https://example.com/x",
+            "MAINTAINER=user@host",
+            "GIT_REMOTE=ssh://git@github.com/org/repo.git",
+            "TOKEN_FILE=/run/secrets/token",
+        ]));
+        assert!(found.is_empty(), "{found:?}");
+        let found = env_findings(serde_json::json!(["DATABASE_URL=postgres://app:pw@db/app"]));
+        assert_eq!(found.len(), 1);
+        assert!(!format!("{found:?}").contains("pw@"), "{found:?}");
+    }
 
     #[test]
     fn secret_values() {
@@ -194,5 +298,47 @@ mod tests {
         ));
         assert!(!looks_like_secret("/usr/local/bin:/usr/bin"));
         assert!(!looks_like_secret("AKIA"));
+    }
+
+    #[test]
+    fn token_prefixes_of_github_slack_and_openai() {
+        for prefix in [
+            "ghs_", "ghu_", "ghr_", "xoxa-", "xapp-", "sk-proj-", "ghp_", "xoxb-",
+        ] {
+            assert!(
+                looks_like_secret(&format!("{prefix}0123456789abcdefghijKLMN")),
+                "{prefix}"
+            );
+            // A bare prefix or a short word that starts like one is no token.
+            assert!(!looks_like_secret(prefix), "{prefix}");
+        }
+        assert!(!looks_like_secret("ghost_town"));
+    }
+
+    #[test]
+    fn credentials_in_urls() {
+        for secret in [
+            "https://alice:hunter2@example.com/x",
+            "postgres://app:pw@db:5432/app",
+            "redis://:pw@cache:6379/0",
+            "mirror=https://bob:pw@mirror.example.com",
+            "https://ghp_0123456789abcdefghijKLMNOP@github.com/org/repo.git",
+        ] {
+            assert!(looks_like_secret(secret), "{secret}");
+        }
+        for benign in [
+            "https://example.com/x",
+            "https://example.com/a@b",
+            "https://example.com/?q=a:b@c",
+            "ssh://git@github.com/org/repo.git",
+            "https://alice@example.com/",
+            "https://alice:@example.com/",
+            "user@host",
+            "admin@example.com",
+            "http://[::1]:8080/",
+            "localhost:5000",
+        ] {
+            assert!(!looks_like_secret(benign), "{benign}");
+        }
     }
 }

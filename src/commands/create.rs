@@ -66,6 +66,7 @@ fn build(
     let baseline = Baseline::new(&config.config.baseline, &host);
     let secrets_dir = root.secrets_dir(id);
     let mut audit = decision::entry(Operation::Create, id.as_str(), &config);
+    decision::admit_preserved_fds(&config, &mut audit, opts.preserve_fds)?;
     let effective = pipeline::effective_spec(&PipelineInput {
         bundle,
         container_id: id.as_str(),

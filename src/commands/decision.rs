@@ -4,6 +4,7 @@
 
 use anyhow::Result;
 
+use crate::admission::{preserved_fds, Refused};
 use crate::audit::{Digests, Entry};
 use crate::config::{LoadedConfig, SeccompProfileName};
 use crate::policy::input::{self, Operation, PolicyContext, Subject};
@@ -48,6 +49,28 @@ pub(super) fn refused_before_policy(
         Ok(()) => error,
         Err(audit_error) => error.context(audit_error.to_string()),
     }
+}
+
+/// Judges and records the descriptors `--preserve-fds` (and `LISTEN_FDS`) pass into the
+/// container before anything is created for it: a refusal is recorded with the rule.
+pub(super) fn admit_preserved_fds(
+    config: &LoadedConfig,
+    audit: &mut Entry,
+    preserve_fds: i32,
+) -> Result<()> {
+    let fds = preserved_fds::inspect(preserved_fds::count(preserve_fds))
+        .map_err(|error| refused_before_policy(config, audit, error.into()))?;
+    audit.preserved_fds(&fds);
+    let violations = preserved_fds::admit(&fds, &config.config.admission.preserve_fds);
+    if violations.is_empty() {
+        return Ok(());
+    }
+    audit.violations(&violations);
+    Err(refused_before_policy(
+        config,
+        audit,
+        Refused(violations).into(),
+    ))
 }
 
 /// Asks the policy engine about `subject`, records the decision, and refuses if it

@@ -45,6 +45,7 @@ pub fn exec(root: &Path, args: Exec) -> Result<i32> {
         &config,
         &record.policy_context,
     );
+    decision::admit_preserved_fds(&config, &mut audit, args.preserve_fds)?;
     // The exec'd process gets the same baseline as the init process: an exec may not
     // run as root or regain what the init process was stripped of.
     let host = HostSupport::probe();

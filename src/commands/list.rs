@@ -5,7 +5,7 @@ use anyhow::{bail, Result};
 
 use super::state::StateView;
 use crate::cli::List;
-use crate::layout::StateRoot;
+use crate::layout::{LayoutError, StateRoot};
 
 pub fn list(root: &Path, args: List) -> Result<()> {
     // A root that was never created holds no containers.
@@ -15,7 +15,9 @@ pub fn list(root: &Path, args: List) -> Result<()> {
             .iter()
             .filter_map(|id| StateView::load(&root, id).ok())
             .collect(),
-        Err(_) => Vec::new(),
+        Err(LayoutError::Root { .. }) => Vec::new(),
+        // A root others can write is not listed from: what it holds may be planted.
+        Err(err) => return Err(err.into()),
     };
     let mut out = std::io::stdout().lock();
     match (args.format.as_str(), args.quiet) {

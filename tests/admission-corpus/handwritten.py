@@ -228,6 +228,27 @@ case("env.secret--github-token-value", ["env.secret"],
      lambda s: ptr(s, "process/env", PROBE_ENV + ["GIT_CONFIG=ghp_0123456789abcdefghijABCDEFGHIJklmn"]))
 case("env.secret--private-key-value", ["env.secret"],
      lambda s: ptr(s, "process/env", PROBE_ENV + ["SSH_ID=-----BEGIN OPENSSH PRIVATE KEY-----\\ncorpusnotakey\\n"]))
+# Issue #15 class 10: token families and URL credentials the first prefixes missed, under
+# names that say nothing; an entry without '='; benign look-alikes stay admitted.
+case("env.secret--github-app-tokens", ["env.secret"],
+     lambda s: ptr(s, "process/env", PROBE_ENV + ["GH_INSTALL=ghs_CorpusGhs0123456789abcdefgh",
+                                                  "GH_USER=ghu_CorpusGhu0123456789abcdefgh",
+                                                  "GH_RENEW=ghr_CorpusGhr0123456789abcdefgh"]))
+case("env.secret--slack-app-tokens", ["env.secret"],
+     lambda s: ptr(s, "process/env", PROBE_ENV + ["SLACK_LEGACY=xoxa-2-CorpusXoxa0123456789abcdef",
+                                                  "SLACK_SOCKET=xapp-1-CorpusXapp0123456789abcdef"]))
+case("env.secret--openai-project-key", ["env.secret"],
+     lambda s: ptr(s, "process/env", PROBE_ENV + ["OPENAI=sk-proj-CorpusOpenai0123456789abcdef"]))
+case("env.secret--url-credentials", ["env.secret"],
+     lambda s: ptr(s, "process/env", PROBE_ENV + ["DATABASE_URL=postgres://app:CorpusUrlPw@db:5432/app"]))
+case("env.malformed--entry-without-equals", ["env.malformed"],
+     lambda s: ptr(s, "process/env", PROBE_ENV + ["ghp_CorpusBare0123456789abcdefghij"]))
+case("admitted--env-look-alikes", [],
+     lambda s: ptr(s, "process/env", PROBE_ENV + ["HOME_PAGE=https://example.com/x",
+                                                  "MAINTAINER=user@host",
+                                                  "GIT_REMOTE=ssh://git@github.com/org/repo.git",
+                                                  "PROXY=http://proxy.example.com:3128/",
+                                                  "TOKEN_FILE=/run/secrets/token"]))
 
 # images: identity from the orchestrator annotation (trusted by the test config, which
 # approves localhost/bulwark-probe); distroless rootfs
