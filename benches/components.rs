@@ -252,13 +252,16 @@ impl Prepared {
         let baseline = Baseline::new(&self.config.baseline, &self.host);
         let profile = baseline.seccomp_profile(&effective.spec).unwrap();
         effective.context.seccomp_profile = profile.as_str().to_owned();
-        input::build(&Subject {
-            operation: Operation::Create,
-            context: &effective.context,
-            spec: &effective.spec,
-            process: effective.spec.process().as_ref().unwrap(),
-            secrets: &[],
-        })
+        input::build(
+            &Subject {
+                operation: Operation::Create,
+                context: &effective.context,
+                spec: &effective.spec,
+                process: effective.spec.process().as_ref().unwrap(),
+                secrets: &[],
+            },
+            &self.config.policy.trusted_agent_engines,
+        )
     }
 }
 

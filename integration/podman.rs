@@ -16,6 +16,16 @@ mod stragglers;
 use harness::{probe_report, Podman};
 use serde_json::json;
 
+/// The podman tests' bulwark config on a host that trusts its Podman users' agent
+/// annotations (`bulwark.io/agent`) as identities, so a claimed agent may receive the
+/// secrets the policy grants it (policies/data.json: research-agent, `openai-api-key`).
+fn trusts_podman_agents() -> String {
+    format!(
+        "{}[policy]\ntrusted_agent_engines = [\"other\", \"podman\"]\n",
+        harness::BULWARK_CONFIG
+    )
+}
+
 #[test]
 fn podman_run_reports_probe_context() {
     let pm = Podman::new();
@@ -228,17 +238,24 @@ fn host_mounts_below(dir: &std::path::Path) -> Vec<String> {
 #[test]
 fn podman_secret_is_served_from_bulwarks_tmpfs_not_podmans_disk() {
     let pm = Podman::new();
+    pm.set_bulwark_config(&trusts_podman_agents());
     let value = format!("podman-s3cr3t-{}", std::process::id());
-    pm.secret_create("db_password", &value);
-    let secret = ["--rm", "--secret", "db_password"];
+    pm.secret_create("openai-api-key", &value);
+    let secret = [
+        "--rm",
+        "--secret",
+        "openai-api-key",
+        "--annotation",
+        "bulwark.io/agent=research-agent",
+    ];
 
-    // Podman binds <graphroot>/overlay-containers/<id>/userdata/secrets/db_password at
-    // /run/secrets/db_password; bulwark serves the same bytes from its tmpfs instead.
-    let out = pm.run_expect(&secret, &["stat", "/run/secrets/db_password"], 0);
+    // Podman binds <graphroot>/overlay-containers/<id>/userdata/secrets/openai-api-key at
+    // /run/secrets/openai-api-key; bulwark serves the same bytes from its tmpfs instead.
+    let out = pm.run_expect(&secret, &["stat", "/run/secrets/openai-api-key"], 0);
     let file = probe_report(&out);
     assert_eq!(file["mode"], "0400", "{}", pm.describe(&secret, &out));
     assert_eq!((&file["uid"], &file["gid"]), (&json!(65532), &json!(65532)));
-    let out = pm.run_expect(&secret, &["cat", "/run/secrets/db_password"], 0);
+    let out = pm.run_expect(&secret, &["cat", "/run/secrets/openai-api-key"], 0);
     assert_eq!(String::from_utf8_lossy(&out.stdout), value);
 
     let out = pm.run_expect(&secret, &["report"], 0);
@@ -259,7 +276,7 @@ fn podman_secret_is_served_from_bulwarks_tmpfs_not_podmans_disk() {
         "{report}"
     );
     assert!(
-        at("/run/secrets/db_password").is_empty(),
+        at("/run/secrets/openai-api-key").is_empty(),
         "Podman's on-disk bind: {report}"
     );
 
@@ -276,15 +293,24 @@ fn podman_secret_is_served_from_bulwarks_tmpfs_not_podmans_disk() {
 #[test]
 fn podman_secret_exec_sees_it_and_rm_unmounts_it() {
     let pm = Podman::new();
-    pm.secret_create("api_token", "podman-exec-s3cr3t");
-    let cid = pm.run_detached(&["--secret", "api_token"], &["sleep", "300"]);
+    pm.set_bulwark_config(&trusts_podman_agents());
+    pm.secret_create("openai-api-key", "podman-exec-s3cr3t");
+    let cid = pm.run_detached(
+        &[
+            "--secret",
+            "openai-api-key",
+            "--annotation",
+            "bulwark.io/agent=research-agent",
+        ],
+        &["sleep", "300"],
+    );
     assert_eq!(
         host_mounts_below(&pm.path("rt")).len(),
         1,
         "{:?}",
         host_mounts_below(&pm.path("rt"))
     );
-    let out = pm.podman_ok(&["exec", &cid, "/probe", "cat", "/run/secrets/api_token"]);
+    let out = pm.podman_ok(&["exec", &cid, "/probe", "cat", "/run/secrets/openai-api-key"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "podman-exec-s3cr3t");
     pm.podman_ok(&["rm", "--force", "--time", "0", &cid]);
     assert!(
@@ -372,9 +398,18 @@ fn podman_agent_refused_a_secret_by_the_policy() {
 #[test]
 fn a_podman_container_id_reused_by_another_caller_gets_neither_its_secret_nor_its_image() {
     let pm = Podman::new();
+    pm.set_bulwark_config(&trusts_podman_agents());
     let value = format!("podman-reused-id-s3cr3t-{}", std::process::id());
-    pm.secret_create("db_password", &value);
-    let cid = pm.run_detached(&["--secret", "db_password"], &["sleep", "300"]);
+    pm.secret_create("openai-api-key", &value);
+    let cid = pm.run_detached(
+        &[
+            "--secret",
+            "openai-api-key",
+            "--annotation",
+            "bulwark.io/agent=research-agent",
+        ],
+        &["sleep", "300"],
+    );
     let userdata = pm.path(&format!("root/overlay-containers/{cid}/userdata"));
     assert!(
         pm.runtime_argv_log()
@@ -384,7 +419,7 @@ fn a_podman_container_id_reused_by_another_caller_gets_neither_its_secret_nor_it
     );
     let mut spec: serde_json::Value =
         serde_json::from_slice(&std::fs::read(userdata.join("config.json")).unwrap()).unwrap();
-    spec["process"]["args"] = json!(["/probe", "cat", "/run/secrets/db_password"]);
+    spec["process"]["args"] = json!(["/probe", "cat", "/run/secrets/openai-api-key"]);
     spec["process"]["terminal"] = json!(false);
     // A cgroup of its own: the Podman container's is taken.
     spec["linux"]["cgroupsPath"] = json!(format!("/bulwark/{cid}"));
@@ -425,7 +460,49 @@ fn a_podman_container_id_reused_by_another_caller_gets_neither_its_secret_nor_it
     assert!(!stderr.contains(&value), "{stderr}");
     assert!(host_mounts_below(root.path()).is_empty());
     // The Podman container itself is untouched.
-    let out = pm.podman_ok(&["exec", &cid, "/probe", "cat", "/run/secrets/db_password"]);
+    let out = pm.podman_ok(&["exec", &cid, "/probe", "cat", "/run/secrets/openai-api-key"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), value);
     pm.podman_ok(&["rm", "--force", "--time", "0", &cid]);
+}
+
+/// Issue #15 class 9: any Podman user can write `--annotation bulwark.io/agent=NAME`.
+/// That is a claim by the workload's author, not an identity: it narrows (the agent's
+/// limits apply) and never unlocks the agent's secrets, so naming research-agent does
+/// not get its `openai-api-key` (the old policy handed it over). A host that trusts its
+/// Podman users' agent claims says so (`policy.trusted_agent_engines`), and then the
+/// same run reads the secret.
+#[test]
+fn podman_agent_claim_unlocks_no_secret() {
+    let pm = Podman::new();
+    let value = format!("podman-claim-s3cr3t-{}", std::process::id());
+    pm.secret_create("openai-api-key", &value);
+    let args = [
+        "--rm",
+        "--secret",
+        "openai-api-key",
+        "--annotation",
+        "bulwark.io/agent=research-agent",
+    ];
+    let cat = ["cat", "/run/secrets/openai-api-key"];
+    let out = pm.run_expect(&args, &cat, 126);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "may not receive secret \"openai-api-key\": its agent \"research-agent\" is a claim, not an identity (annotation bulwark.io/agent from engine \"podman\", which host config policy.trusted_agent_engines does not trust)"
+        ),
+        "{}",
+        pm.describe(&args, &out)
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(&value));
+    assert!(!stderr.contains(&value));
+    assert!(host_mounts_below(&pm.path("rt")).is_empty());
+
+    pm.set_bulwark_config(&trusts_podman_agents());
+    let out = pm.run_expect(&args, &cat, 0);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        value,
+        "{}",
+        pm.describe(&args, &out)
+    );
 }

@@ -6,16 +6,17 @@ import rego.v1
 
 import data.bulwark.decision
 
-# A compliant create by research-agent (see data.json).
+# A compliant create by research-agent (see data.json), named by an orchestrator (engine
+# "other", trusted by the host config's default policy.trusted_agent_engines).
 base_input := {
 	"version": "bulwark.io/v1",
 	"operation": "create",
-	"container": {"id": "c1", "engine": "podman", "type": "container", "sandbox_id": null, "pod_uid": null},
-	"agent": {"id": "research-agent", "task": null},
+	"container": {"id": "c1", "engine": "other", "type": "container", "sandbox_id": null, "pod_uid": null},
+	"agent": {"id": "research-agent", "task": null, "trusted": true},
 	"annotations": {"bulwark.io/agent": "research-agent"},
 	"image": {
 		"reference": "localhost/bulwark-probe:latest", "registry": "localhost",
-		"repository": "bulwark-probe", "tag": "latest", "digest": null, "source": "containers-storage",
+		"repository": "bulwark-probe", "tag": "latest", "digest": null, "source": "orchestrator-annotation",
 	},
 	"process": {
 		"uid": 65532, "gid": 65532, "args": ["/probe"], "env_names": ["PATH"], "cwd": "/",
@@ -82,6 +83,7 @@ test_malformed_input_reports_only_shape_errors if {
 	r := decision.reasons with input as inp
 	r == [
 		"input field agent.task is missing or not a string or null",
+		"input field agent.trusted is missing or not true or false",
 		"input field secrets is missing or not an array of strings",
 	]
 }
@@ -97,6 +99,7 @@ test_null_agent_object_is_denied if {
 	r == [
 		"input field agent.id is missing or not a string or null",
 		"input field agent.task is missing or not a string or null",
+		"input field agent.trusted is missing or not true or false",
 	]
 }
 
@@ -116,6 +119,6 @@ test_no_policy_data_denies_every_agent if {
 }
 
 test_no_policy_data_allows_no_agent if {
-	inp := object.union(base_input, {"agent": {"id": null, "task": null}, "secrets": []})
+	inp := object.union(base_input, {"agent": {"id": null, "task": null, "trusted": false}, "secrets": []})
 	decision.allow with input as inp with data.bulwark_data as {}
 }

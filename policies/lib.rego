@@ -12,10 +12,16 @@ default agents := {}
 
 agents := data.bulwark_data.agents if is_object(data.bulwark_data.agents)
 
-# Only an explicit `true` makes the agent annotation mandatory.
+# Only an explicit `true` makes a trusted agent mandatory.
 default require_agent := false
 
 require_agent if data.bulwark_data.require_agent == true
+
+# Secrets are scoped to agents: only an explicit `true` lets a container without a
+# trusted agent (none named, or only claimed) receive secrets.
+default secrets_without_trusted_agent := false
+
+secrets_without_trusted_agent if data.bulwark_data.secrets_without_trusted_agent == true
 
 # ---- who asks ----------------------------------------------------------------------
 
@@ -26,6 +32,26 @@ container_id := input.container.id
 agent_id := input.agent.id if is_string(input.agent.id)
 
 task_id := input.agent.task if is_string(input.agent.task)
+
+# Who named the agent decides what the name is worth. bulwark sets agent.trusted when the
+# engine's caller alone writes the spec's annotations (host config
+# policy.trusted_agent_engines, default: an orchestrator, engine "other"). Otherwise the
+# annotation was written by the workload's author (`podman run --annotation`, an
+# allowlisted pod annotation): a claim. A claim narrows (the agent must be known, and its
+# and its task's limits apply) and never widens: it unlocks none of the agent's secrets
+# and does not satisfy require_agent.
+trusted_agent if {
+	agent_id
+	input.agent.trusted == true
+}
+
+claimed_agent if {
+	agent_id
+	not trusted_agent
+}
+
+# How a reason explains a claim.
+claim_label := sprintf("its agent \"%s\" is a claim, not an identity (annotation bulwark.io/agent from engine \"%s\", which host config policy.trusted_agent_engines does not trust)", [agent_id, input.container.engine]) if claimed_agent
 
 known_agent if agent_id in object.keys(agents)
 

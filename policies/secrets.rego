@@ -1,11 +1,14 @@
-# Secret access: which secrets may this agent receive? Secrets are named, never valued,
-# in the input. Data: data.bulwark_data.agents.<agent>.secrets (and optionally a task's
-# `secrets`, which narrows the agent's list).
+# Secret access: which secrets may this container receive? Secrets are named, never
+# valued, in the input. Data: data.bulwark_data.agents.<agent>.secrets (and optionally a
+# task's `secrets`, which narrows the agent's list).
 #
-# A sandbox (pause) container receives none. A container without an agent is refused
-# altogether when data.bulwark_data.require_agent is true (task.rego); otherwise nothing
-# scopes its secrets here, and the host config's secret source directories bound them
-# (a Podman user's `--secret`s keep working).
+# Secrets are scoped to agents. A container receives a secret only when a trusted agent
+# (lib.trusted_agent) may have it. No agent: no secrets. An agent the workload's author
+# only claims (lib.claimed_agent: `podman --annotation`, a pod annotation) unlocks none of
+# its secrets; its lists still narrow. data.bulwark_data.secrets_without_trusted_agent
+# (only an explicit true) lifts the agent requirement: then the host config's secret
+# sources bound what a container without a trusted agent gets, and a claimed agent's
+# lists still apply. A sandbox (pause) container receives none.
 package bulwark.secrets
 
 import rego.v1
@@ -26,4 +29,22 @@ deny contains msg if {
 	lib.sandbox
 	some secret in input.secrets
 	msg := sprintf("sandbox container \"%s\" may not receive secret \"%s\"", [lib.container_id, secret])
+}
+
+deny contains msg if {
+	input.operation == "create"
+	not lib.sandbox
+	not lib.agent_id
+	not lib.secrets_without_trusted_agent
+	some secret in input.secrets
+	msg := sprintf("container \"%s\" may not receive secret \"%s\": it has no agent (annotation bulwark.io/agent)", [lib.container_id, secret])
+}
+
+deny contains msg if {
+	input.operation == "create"
+	not lib.sandbox
+	lib.claimed_agent
+	not lib.secrets_without_trusted_agent
+	some secret in input.secrets
+	msg := sprintf("container \"%s\" may not receive secret \"%s\": %s", [lib.container_id, secret, lib.claim_label])
 }

@@ -38,9 +38,62 @@ test_secret_names_are_exact if {
 	not decision.allow with input as inp
 }
 
-test_no_agent_secrets_allowed_unless_agents_are_required if {
-	inp := object.union(base_input, {"agent": {"id": null, "task": null}, "annotations": {}})
-	decision.allow with input as inp
+# ---- no trusted agent, no secrets (issue #15) ------------------------------------------
+
+no_agent_input := object.union(base_input, {"agent": {"id": null, "task": null, "trusted": false}, "annotations": {}})
+
+claimed_input(engine) := object.union(base_input, {
+	"container": {"engine": engine},
+	"agent": {"trusted": false},
+})
+
+test_no_agent_gets_no_secret if {
+	r := decision.reasons with input as no_agent_input
+	r == ["container \"c1\" may not receive secret \"openai-api-key\": it has no agent (annotation bulwark.io/agent)"]
+}
+
+test_no_agent_gets_no_secret_even_when_agents_are_not_required if {
+	not decision.allow with input as no_agent_input with data.bulwark_data.require_agent as false
+}
+
+test_no_agent_without_secrets_allowed if {
+	decision.allow with input as object.union(no_agent_input, {"secrets": []})
+}
+
+test_data_may_let_a_container_without_an_agent_receive_secrets if {
+	decision.allow with input as no_agent_input with data.bulwark_data.secrets_without_trusted_agent as true
+}
+
+test_secrets_without_trusted_agent_must_be_true_exactly if {
+	not decision.allow with input as no_agent_input with data.bulwark_data.secrets_without_trusted_agent as "true"
+	not decision.allow with input as no_agent_input with data.bulwark_data as {}
+}
+
+test_claimed_agent_unlocks_none_of_its_secrets if {
+	r := decision.reasons with input as claimed_input("podman")
+	r == ["container \"c1\" may not receive secret \"openai-api-key\": its agent \"research-agent\" is a claim, not an identity (annotation bulwark.io/agent from engine \"podman\", which host config policy.trusted_agent_engines does not trust)"]
+}
+
+test_claim_from_a_pod_author_is_a_claim_too if {
+	inp := object.union(claimed_input("cri"), {"container": {"sandbox_id": "s1", "pod_uid": "u1"}})
+	r := decision.reasons with input as inp
+	r == ["container \"c1\" may not receive secret \"openai-api-key\": its agent \"research-agent\" is a claim, not an identity (annotation bulwark.io/agent from engine \"cri\", which host config policy.trusted_agent_engines does not trust)"]
+}
+
+test_only_trusted_true_makes_an_identity if {
+	not decision.allow with input as object.union(base_input, {"agent": {"trusted": "true"}})
+	r := decision.reasons with input as object.union(base_input, {"agent": {"trusted": 1}})
+	r == ["input field agent.trusted is missing or not true or false"]
+}
+
+test_claimed_agent_lists_still_narrow_when_data_allows_secrets if {
+	inp := object.union(claimed_input("podman"), {"secrets": ["openai-api-key", "prod-db-password"]})
+	r := decision.reasons with input as inp with data.bulwark_data.secrets_without_trusted_agent as true
+	r == ["agent \"research-agent\" may not receive secret \"prod-db-password\""]
+}
+
+test_no_agent_secrets_not_checked_on_exec if {
+	decision.allow with input as object.union(no_agent_input, {"operation": "exec"})
 }
 
 test_sandbox_gets_no_secret if {

@@ -19,6 +19,8 @@ fields := [
 	{"path": ["container", "id"], "kind": "string"},
 	{"path": ["agent", "id"], "kind": "string|null"},
 	{"path": ["agent", "task"], "kind": "string|null"},
+	{"path": ["agent", "trusted"], "kind": "boolean"},
+	{"path": ["container", "engine"], "kind": "string"},
 	{"path": ["image"], "kind": "object|null"},
 	{"path": ["process", "capabilities"], "kind": "string[]"},
 	{"path": ["resources", "memory_bytes"], "kind": "number|null"},
@@ -37,6 +39,11 @@ image_fields := [
 valid(kind, v) if {
 	kind == "string"
 	is_string(v)
+}
+
+valid(kind, v) if {
+	kind == "boolean"
+	is_boolean(v)
 }
 
 valid(kind, v) if {
@@ -69,6 +76,7 @@ valid(kind, v) if {
 }
 
 describe := {
+	"boolean": "true or false",
 	"string": "a string",
 	"string|null": "a string or null",
 	"number|null": "a number or null",

@@ -6,8 +6,9 @@
 #   update  agent, task, resource ceilings on the limits left in force
 #
 # Sandbox (pause) containers are not agent workloads and pass every check here.
-# A container with no agent passes unless data.bulwark_data.require_agent is true
-# (bulwark's built-in admission still applies to it).
+# A container with no agent, or one it only claims (lib.claimed_agent), passes unless
+# data.bulwark_data.require_agent is true (bulwark's built-in admission still applies to
+# it). A claimed agent's checks all apply: a claim may narrow, never widen.
 package bulwark.task
 
 import rego.v1
@@ -21,6 +22,13 @@ deny contains msg if {
 	not lib.agent_id
 	lib.require_agent
 	msg := sprintf("container \"%s\" has no agent (annotation bulwark.io/agent), which this host requires", [lib.container_id])
+}
+
+deny contains msg if {
+	not lib.sandbox
+	lib.claimed_agent
+	lib.require_agent
+	msg := sprintf("container \"%s\" has no trusted agent, which this host requires: %s", [lib.container_id, lib.claim_label])
 }
 
 deny contains msg if {

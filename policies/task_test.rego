@@ -5,7 +5,15 @@ import rego.v1
 import data.bulwark.decision
 import data.bulwark.decision_test.base_input
 
-with_agent(agent, task) := object.union(base_input, {"agent": {"id": agent, "task": task}})
+# The agent as an orchestrator names it (trusted whenever there is one).
+with_agent(agent, task) := object.union(base_input, {"agent": {"id": agent, "task": task, "trusted": is_string(agent)}})
+
+# The agent as a Podman user's --annotation claims it: not trusted.
+claimed_by_podman(agent) := object.union(base_input, {
+	"container": {"engine": "podman"},
+	"agent": {"id": agent, "task": null, "trusted": false},
+	"secrets": [],
+})
 
 with_process(inp, fields) := object.union(inp, {"process": object.union(inp.process, fields)})
 
@@ -50,6 +58,34 @@ test_known_agent_allowed_when_required if {
 	decision.allow with input as base_input with data.bulwark_data.require_agent as true
 }
 
+# ---- claimed agents ----------------------------------------------------------------
+# A claim narrows (the agent must exist and its limits apply), never widens.
+
+claim_of(agent) := sprintf("its agent \"%s\" is a claim, not an identity (annotation bulwark.io/agent from engine \"podman\", which host config policy.trusted_agent_engines does not trust)", [agent])
+
+test_claimed_agent_allowed_within_its_limits if {
+	decision.allow with input as claimed_by_podman("research-agent")
+}
+
+test_claimed_agent_does_not_satisfy_require_agent if {
+	r := decision.reasons with input as claimed_by_podman("research-agent") with data.bulwark_data.require_agent as true
+	r == [concat("", ["container \"c1\" has no trusted agent, which this host requires: ", claim_of("research-agent")])]
+}
+
+test_claimed_agent_limits_apply if {
+	inp := with_process(claimed_by_podman("research-agent"), {"capabilities": ["CAP_NET_RAW"]})
+	decision.reasons == ["agent \"research-agent\" may not use capability CAP_NET_RAW (allowed: none)"] with input as inp
+}
+
+test_claimed_unknown_agent_refused if {
+	decision.reasons == ["unknown agent \"ghost\""] with input as claimed_by_podman("ghost")
+}
+
+test_claimed_agent_tasks_apply if {
+	inp := object.union(claimed_by_podman("build-agent"), {"agent": {"task": "deploy"}})
+	decision.reasons == ["agent \"build-agent\" may not run task \"deploy\" (allowed: compile, serve-docs)"] with input as inp
+}
+
 test_task_without_agent if {
 	inp := object.union(with_agent(null, "compile"), {"secrets": []})
 	decision.reasons == ["container \"c1\" names task \"compile\" (annotation bulwark.io/task) but no agent (bulwark.io/agent)"] with input as inp
@@ -59,6 +95,7 @@ test_task_without_agent if {
 
 sandbox_input := object.union(base_input, {
 	"container": {"id": "s1", "engine": "cri", "type": "sandbox", "sandbox_id": "s1", "pod_uid": "u1"},
+	"agent": {"id": "research-agent", "task": null, "trusted": false},
 	"image": null,
 	"secrets": [],
 	"resources": {"memory_bytes": null, "cpus": null, "pids": null},

@@ -117,6 +117,36 @@ pub enum OnUnavailable {
     Embedded,
 }
 
+/// Which engine wrote a spec, by name (`container.engine` in the policy input; see
+/// `src/engine.rs` for how bulwark tells them apart).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineName {
+    /// Any user of `podman run` (`--annotation` writes any annotation).
+    Podman,
+    /// containerd's CRI plugin: pod annotations the operator allowlisted
+    /// (`pod_annotations`) are the pod author's.
+    Cri,
+    /// An orchestrator driving bulwark directly, which writes the whole spec.
+    Other,
+}
+
+impl EngineName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Podman => "podman",
+            Self::Cri => "cri",
+            Self::Other => "other",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Podman, Self::Cri, Self::Other]
+            .into_iter()
+            .find(|engine| engine.as_str() == name)
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct PolicyConfig {
@@ -127,6 +157,12 @@ pub struct PolicyConfig {
     /// of the copy of `policies/` built into bulwark.
     pub policies_dir: Option<PathBuf>,
     pub on_unavailable: OnUnavailable,
+    /// Engines whose `bulwark.io/agent` annotation names the agent (`agent.trusted` in
+    /// the policy input). From any other engine the annotation was written by the
+    /// workload's author (`podman --annotation`, an allowlisted pod annotation): a claim
+    /// that the policy lets narrow what the container gets and never widen it (no
+    /// agent's secrets, no `require_agent`). Default: only an orchestrator (`other`).
+    pub trusted_agent_engines: Vec<EngineName>,
     pub opa: OpaConfig,
 }
 
@@ -137,6 +173,7 @@ impl Default for PolicyConfig {
             decision_path: "bulwark/decision".into(),
             policies_dir: None,
             on_unavailable: OnUnavailable::Refuse,
+            trusted_agent_engines: vec![EngineName::Other],
             opa: OpaConfig::default(),
         }
     }
@@ -851,6 +888,28 @@ mod tests {
         let err = load("[baseline]\nallow_capabilities = []\n").unwrap_err();
         assert!(err.to_string().contains("allow_capabilities"), "{err}");
         assert!(load("[nonsense]\n").is_err());
+    }
+
+    #[test]
+    fn trusted_agent_engines_default_to_the_orchestrator_and_name_known_engines() {
+        assert_eq!(
+            HostConfig::default().policy.trusted_agent_engines,
+            [EngineName::Other]
+        );
+        let loaded = load("[policy]\ntrusted_agent_engines = [\"other\", \"podman\"]\n").unwrap();
+        assert_eq!(
+            loaded.config.policy.trusted_agent_engines,
+            [EngineName::Other, EngineName::Podman]
+        );
+        assert!(load("[policy]\ntrusted_agent_engines = []\n").is_ok());
+        let err = load("[policy]\ntrusted_agent_engines = [\"docker\"]\n").unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("trusted_agent_engines"), "{message}");
+        assert!(message.contains("`podman`, `cri`, `other`"), "{message}");
+        for name in ["podman", "cri", "other"] {
+            assert_eq!(EngineName::parse(name).unwrap().as_str(), name);
+        }
+        assert_eq!(EngineName::parse("Podman"), None);
     }
 
     #[test]

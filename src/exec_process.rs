@@ -77,7 +77,16 @@ pub fn derive(
     seccomp_filtered: bool,
 ) -> Result<Process, ExecError> {
     let requested = match &request.process {
-        Some(path) => Some(pipeline::read_json::<Process>(path)?),
+        Some(path) => {
+            let raw: serde_json::Value = pipeline::read_json(path)?;
+            pipeline::env_is_strings(&raw, path, "env")?;
+            Some(
+                serde_json::from_value::<Process>(raw).map_err(|source| SpecError::Parse {
+                    path: path.clone(),
+                    source,
+                })?,
+            )
+        }
         None => None,
     };
     derive_from(init, requested, request, seccomp_filtered)

@@ -49,6 +49,13 @@ pub enum SpecError {
         path: PathBuf,
         source: serde_json::Error,
     },
+    /// Checked before the typed parse, whose message would repeat the value (`invalid
+    /// type: string "ghp_…"`): an environment may hold a secret.
+    #[error(
+        "{path}: {field} must be an array of \"NAME=value\" strings; its value is withheld, \
+         as it may hold a secret"
+    )]
+    EnvNotStrings { path: PathBuf, field: String },
     #[error("ociVersion {0:?} is not supported: only 1.x specs are")]
     UnsupportedVersion(String),
     #[error("root.path is missing from the spec")]
@@ -84,6 +91,19 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, SpecE
         },
     })?;
     parse_json(&bytes, path)
+}
+
+/// `process["env"]` is absent or an array of strings; otherwise an error that names
+/// `field` and never the value.
+pub fn env_is_strings(process: &Value, path: &Path, field: &str) -> Result<(), SpecError> {
+    match &process["env"] {
+        Value::Null => Ok(()),
+        Value::Array(entries) if entries.iter().all(Value::is_string) => Ok(()),
+        _ => Err(SpecError::EnvNotStrings {
+            path: path.to_owned(),
+            field: field.to_owned(),
+        }),
+    }
 }
 
 /// Parses a JSON document already in memory; `path` names it in the error. The half of
@@ -155,6 +175,7 @@ pub fn effective_spec_of(
 ) -> Result<Effective, SpecError> {
     // Types first: a field of the wrong type is reported as such, not as whatever
     // admission makes of a document it cannot read (`"linux": []` has no limits).
+    env_is_strings(&raw["process"], path, "process.env")?;
     Spec::deserialize(&raw).map_err(|source| SpecError::Parse {
         path: path.to_owned(),
         source,

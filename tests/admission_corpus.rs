@@ -162,15 +162,8 @@ const LIVE_POD_UID: &str = "6a0e2c4d-8b1f-4d3e-a5c7-9e1b3d5f7a0c";
 impl LiveSandbox {
     fn start(rt: &Runtime) -> Self {
         let id = unique_id("corpus-sandbox");
-        let mut bundle = common::Bundle::new(&["/probe", "sleep", "600"]);
-        bundle.config["annotations"] = serde_json::json!({
-            "io.kubernetes.cri.container-type": "sandbox",
-            "io.kubernetes.cri.sandbox-id": id,
-            "io.kubernetes.cri.sandbox-uid": LIVE_POD_UID,
-        });
-        bundle.write();
-        rt.ok(&["run", "--detach", "--bundle", bundle.path_str(), &id]);
-        let pid = rt.state(&id)["pid"].as_u64().unwrap() as u32;
+        let (bundle, pid) = common::start_cri_sandbox(rt, &id, LIVE_POD_UID);
+        let pid = pid as u32;
         Self {
             id,
             pid,

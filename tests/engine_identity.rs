@@ -12,7 +12,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{unique_id, Bundle, Runtime};
+use common::{cri_sandbox_bundle, start_cri_sandbox, unique_id, Bundle, Runtime};
 use serde_json::{json, Value};
 
 const CONTAINER_TYPE: &str = "io.kubernetes.cri.container-type";
@@ -53,17 +53,6 @@ fn set_annotations(bundle: &mut Bundle, annotations: Value) {
     bundle.write();
 }
 
-/// A pod's sandbox (pause) container as containerd 1.6 writes it: its own id is the
-/// sandbox id, the pod uid, no image name (the config's cri_sandbox_image runs).
-fn sandbox_bundle(id: &str, pod_uid: &str) -> Bundle {
-    let mut bundle = Bundle::new(&["/probe", "sleep", "300"]);
-    set_annotations(
-        &mut bundle,
-        json!({CONTAINER_TYPE: "sandbox", SANDBOX_ID: id, SANDBOX_UID: pod_uid}),
-    );
-    bundle
-}
-
 /// A container of sandbox `sandbox_id` claiming pod `pod_uid`, reading the pod's
 /// secret volume `volume` (bound at /var/run/secrets/token).
 fn container_bundle(sandbox_id: &str, pod_uid: &str, volume: &Path) -> Bundle {
@@ -100,14 +89,6 @@ fn join_namespaces_of(bundle: &mut Bundle, pid: i64) {
     ]);
     bundle.config.as_object_mut().unwrap().remove("hostname");
     bundle.write();
-}
-
-/// Starts the sandbox of pod `uid` and returns its init's pid.
-fn start_sandbox(rt: &Runtime, id: &str, uid: &str) -> (Bundle, i64) {
-    let bundle = sandbox_bundle(id, uid);
-    rt.ok(&["run", "--detach", "--bundle", bundle.path_str(), id]);
-    let pid = rt.state(id)["pid"].as_i64().unwrap();
-    (bundle, pid)
 }
 
 /// `run` of `bundle`, asserting a refusal that names every `expected` fragment, leaves
@@ -165,7 +146,7 @@ fn a_cri_claim_of_another_pods_uid_is_refused() {
     let volume = kubelet.secret_volume(victim, "victim-token-other-uid");
     let rt = Runtime::new();
     let sandbox = unique_id("cri-sb-a");
-    let (_sandbox_bundle, pid) = start_sandbox(&rt, &sandbox, own);
+    let (_sandbox_bundle, pid) = start_cri_sandbox(&rt, &sandbox, own);
     let mut bundle = container_bundle(&sandbox, victim, &volume);
     join_namespaces_of(&mut bundle, pid);
     assert_refused(
@@ -225,9 +206,9 @@ fn a_second_live_sandbox_for_a_pod_is_refused() {
     let uid = "0b5c1c1e-7d0a-4c4e-9a55-twice0000001";
     let rt = Runtime::new();
     let first = unique_id("cri-sb-first");
-    start_sandbox(&rt, &first, uid);
+    start_cri_sandbox(&rt, &first, uid);
     let second = unique_id("cri-sb-second");
-    let mut bundle = sandbox_bundle(&second, uid);
+    let mut bundle = cri_sandbox_bundle(&second, uid);
     // In the foreground: a second sandbox that is admitted must not hang the test.
     bundle.config["process"]["args"] = json!(["/probe", "exit", "0"]);
     bundle.write();
@@ -293,11 +274,11 @@ fn a_cri_container_joins_only_its_own_sandboxs_namespaces() {
     let volume = kubelet.secret_volume(uid, "own-pod-token");
     let rt = Runtime::new();
     let sandbox = unique_id("cri-sb-own");
-    let (_sandbox_bundle, sandbox_pid) = start_sandbox(&rt, &sandbox, uid);
+    let (_sandbox_bundle, sandbox_pid) = start_cri_sandbox(&rt, &sandbox, uid);
     let other = OtherPod::new();
     let other_sandbox = unique_id("cri-sb-other");
     let (_other_bundle, other_sandbox_pid) =
-        start_sandbox(&rt, &other_sandbox, "0b5c1c1e-7d0a-4c4e-9a55-neighbour001");
+        start_cri_sandbox(&rt, &other_sandbox, "0b5c1c1e-7d0a-4c4e-9a55-neighbour001");
 
     for (case, foreign) in [("process", other.pid()), ("sandbox", other_sandbox_pid)] {
         let mut bundle = container_bundle(&sandbox, uid, &volume);
@@ -341,7 +322,7 @@ fn two_sandboxes_of_one_pod_racing_are_never_both_created() {
             unique_id(&format!("cri-race-a{round}")),
             unique_id(&format!("cri-race-b{round}")),
         ];
-        let bundles: Vec<Bundle> = ids.iter().map(|id| sandbox_bundle(id, &uid)).collect();
+        let bundles: Vec<Bundle> = ids.iter().map(|id| cri_sandbox_bundle(id, &uid)).collect();
         let created = std::thread::scope(|scope| {
             let racers: Vec<_> = ids
                 .iter()

@@ -152,6 +152,54 @@ fn a_spec_env_entry_without_equals_is_refused_at_create_without_echoing_it() {
     rt.assert_nothing_left(&id);
 }
 
+/// `process.env` of the wrong JSON type (a string, or an array holding a non-string):
+/// the typed parse refused it with serde's message, `invalid type: string "ghp_…",
+/// expected a sequence`, which repeated the value on stderr, in the log and the audit
+/// record, at create and `exec --process`.
+#[test]
+fn an_env_of_the_wrong_type_is_refused_without_echoing_it() {
+    let rt = Runtime::new();
+    for (n, env) in [json!(PLANTED), json!(["PATH=/bin", {"v": PLANTED}])]
+        .into_iter()
+        .enumerate()
+    {
+        let mut bundle = Bundle::new(&["/probe", "report"]);
+        bundle.set("/process/env", env.clone());
+        let id = unique_id(&format!("envt{n}"));
+        let log = bundle.path().join("log.json");
+        let args = with_json_log(&log, &["create", "--bundle", bundle.path_str(), &id]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = rt.run(&args);
+        assert_eq!(out.status.code(), Some(1), "{}", describe(&args, &out));
+        assert_not_echoed(&rt, &out, &log);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("process.env must be an array of \"NAME=value\" strings"),
+            "{stderr}"
+        );
+        rt.assert_nothing_left(&id);
+
+        let running = Bundle::new(&["/probe", "sleep", "300"]);
+        let id = unique_id(&format!("envtx{n}"));
+        rt.ok(&["run", "--detach", "--bundle", running.path_str(), &id]);
+        let process = running.path().join("process.json");
+        fs::write(
+            &process,
+            json!({"args": ["/probe", "report"], "cwd": "/", "env": env,
+                   "user": {"uid": 1000, "gid": 1000}})
+            .to_string(),
+        )
+        .unwrap();
+        let log = running.path().join("log.json");
+        let args = with_json_log(&log, &["exec", "--process", process.to_str().unwrap(), &id]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = rt.run(&args);
+        assert_eq!(out.status.code(), Some(1), "{}", describe(&args, &out));
+        assert_not_echoed(&rt, &out, &log);
+        rt.ok(&["delete", "--force", &id]);
+    }
+}
+
 // --- --preserve-fds ---------------------------------------------------------------
 
 /// `bulwark <args>` with each of `fds` at 3, 4, … (without close-on-exec), as an engine

@@ -1,7 +1,8 @@
 //! Policy decisions through the built binary: the OPA backend against a real OPA
 //! evaluator served over a Unix socket (integration/opa/opa_server.py, OPA's Go library
 //! behind OPA's REST Data API), every failure mode with its configured outcome, the
-//! embedded backend giving the same answers, the audit log, and `bulwark doctor`.
+//! embedded backend giving the same answers, the audit log, `bulwark doctor`, and
+//! secrets scoped to trusted agents (issue #15 class 9).
 //!
 //! Needs the OPA bindings installed by `integration/opa/install.sh DIR`
 //! (`make test` does it); `BULWARK_OPA_BINDINGS` names DIR.
@@ -9,7 +10,7 @@
 mod common;
 
 use common::opa::{opa_config, OpaServer};
-use common::{unique_id, Bundle, Runtime};
+use common::{unique_id, with_secrets, Bundle, Runtime, Sources};
 use serde_json::{json, Value};
 
 fn agent_bundle(agent: &str) -> Bundle {
@@ -266,4 +267,94 @@ fn doctor_reports_apparmor_and_opa_health() {
         assert_eq!(out.status.code(), Some(1), "{text}");
         assert!(text.contains("FAIL apparmor"), "{text}");
     }
+}
+
+/// The secret research-agent may receive (policies/data.json), asked for through the
+/// orchestrator annotation by a bundle whose process prints it.
+fn secret_bundle(sources: &Sources) -> (Bundle, String) {
+    let (path, value) = sources.add("openai-api-key");
+    let mut bundle = Bundle::new(&["/probe", "cat", "/run/secrets/openai-api-key"]);
+    with_secrets(&mut bundle, json!({ "openai-api-key": path }));
+    (bundle, value)
+}
+
+/// Issue #15 class 9: without `bulwark.io/agent` the Rego skipped every agent check,
+/// so a container named no agent and received any secret under `secrets.source_dirs`.
+/// Secrets are scoped to agents: no agent, no secret, from either backend, refused
+/// before anything is mounted. The same bundle naming research-agent (an orchestrator,
+/// engine `other`, whose agent annotation the host trusts by default) still gets its
+/// secret and reads it inside.
+#[test]
+fn a_container_without_an_agent_receives_no_secret() {
+    let sources = Sources::new();
+    let (mut bundle, value) = secret_bundle(&sources);
+    let expected = |backend: &str, id: &str| {
+        format!(
+            "refused by policy ({backend}, bulwark/decision): container \"{id}\" may not receive secret \"openai-api-key\": it has no agent (annotation bulwark.io/agent)"
+        )
+    };
+
+    let embedded = Runtime::with_config(&sources.shipped_policy_config(""));
+    let id = unique_id("no-agent");
+    let out = embedded.run(&["run", "--bundle", bundle.path_str(), &id]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stdout.contains(&value), "the secret reached the container");
+    assert!(
+        stderr.contains(&expected("embedded", &id)),
+        "{}",
+        common::describe(&["run"], &out)
+    );
+    assert!(!stderr.contains(&value), "{stderr}");
+    embedded.assert_no_leftovers_or_mounts(&id);
+    let record = last_record(&embedded, &id);
+    assert_eq!(record["verdict"], "refuse", "{record}");
+    assert!(!record.to_string().contains(&value), "{record}");
+
+    let opa = OpaServer::start("normal");
+    let via_opa = Runtime::with_config(&format!(
+        "{}{}",
+        opa_config(&opa.socket(), ""),
+        sources.secrets_table("")
+    ));
+    let id = unique_id("no-agent-opa");
+    let stderr = via_opa.fails(&["run", "--bundle", bundle.path_str(), &id]);
+    assert!(stderr.contains(&expected("opa", &id)), "{stderr}");
+    via_opa.assert_no_leftovers_or_mounts(&id);
+
+    // Positive control: the orchestrator names the agent the secret belongs to.
+    bundle.set("/annotations/bulwark.io~1agent", json!("research-agent"));
+    for rt in [&embedded, &via_opa] {
+        let id = unique_id("agent-secret");
+        let out = rt.ok(&["run", "--bundle", bundle.path_str(), &id]);
+        assert_eq!(String::from_utf8_lossy(&out.stdout), value);
+        rt.ok(&["delete", "--force", &id]);
+    }
+}
+
+/// An agent annotation is an identity only from a caller the host trusts with it
+/// (`policy.trusted_agent_engines`, default `["other"]`); from any other caller it is a
+/// claim by the workload's author, which narrows (the agent's limits apply) and never
+/// unlocks the agent's secrets. A host that trusts no engine's agent annotation refuses
+/// even the orchestrator's research-agent its secret, naming the key.
+#[test]
+fn an_agent_the_host_does_not_trust_unlocks_no_secret() {
+    let sources = Sources::new();
+    let (mut bundle, value) = secret_bundle(&sources);
+    bundle.set("/annotations/bulwark.io~1agent", json!("research-agent"));
+    let rt = Runtime::with_config(&format!(
+        "{}[policy]\ntrusted_agent_engines = []\n{}",
+        common::TEST_CONFIG,
+        sources.secrets_table("")
+    ));
+    let id = unique_id("claimed");
+    let stderr = rt.fails(&["run", "--bundle", bundle.path_str(), &id]);
+    assert!(
+        stderr.contains(&format!(
+            "container \"{id}\" may not receive secret \"openai-api-key\": its agent \"research-agent\" is a claim, not an identity (annotation bulwark.io/agent from engine \"other\", which host config policy.trusted_agent_engines does not trust)"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(&value), "{stderr}");
+    rt.assert_no_leftovers_or_mounts(&id);
 }

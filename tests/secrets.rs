@@ -423,12 +423,15 @@ fn cri_secret_volumes_stay_kubelets_and_follow_file_permissions() {
     }
 
     let rt = Runtime::new();
+    // The pod's sandbox: a CRI container's claim holds only for a live one.
+    let sandbox = unique_id("cri-volume-sandbox");
+    let _sandbox_bundle = common::start_cri_sandbox(&rt, &sandbox, pod_uid);
     let mut bundle = Bundle::new(&["/probe", "sleep", "300"]);
     bundle.set(
         "/annotations",
         json!({
             "io.kubernetes.cri.container-type": "container",
-            "io.kubernetes.cri.sandbox-id": "0123456789abcdef",
+            "io.kubernetes.cri.sandbox-id": sandbox,
             "io.kubernetes.cri.sandbox-uid": pod_uid,
             "io.kubernetes.cri.image-name": common::TEST_IMAGE,
         }),
@@ -466,5 +469,6 @@ fn cri_secret_volumes_stay_kubelets_and_follow_file_permissions() {
         "{report}"
     );
     rt.ok(&["delete", "--force", &id]);
+    rt.ok(&["delete", "--force", &sandbox]);
     rt.assert_no_leftovers_or_mounts(&id);
 }

@@ -76,7 +76,11 @@ pub(super) fn admit_preserved_fds(
 /// Asks the policy engine about `subject`, records the decision, and refuses if it
 /// says no (or cannot say).
 pub(super) fn decide(config: &LoadedConfig, mut audit: Entry, subject: &Subject) -> Result<()> {
-    let outcome = policy::decide(&config.config.policy, &input::build(subject));
+    let policy = &config.config.policy;
+    let outcome = policy::decide(
+        policy,
+        &input::build(subject, &policy.trusted_agent_engines),
+    );
     let refusal = outcome.refusal();
     audit.secrets(subject.secrets);
     audit.policy(outcome);

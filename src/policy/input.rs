@@ -6,11 +6,13 @@ use libcontainer::oci_spec::runtime::{Process, Spec};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::config::EngineName;
 use crate::engine::Engine;
 use crate::image_identity::{Identity, Source};
 
 pub const VERSION: &str = "bulwark.io/v1";
-/// Annotations an orchestrator sets to name the agent and its task.
+/// Annotations that name the agent and its task. Any caller can write them; whether the
+/// agent is an identity or a claim depends on the engine (`agent.trusted`).
 pub const AGENT_ANNOTATION: &str = "bulwark.io/agent";
 pub const TASK_ANNOTATION: &str = "bulwark.io/task";
 
@@ -48,7 +50,7 @@ impl PolicyContext {
         };
         let container = json!({
             "id": container_id,
-            "engine": engine_name(engine),
+            "engine": engine_name(engine).as_str(),
             "type": kind,
             "sandbox_id": sandbox_id,
             "pod_uid": pod_uid,
@@ -70,13 +72,20 @@ impl PolicyContext {
             seccomp_profile: String::new(),
         }
     }
+
+    /// The engine decided at create; None (never trusted) for a record naming none.
+    pub fn engine(&self) -> Option<EngineName> {
+        self.container["engine"]
+            .as_str()
+            .and_then(EngineName::parse)
+    }
 }
 
-fn engine_name(engine: &Engine) -> &'static str {
+fn engine_name(engine: &Engine) -> EngineName {
     match engine {
-        Engine::Podman => "podman",
-        Engine::Cri { .. } => "cri",
-        Engine::Other => "other",
+        Engine::Podman => EngineName::Podman,
+        Engine::Cri { .. } => EngineName::Cri,
+        Engine::Other => EngineName::Other,
     }
 }
 
@@ -100,12 +109,24 @@ pub struct Subject<'a> {
     pub secrets: &'a [String],
 }
 
-pub fn build(subject: &Subject) -> Value {
+/// The input for `subject`. `trusted_agent_engines` (host config) decides whether the
+/// agent annotation is an identity (`agent.trusted`): only an engine whose caller alone
+/// writes the spec's annotations can vouch for it. Podman users (`--annotation`) and pod
+/// authors (allowlisted pod annotations) write the annotation of their own workload, so
+/// from them it is a claim, which the policy lets narrow but never widen (issue #15).
+pub fn build(subject: &Subject, trusted_agent_engines: &[EngineName]) -> Value {
     let spec = subject.spec;
     let annotations = spec.annotations().clone().unwrap_or_default();
+    let id = annotations.get(AGENT_ANNOTATION);
+    let trusted = id.is_some()
+        && subject
+            .context
+            .engine()
+            .is_some_and(|engine| trusted_agent_engines.contains(&engine));
     let agent = json!({
-        "id": annotations.get(AGENT_ANNOTATION),
+        "id": id,
         "task": annotations.get(TASK_ANNOTATION),
+        "trusted": trusted,
     });
     json!({
         "version": VERSION,
@@ -198,4 +219,68 @@ fn resources(spec: &Spec) -> Value {
     });
     let pids = resources.and_then(|r| r.pids().as_ref()).map(|p| p.limit());
     json!({ "memory_bytes": memory, "cpus": cpus, "pids": pids })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn agent(engine: &Engine, annotations: &[(&str, &str)], trusted: &[EngineName]) -> Value {
+        let context = PolicyContext::new("c1", engine, &Identity::Unknown(String::new()));
+        let mut spec = Spec::default();
+        let annotations: HashMap<String, String> = annotations
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        spec.set_annotations(Some(annotations));
+        let process = spec.process().clone().unwrap();
+        build(
+            &Subject {
+                operation: Operation::Create,
+                context: &context,
+                spec: &spec,
+                process: &process,
+                secrets: &[],
+            },
+            trusted,
+        )["agent"]
+            .clone()
+    }
+
+    #[test]
+    fn an_agent_is_trusted_only_from_a_trusted_engine() {
+        let named = [(AGENT_ANNOTATION, "research-agent"), (TASK_ANNOTATION, "t")];
+        let default = [EngineName::Other];
+        assert_eq!(
+            agent(&Engine::Other, &named, &default),
+            json!({"id": "research-agent", "task": "t", "trusted": true})
+        );
+        assert_eq!(agent(&Engine::Podman, &named, &default)["trusted"], false);
+        let cri = Engine::Cri {
+            sandbox_id: "s".into(),
+            pod_uid: None,
+            sandbox: false,
+        };
+        assert_eq!(agent(&cri, &named, &default)["trusted"], false);
+        assert_eq!(agent(&Engine::Other, &named, &[])["trusted"], false);
+        assert_eq!(
+            agent(&Engine::Podman, &named, &[EngineName::Podman])["trusted"],
+            true
+        );
+        // No agent is never a trusted one.
+        assert_eq!(
+            agent(&Engine::Other, &[], &default),
+            json!({"id": null, "task": null, "trusted": false})
+        );
+    }
+
+    #[test]
+    fn a_record_naming_no_known_engine_is_never_trusted() {
+        let mut context =
+            PolicyContext::new("c1", &Engine::Other, &Identity::Unknown(String::new()));
+        assert_eq!(context.engine(), Some(EngineName::Other));
+        context.container["engine"] = json!("docker");
+        assert_eq!(context.engine(), None);
+    }
 }

@@ -617,10 +617,43 @@ pub fn wait_until_catching(pid: i64, signal: libc::c_int) {
 /// bulwark's orchestrator annotation for secrets (name → host path, JSON).
 pub const SECRETS_ANNOTATION: &str = "bulwark.io/secrets";
 
+/// A copy of the repository's `policies/` (the modules bulwark evaluates, not the tests)
+/// whose `data.json` is the shipped one changed by `edit`, for `policy.policies_dir`.
+pub fn policies_dir(edit: impl FnOnce(&mut Value)) -> TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("bulwark-policies-")
+        .tempdir()
+        .unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    for entry in fs::read_dir(&shipped).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        if name.ends_with(".rego") && !name.ends_with("_test.rego") {
+            fs::copy(&path, dir.path().join(&name)).unwrap();
+        }
+    }
+    let mut data: Value =
+        serde_json::from_slice(&fs::read(shipped.join("data.json")).unwrap()).unwrap();
+    edit(&mut data);
+    fs::write(
+        dir.path().join("data.json"),
+        serde_json::to_vec_pretty(&data).unwrap(),
+    )
+    .unwrap();
+    dir
+}
+
 /// A host directory of secret files, the config that allows it, and a value unique to
 /// this test (so a grep for it cannot match another test's output).
+///
+/// Secrets are scoped to agents (policies/README.md): under the shipped policy data a
+/// container without a trusted `bulwark.io/agent` receives none. The delivery tests are
+/// about files, mounts and cleanup, not about who may have a secret, so `config` runs
+/// them under the policy data's documented opt-in (`secrets_without_trusted_agent`);
+/// `shipped_policy_config` keeps the shipped data (tests/policy.rs tests the scoping).
 pub struct Sources {
     dir: TempDir,
+    policies: TempDir,
 }
 
 impl Sources {
@@ -629,7 +662,10 @@ impl Sources {
             .prefix("bulwark-secret-src-")
             .tempdir()
             .unwrap();
-        Self { dir }
+        let policies = policies_dir(|data| {
+            data["bulwark_data"]["secrets_without_trusted_agent"] = json!(true);
+        });
+        Self { dir, policies }
     }
 
     /// Canonical, since bulwark refuses a source path with a link in it.
@@ -645,9 +681,26 @@ impl Sources {
         (path, value)
     }
 
+    /// TEST_CONFIG allowing this directory, `extra` in `[secrets]`, and policy data that
+    /// lets a container without a trusted agent receive secrets.
     pub fn config(&self, extra: &str) -> String {
         format!(
-            "{TEST_CONFIG}[secrets]\nsource_dirs = [{:?}]\n{extra}",
+            "{TEST_CONFIG}[policy]\npolicies_dir = {:?}\n{}",
+            self.policies.path().display().to_string(),
+            self.secrets_table(extra)
+        )
+    }
+
+    /// TEST_CONFIG allowing this directory, `extra` in `[secrets]`, under the policies
+    /// built into bulwark.
+    pub fn shipped_policy_config(&self, extra: &str) -> String {
+        format!("{TEST_CONFIG}{}", self.secrets_table(extra))
+    }
+
+    /// The `[secrets]` table allowing this directory, with `extra` in it.
+    pub fn secrets_table(&self, extra: &str) -> String {
+        format!(
+            "[secrets]\nsource_dirs = [{:?}]\n{extra}",
             self.path().display().to_string()
         )
     }
@@ -657,4 +710,27 @@ impl Sources {
 pub fn with_secrets(bundle: &mut Bundle, secrets: Value) {
     bundle.config["annotations"][SECRETS_ANNOTATION] = Value::String(secrets.to_string());
     bundle.write();
+}
+
+/// A pod's sandbox (pause) container as containerd 1.6 writes it: its own id is the
+/// sandbox id, the pod uid, no image name (the test config's `cri_sandbox_image` runs).
+/// CRI containers name a live one of these (bulwark holds their claims against it).
+pub fn cri_sandbox_bundle(id: &str, pod_uid: &str) -> Bundle {
+    let mut bundle = Bundle::new(&["/probe", "sleep", "600"]);
+    bundle.config["annotations"] = json!({
+        "io.kubernetes.cri.container-type": "sandbox",
+        "io.kubernetes.cri.sandbox-id": id,
+        "io.kubernetes.cri.sandbox-uid": pod_uid,
+    });
+    bundle.write();
+    bundle
+}
+
+/// Runs the sandbox of pod `pod_uid` as `id` under `rt`; returns its bundle (keep it
+/// while the sandbox runs) and its init's pid.
+pub fn start_cri_sandbox(rt: &Runtime, id: &str, pod_uid: &str) -> (Bundle, i64) {
+    let bundle = cri_sandbox_bundle(id, pod_uid);
+    rt.ok(&["run", "--detach", "--bundle", bundle.path_str(), id]);
+    let pid = rt.state(id)["pid"].as_i64().unwrap();
+    (bundle, pid)
 }
