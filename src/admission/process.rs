@@ -236,12 +236,11 @@ mod tests {
     use super::*;
     use crate::admission::Violation;
     use crate::config::AdmissionConfig;
-    use crate::engine::Engine;
 
     fn env_findings(env: Value) -> Vec<Violation> {
         let spec = serde_json::json!({ "process": { "env": env } });
         let config = AdmissionConfig::default();
-        let input = Input::new(&spec, Path::new("/"), "", Engine::Other, &config);
+        let input = crate::admission::fragment(&spec, &config);
         let mut violations = Vec::new();
         for (rule, check) in [
             (ENV_MALFORMED, env_entries as fn(&Input, &mut Findings)),

@@ -385,14 +385,7 @@ mod tests {
 
     /// `(path, value)` of this rule's violations on the engine's document.
     fn refused(document: &Value, config: &AdmissionConfig) -> Vec<(String, String)> {
-        let input = Input::new(
-            document,
-            std::path::Path::new("/"),
-            "c",
-            crate::engine::Engine::Other,
-            Ok(crate::engine::binding::Binding::Unclaimed),
-            config,
-        );
+        let input = crate::admission::fragment(document, config);
         only_this_rule(admit(&input))
     }
 
