@@ -25,12 +25,11 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::os::unix::fs::{symlink, MetadataExt};
+use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use common::{describe, probe_path, unique_id, Runtime};
+use common::{describe, probe_path, unique_id, PauseProcess, Runtime};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -102,48 +101,6 @@ fn corpus_files() -> BTreeSet<String> {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .filter(|name| name.ends_with(".json") && name != "expected.json")
         .collect()
-}
-
-/// A stand-in pause container: `sleep` in namespaces of its own, killed on drop.
-struct PauseProcess {
-    child: Child,
-}
-
-impl PauseProcess {
-    /// `unshare <flags> sleep`, once the namespaces named in `private` differ from ours.
-    fn spawn(flags: &[&str], private: &[&str]) -> Self {
-        let child = Command::new("unshare")
-            .args(flags)
-            .args(["sleep", "600"])
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("run unshare (util-linux)");
-        let pause = Self { child };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let ino = |path: String| fs::metadata(path).map(|m| (m.dev(), m.ino())).ok();
-        while !private.iter().all(|ns| {
-            let theirs = ino(format!("/proc/{}/ns/{ns}", pause.pid()));
-            theirs.is_some() && theirs != ino(format!("/proc/self/ns/{ns}"))
-        }) {
-            assert!(
-                Instant::now() < deadline,
-                "unshare {flags:?} never left our namespaces"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        pause
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for PauseProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// The pod every CRI container document belongs to: a sandbox bulwark runs under the

@@ -9,7 +9,7 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::{probe_report, unique_id, Bundle, Runtime};
+use common::{probe_report, unique_id, Bundle, PauseProcess, Runtime};
 use serde_json::{json, Value};
 
 /// `create` of `bundle` as `id`, asserting a refusal that names every `expected`
@@ -543,40 +543,8 @@ fn admitted_binds_are_mounted_and_leave_no_staging_mount_on_the_host() {
 
 /// A pod's sandbox standing in for `podman --network ns:PATH`: a process in network and
 /// UTS namespaces of its own; killed on drop.
-struct Pod {
-    process: std::process::Child,
-}
-
-impl Pod {
-    fn new() -> Self {
-        let process = std::process::Command::new("unshare")
-            .args(["--net", "--uts", "sleep", "300"])
-            .spawn()
-            .unwrap();
-        let pod = Self { process };
-        // unshare has to run before the namespaces are the pod's.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while ns_identity(&pod.ns("net")) == ns_identity(Path::new("/proc/self/ns/net")) {
-            assert!(std::time::Instant::now() < deadline, "unshare never ran");
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        pod
-    }
-
-    /// `/proc/<pid>/ns/<name>` of the pod's process.
-    fn ns(&self, name: &str) -> std::path::PathBuf {
-        Path::new("/proc")
-            .join(self.process.id().to_string())
-            .join("ns")
-            .join(name)
-    }
-}
-
-impl Drop for Pod {
-    fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
-    }
+fn pod() -> PauseProcess {
+    PauseProcess::spawn(&["--net", "--uts"], &["net", "uts"])
 }
 
 /// A namespace link's target, `net:[4026531840]`.
@@ -602,7 +570,7 @@ fn with_namespace_path(bundle: &mut Bundle, index: usize, typ: &str, path: &Path
 /// pod's namespace; none the host's.
 #[test]
 fn ns_path_swapped_for_the_hosts_never_joins_the_host_network() {
-    let pod = Pod::new();
+    let pod = pod();
     let links = tempfile::Builder::new()
         .prefix("bulwark-ns-")
         .tempdir()
@@ -667,7 +635,7 @@ fn ns_path_swapped_for_the_hosts_never_joins_the_host_network() {
 /// setns failed later with no rule named; refused now by `namespaces.host`.
 #[test]
 fn ns_path_that_is_no_namespace_of_its_type_is_refused() {
-    let pod = Pod::new();
+    let pod = pod();
     let file = tempfile::NamedTempFile::new().unwrap();
     let rt = Runtime::new();
     for (case, path) in [
@@ -697,7 +665,7 @@ fn ns_path_that_is_no_namespace_of_its_type_is_refused() {
 /// bulwark's is left in the container's processes.
 #[test]
 fn ns_path_of_a_pod_is_joined_and_exec_follows() {
-    let pod = Pod::new();
+    let pod = pod();
     let rt = Runtime::new();
     let mut bundle = Bundle::new(&["/probe", "sleep", "300"]);
     with_namespace_path(&mut bundle, NETWORK_ENTRY, "network", &pod.ns("net"));

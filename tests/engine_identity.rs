@@ -12,7 +12,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{cri_sandbox_bundle, start_cri_sandbox, unique_id, Bundle, Runtime};
+use common::{cri_sandbox_bundle, start_cri_sandbox, unique_id, Bundle, PauseProcess, Runtime};
 use serde_json::{json, Value};
 
 const CONTAINER_TYPE: &str = "io.kubernetes.cri.container-type";
@@ -229,39 +229,6 @@ fn a_second_live_sandbox_for_a_pod_is_refused() {
     rt.assert_nothing_left(&second);
 }
 
-/// A pod's stand-in for another tenant: a process in namespaces of its own.
-struct OtherPod {
-    process: std::process::Child,
-}
-
-impl OtherPod {
-    fn new() -> Self {
-        let process = std::process::Command::new("unshare")
-            .args(["--net", "--ipc", "--uts", "sleep", "300"])
-            .spawn()
-            .unwrap();
-        let pod = Self { process };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        let own = fs::read_link("/proc/self/ns/net").unwrap();
-        while fs::read_link(format!("/proc/{}/ns/net", pod.pid())).unwrap() == own {
-            assert!(std::time::Instant::now() < deadline, "unshare never ran");
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        pod
-    }
-
-    fn pid(&self) -> i64 {
-        i64::from(self.process.id())
-    }
-}
-
-impl Drop for OtherPod {
-    fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
-    }
-}
-
 /// A container of pod A's sandbox that joins another pod's network namespace (or
 /// another live bulwark container's): before, any namespace but the host's was
 /// joinable. Now only the namespaces of the sandbox it names. Positive control: the
@@ -275,12 +242,16 @@ fn a_cri_container_joins_only_its_own_sandboxs_namespaces() {
     let rt = Runtime::new();
     let sandbox = unique_id("cri-sb-own");
     let (_sandbox_bundle, sandbox_pid) = start_cri_sandbox(&rt, &sandbox, uid);
-    let other = OtherPod::new();
+    // Another tenant's pod: a process in namespaces of its own.
+    let other = PauseProcess::spawn(&["--net", "--ipc", "--uts"], &["net", "ipc", "uts"]);
     let other_sandbox = unique_id("cri-sb-other");
     let (_other_bundle, other_sandbox_pid) =
         start_cri_sandbox(&rt, &other_sandbox, "0b5c1c1e-7d0a-4c4e-9a55-neighbour001");
 
-    for (case, foreign) in [("process", other.pid()), ("sandbox", other_sandbox_pid)] {
+    for (case, foreign) in [
+        ("process", i64::from(other.pid())),
+        ("sandbox", other_sandbox_pid),
+    ] {
         let mut bundle = container_bundle(&sandbox, uid, &volume);
         join_namespaces_of(&mut bundle, sandbox_pid);
         bundle.config["linux"]["namespaces"][1]["path"] = json!(format!("/proc/{foreign}/ns/net"));

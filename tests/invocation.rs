@@ -41,15 +41,15 @@ fn assert_not_echoed(rt: &Runtime, out: &Output, log: &Path) {
     }
 }
 
-fn with_json_log(log: &Path, args: &[&str]) -> Vec<String> {
-    let mut all = vec![
-        "--log".to_owned(),
-        log.to_str().unwrap().to_owned(),
-        "--log-format".to_owned(),
-        "json".to_owned(),
-    ];
-    all.extend(args.iter().map(|a| (*a).to_owned()));
-    all
+/// Runs bulwark with runc's JSON log at `log` and `args`; asserts it refused (exit 1)
+/// and that neither stderr, the log nor the audit log repeats the planted value.
+fn refused_without_echo(rt: &Runtime, log: &Path, args: &[&str]) -> Output {
+    let mut all = vec!["--log", log.to_str().unwrap(), "--log-format", "json"];
+    all.extend_from_slice(args);
+    let out = rt.run(&all);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&all, &out));
+    assert_not_echoed(rt, &out, log);
+    out
 }
 
 #[test]
@@ -67,21 +67,13 @@ fn a_malformed_exec_env_entry_is_refused_without_echoing_it() {
     ];
     for (n, (case, entry)) in cases.iter().enumerate() {
         let log = dir.path().join(format!("log-{n}.json"));
-        let args = with_json_log(
+        let out = refused_without_echo(
+            &rt,
             &log,
             &[
                 "exec", "--env", "A=1", "--env", entry, &id, "/probe", "report",
             ],
         );
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = rt.run(&args);
-        assert_eq!(
-            out.status.code(),
-            Some(1),
-            "{case}: {}",
-            describe(&args, &out)
-        );
-        assert_not_echoed(&rt, &out, &log);
         let stderr = String::from_utf8_lossy(&out.stderr);
         // The error names the problem and which entry, by position.
         assert!(
@@ -117,11 +109,11 @@ fn an_env_entry_without_equals_in_exec_process_json_is_refused_without_echoing_i
     )
     .unwrap();
     let log = bundle.path().join("log.json");
-    let args = with_json_log(&log, &["exec", "--process", process.to_str().unwrap(), &id]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = rt.run(&args);
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&args, &out));
-    assert_not_echoed(&rt, &out, &log);
+    let out = refused_without_echo(
+        &rt,
+        &log,
+        &["exec", "--process", process.to_str().unwrap(), &id],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("[env.malformed] process.env[1]"),
@@ -137,11 +129,7 @@ fn a_spec_env_entry_without_equals_is_refused_at_create_without_echoing_it() {
     bundle.set("/process/env", json!(["PATH=/bin", PLANTED]));
     let id = unique_id("envc");
     let log = bundle.path().join("log.json");
-    let args = with_json_log(&log, &["create", "--bundle", bundle.path_str(), &id]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = rt.run(&args);
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&args, &out));
-    assert_not_echoed(&rt, &out, &log);
+    let out = refused_without_echo(&rt, &log, &["create", "--bundle", bundle.path_str(), &id]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("[env.malformed] process.env[1]"),
@@ -167,11 +155,7 @@ fn an_env_of_the_wrong_type_is_refused_without_echoing_it() {
         bundle.set("/process/env", env.clone());
         let id = unique_id(&format!("envt{n}"));
         let log = bundle.path().join("log.json");
-        let args = with_json_log(&log, &["create", "--bundle", bundle.path_str(), &id]);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = rt.run(&args);
-        assert_eq!(out.status.code(), Some(1), "{}", describe(&args, &out));
-        assert_not_echoed(&rt, &out, &log);
+        let out = refused_without_echo(&rt, &log, &["create", "--bundle", bundle.path_str(), &id]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
             stderr.contains("process.env must be an array of \"NAME=value\" strings"),
@@ -191,11 +175,11 @@ fn an_env_of_the_wrong_type_is_refused_without_echoing_it() {
         )
         .unwrap();
         let log = running.path().join("log.json");
-        let args = with_json_log(&log, &["exec", "--process", process.to_str().unwrap(), &id]);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = rt.run(&args);
-        assert_eq!(out.status.code(), Some(1), "{}", describe(&args, &out));
-        assert_not_echoed(&rt, &out, &log);
+        refused_without_echo(
+            &rt,
+            &log,
+            &["exec", "--process", process.to_str().unwrap(), &id],
+        );
         rt.ok(&["delete", "--force", &id]);
     }
 }

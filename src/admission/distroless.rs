@@ -20,9 +20,11 @@ use super::{show, Findings, Input};
 
 pub const DISTROLESS: &str = "images.distroless";
 
-/// openat2 returns EAGAIN when a rename raced the lookup; retrying is the documented
-/// answer. A rootfs that keeps racing is refused.
-const RACE_RETRIES: usize = 8;
+/// openat2 returns EAGAIN when any rename or mount on the host raced a lookup that
+/// crossed `..` (openat2(2)); retrying is the documented answer. On a busy node (other
+/// containers starting) a few immediate retries can all race, so retries go on, a
+/// millisecond apart, for this long; a rootfs that keeps racing is refused.
+const RACE_RETRY_FOR: std::time::Duration = std::time::Duration::from_millis(250);
 
 pub fn no_shell(input: &Input, out: &mut Findings) {
     let forbidden = &input.config.distroless.forbidden_paths;
@@ -79,7 +81,8 @@ fn exists_in_root(root: &OwnedFd, path: &Path) -> Result<bool, Errno> {
     let how = OpenHow::new()
         .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
         .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-    for _ in 0..RACE_RETRIES {
+    let deadline = std::time::Instant::now() + RACE_RETRY_FOR;
+    while std::time::Instant::now() < deadline {
         match openat2(root.as_raw_fd(), relative, how) {
             Ok(fd) => {
                 // SAFETY: openat2 returned a new descriptor that nothing else owns.
@@ -92,7 +95,7 @@ fn exists_in_root(root: &OwnedFd, path: &Path) -> Result<bool, Errno> {
             }
             // Absent, or a dangling or looping link: nothing that could be executed.
             Err(Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP) => return Ok(false),
-            Err(Errno::EAGAIN) => continue,
+            Err(Errno::EAGAIN) => std::thread::sleep(std::time::Duration::from_millis(1)),
             Err(e) => return Err(e),
         }
     }

@@ -734,3 +734,56 @@ pub fn start_cri_sandbox(rt: &Runtime, id: &str, pod_uid: &str) -> (Bundle, i64)
     let pid = rt.state(id)["pid"].as_i64().unwrap();
     (bundle, pid)
 }
+
+/// A stand-in pause container (a pod's sandbox, a CNI network namespace, another
+/// tenant): `sleep` in namespaces of its own, killed on drop.
+pub struct PauseProcess {
+    child: std::process::Child,
+}
+
+impl PauseProcess {
+    /// `unshare <flags> sleep`, once the namespaces named in `private` (as under
+    /// /proc/<pid>/ns) differ from ours.
+    pub fn spawn(flags: &[&str], private: &[&str]) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        let child = Command::new("unshare")
+            .args(flags)
+            .args(["sleep", "600"])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("run unshare (util-linux)");
+        let pause = Self { child };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let ino = |path: String| fs::metadata(path).map(|m| (m.dev(), m.ino())).ok();
+        while !private.iter().all(|ns| {
+            let theirs = ino(format!("/proc/{}/ns/{ns}", pause.pid()));
+            theirs.is_some() && theirs != ino(format!("/proc/self/ns/{ns}"))
+        }) {
+            assert!(
+                Instant::now() < deadline,
+                "unshare {flags:?} never left our namespaces"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        pause
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `/proc/<pid>/ns/<name>` of the process.
+    pub fn ns(&self, name: &str) -> PathBuf {
+        Path::new("/proc")
+            .join(self.pid().to_string())
+            .join("ns")
+            .join(name)
+    }
+}
+
+impl Drop for PauseProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
