@@ -624,12 +624,12 @@ impl Drop for StopOnDrop<'_> {
 /// allowlisted directory exchanges it (renameat2 RENAME_EXCHANGE) with a symlink to host
 /// `/`. Podman 4.3 hands the source to the runtime as written (config.json names
 /// `<dir>/vol`, and a link by its own name, not resolved), so the name is bulwark's to
-/// resolve: it canonicalized it to
-/// the allowed directory and libcontainer looked the same name up again, by which time it
-/// could be the link, and the container got the host's root at /data. bulwark opens the
-/// source once without following links and mounts that descriptor now: 30 runs against an
-/// exchanging thread are each refused (`[mounts.host-path]`, a link at the lookup) or
-/// mount the volume; none mounts the host's root.
+/// resolve: it canonicalized it to the allowed directory and libcontainer looked the same
+/// name up again, by which time it could be the link, and the container got the host's
+/// root at /data. bulwark opens the source once without following links and mounts that
+/// descriptor now: 30 runs against an exchanging thread are each refused
+/// (`[mounts.host-path]`, a link at the lookup) or mount the volume; none mounts the
+/// host's root.
 #[test]
 fn podman_volume_swapped_for_a_symlink_never_mounts_the_host() {
     const ATTEMPTS: usize = 30;
