@@ -13,6 +13,9 @@ mod harness;
 #[path = "stragglers.rs"]
 mod stragglers;
 
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use harness::{probe_report, Podman};
 use serde_json::json;
 
@@ -208,24 +211,27 @@ fn podman_kill_and_rm_leave_nothing_in_the_runtime_root() {
     let cid = pm.run_detached(&[], &["sleep", "300"]);
     pm.podman_ok(&["kill", &cid]);
     pm.podman_ok(&["rm", &cid]);
-    // bulwark's state root (the wrapper pins --root to D/rt) holds nothing of it.
-    let left: Vec<_> = std::fs::read_dir(pm.path("rt"))
-        .map(|entries| entries.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    let left: Vec<_> = left
-        .into_iter()
-        .filter(|p| !p.ends_with("@bulwark"))
-        .chain(
-            std::fs::read_dir(pm.path("rt/@bulwark"))
-                .map(|entries| entries.flatten().map(|e| e.path()).collect::<Vec<_>>())
-                .unwrap_or_default(),
-        )
-        .collect();
+    let left = left_in_runtime_root(&pm);
     assert!(left.is_empty(), "left in the runtime root: {left:?}");
 }
 
+/// What bulwark's state root (the wrapper pins `--root` to D/rt) still holds: container
+/// state dirs, and bulwark's own per-container dirs under `@bulwark`.
+fn left_in_runtime_root(pm: &Podman) -> Vec<PathBuf> {
+    let entries = |dir: PathBuf| -> Vec<PathBuf> {
+        std::fs::read_dir(dir)
+            .map(|entries| entries.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default()
+    };
+    entries(pm.path("rt"))
+        .into_iter()
+        .filter(|p| !p.ends_with("@bulwark"))
+        .chain(entries(pm.path("rt/@bulwark")))
+        .collect()
+}
+
 /// Mount points on the host at or below `dir`.
-fn host_mounts_below(dir: &std::path::Path) -> Vec<String> {
+fn host_mounts_below(dir: &Path) -> Vec<String> {
     let dir = dir.to_string_lossy().into_owned();
     std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap_or_default()
@@ -504,5 +510,343 @@ fn podman_agent_claim_unlocks_no_secret() {
         value,
         "{}",
         pm.describe(&args, &out)
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Issue #15 classes 1, 2 and 4 through Podman: what Podman's flags make of the spec is
+// decided on the kernel object it names, and a race on a name never reaches the host.
+
+/// The arguments of `podman run` with the limits bulwark requires (as
+/// `Podman::run_expect` writes them) and the network mode `network`; the outcome is the
+/// caller's to judge, since a race counts refusals and successes rather than expecting one.
+fn limited_run(network: &str, opts: &[&str], cmd: &[&str]) -> Vec<String> {
+    let mut args = vec!["run", "--network", network, "--pull", "never"];
+    args.extend_from_slice(&["--memory", "128m", "--cpus", "1", "--pids-limit", "64"]);
+    args.extend_from_slice(opts);
+    args.push(harness::IMAGE);
+    args.extend_from_slice(cmd);
+    args.into_iter().map(str::to_owned).collect()
+}
+
+fn as_strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+/// Exchanges the names `a` and `b` with renameat2(RENAME_EXCHANGE) until stopped (as
+/// tests/bypasses.rs does).
+fn exchange_names_until(a: &Path, b: &Path, stop: &AtomicBool) {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let a = CString::new(a.as_os_str().as_bytes()).unwrap();
+    let b = CString::new(b.as_os_str().as_bytes()).unwrap();
+    while !stop.load(Ordering::Relaxed) {
+        // SAFETY: two valid C strings; renameat2 only reads them.
+        unsafe {
+            libc::renameat2(
+                libc::AT_FDCWD,
+                a.as_ptr(),
+                libc::AT_FDCWD,
+                b.as_ptr(),
+                libc::RENAME_EXCHANGE,
+            );
+        }
+    }
+}
+
+/// A namespace link's target, `net:[4026531840]`.
+fn ns_identity(link: &Path) -> String {
+    std::fs::read_link(link)
+        .unwrap_or_else(|e| panic!("{}: {e}", link.display()))
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Issue #15 class 1 through Podman: `--device /dev/loop0:/dev/zero --group-add 6` (disk;
+/// the probe image has no /etc/group to name it by) makes Podman write a `linux.devices`
+/// entry named `/dev/zero` that is the host's block device 7:0. bulwark checked devices by
+/// path, so the container ran with a host block device as its `/dev/zero`. bulwark
+/// decides on the node's type and major:minor now: the run is refused naming
+/// `[privileged.devices]`, and nothing is left in its state root or mounted below it. A
+/// plain run still gets the standard char device 1:5 as `/dev/zero`.
+#[test]
+fn podman_device_named_like_a_standard_node_is_refused() {
+    use std::os::unix::fs::FileTypeExt;
+    let loop0 = std::fs::metadata("/dev/loop0").expect("this host has /dev/loop0");
+    assert!(loop0.file_type().is_block_device(), "/dev/loop0: {loop0:?}");
+    let pm = Podman::new();
+    let args = [
+        "--rm",
+        "--device",
+        "/dev/loop0:/dev/zero",
+        "--group-add",
+        "6",
+    ];
+    let out = pm.run_expect(&args, &["stat", "/dev/zero"], 126);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("[privileged.devices] linux.devices[0]"),
+        "{}",
+        pm.describe(&args, &out)
+    );
+    assert!(
+        left_in_runtime_root(&pm).is_empty(),
+        "left in the runtime root: {:?}",
+        left_in_runtime_root(&pm)
+    );
+    assert!(
+        host_mounts_below(&pm.path("rt")).is_empty(),
+        "{:?}",
+        host_mounts_below(&pm.path("rt"))
+    );
+
+    // Positive control: without --device the standard node is there.
+    let out = pm.run_expect(&["--rm"], &["stat", "/dev/zero"], 0);
+    let node = probe_report(&out);
+    assert_eq!(
+        (&node["file_type"], &node["rdev"]),
+        (&json!("char"), &json!("1:5")),
+        "{node}"
+    );
+}
+
+/// Sets `stop` when dropped, so a failed assertion in a race loop still ends the thread
+/// that exchanges the names (and the scope joining it).
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Issue #15 class 2 through Podman: a Podman user whose `-v` source lies in an
+/// allowlisted directory exchanges it (renameat2 RENAME_EXCHANGE) with a symlink to host
+/// `/`. Podman 4.3 hands the source to the runtime as written (config.json names
+/// `<dir>/vol`, and a link by its own name, not resolved), so the name is bulwark's to
+/// resolve: it canonicalized it to the allowed directory and libcontainer looked the same
+/// name up again, by which time it could be the link, and the container got the host's
+/// root at /data. bulwark opens the source once without following links and mounts that
+/// descriptor now: 30 runs against an exchanging thread are each refused
+/// (`[mounts.host-path]`, a link at the lookup) or mount the volume; none mounts the
+/// host's root.
+#[test]
+fn podman_volume_swapped_for_a_symlink_never_mounts_the_host() {
+    const ATTEMPTS: usize = 30;
+    let dir = tempfile::Builder::new()
+        .prefix("bulwark-podman-vol-")
+        .tempdir()
+        .unwrap();
+    let path = std::fs::canonicalize(dir.path()).unwrap();
+    std::fs::create_dir(path.join("vol")).unwrap();
+    std::fs::write(path.join("vol/marker"), "volume").unwrap();
+    std::os::unix::fs::symlink("/", path.join("link")).unwrap();
+    let pm = Podman::new();
+    pm.set_bulwark_config(&format!(
+        "{}[admission.mounts]\nallowed_host_paths = [{:?}]\n",
+        harness::BULWARK_CONFIG,
+        path.display().to_string()
+    ));
+    let volume = format!("{}:/data", path.join("vol").display());
+    let args = limited_run(
+        "none",
+        &["--rm", "-v", &volume],
+        &["read-each", "/data/marker", "/data/etc/hostname"],
+    );
+    let stop = AtomicBool::new(false);
+    let (mut mounted_volume, mut refused, mut host) = (0, 0, Vec::new());
+    std::thread::scope(|scope| {
+        scope.spawn(|| exchange_names_until(&path.join("vol"), &path.join("link"), &stop));
+        let _stop = StopOnDrop(&stop);
+        for attempt in 0..ATTEMPTS {
+            let out = pm.podman(&as_strs(&args));
+            if out.status.success() {
+                let report = probe_report(&out);
+                if report["/data/etc/hostname"]["result"] == "ok" {
+                    host.push(attempt);
+                } else {
+                    assert_eq!(
+                        report["/data/marker"]["content"], "volume",
+                        "attempt {attempt}: {report}"
+                    );
+                    mounted_volume += 1;
+                }
+            } else {
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                assert!(
+                    stderr.contains("[mounts.host-path]"),
+                    "attempt {attempt}: {}",
+                    pm.describe(&as_strs(&args), &out)
+                );
+                refused += 1;
+            }
+        }
+    });
+    assert!(
+        host.is_empty(),
+        "the host's root was mounted at /data in {} of {ATTEMPTS} runs (attempts {host:?}; \
+         {mounted_volume} mounted the volume, {refused} refused)",
+        host.len()
+    );
+    // Positive control: the race does not just refuse everything.
+    assert!(
+        mounted_volume > 0,
+        "never mounted the volume ({refused} refused)"
+    );
+    assert!(
+        left_in_runtime_root(&pm).is_empty(),
+        "left in the runtime root: {:?}",
+        left_in_runtime_root(&pm)
+    );
+    assert!(
+        host_mounts_below(&pm.path("rt")).is_empty(),
+        "{:?}",
+        host_mounts_below(&pm.path("rt"))
+    );
+}
+
+/// A pod's sandbox standing in for the one `--network ns:PATH` names: a process in a
+/// network namespace of its own (`unshare --net`); killed on drop.
+struct StandInPod {
+    process: std::process::Child,
+}
+
+impl StandInPod {
+    fn new() -> Self {
+        let process = std::process::Command::new("unshare")
+            .args(["--net", "sleep", "300"])
+            .spawn()
+            .unwrap();
+        let pod = Self { process };
+        // unshare has to run before the namespace is the pod's.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while ns_identity(&pod.net()) == ns_identity(Path::new("/proc/self/ns/net")) {
+            assert!(std::time::Instant::now() < deadline, "unshare never ran");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        pod
+    }
+
+    /// `/proc/<pid>/ns/net` of the pod's process.
+    fn net(&self) -> PathBuf {
+        PathBuf::from(format!("/proc/{}/ns/net", self.process.id()))
+    }
+}
+
+impl Drop for StandInPod {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+/// A host sysctl's value, written back on drop if it changed: a container that lands in
+/// the host's network namespace (a runtime with the old bug) writes Podman's default
+/// `net.ipv4.ping_group_range` there.
+struct HostSysctlRestored {
+    path: &'static str,
+    value: String,
+}
+
+impl HostSysctlRestored {
+    fn save(path: &'static str) -> Self {
+        let value = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        Self { path, value }
+    }
+}
+
+impl Drop for HostSysctlRestored {
+    fn drop(&mut self) {
+        if std::fs::read_to_string(self.path).ok().as_ref() != Some(&self.value) {
+            eprintln!("restoring the host's {} to {:?}", self.path, self.value);
+            let _ = std::fs::write(self.path, &self.value);
+        }
+    }
+}
+
+/// Issue #15 class 4 through Podman: `podman run --network ns:<dir>/ns` where `ns` is a
+/// symlink exchanged (renameat2 RENAME_EXCHANGE) between a pod's network namespace and
+/// the host's (`/proc/1/ns/net`). Podman 4.3 passes the path on as written
+/// (`linux.namespaces[1].path` is `<dir>/ns`); bulwark compared the inode on one lookup
+/// and libcontainer opened the path again, so containers ran in the host's network
+/// namespace, and Podman's default `net.ipv4.ping_group_range` sysctl was written into
+/// the host's. bulwark opens the path once, checks that descriptor (a network namespace,
+/// not the host's) and has libcontainer join it now: 50 detached runs against an
+/// exchanging thread are each refused (`[namespaces.host]`) or run in the pod's namespace
+/// (the container init's /proc/<pid>/ns/net, its pid from `podman inspect`); none in the
+/// host's.
+#[test]
+fn podman_ns_path_swapped_for_the_hosts_never_joins_the_host_network() {
+    const ATTEMPTS: usize = 50;
+    let pod = StandInPod::new();
+    let links = tempfile::Builder::new()
+        .prefix("bulwark-podman-ns-")
+        .tempdir()
+        .unwrap();
+    let (ns, other) = (links.path().join("ns"), links.path().join("ns.tmp"));
+    std::os::unix::fs::symlink(pod.net(), &ns).unwrap();
+    // As tests/bypasses.rs: the host's network namespace is /proc/1's, or where that
+    // cannot be read, the one the test and bulwark run in.
+    let host_link = if std::fs::read_link("/proc/1/ns/net").is_ok() {
+        PathBuf::from("/proc/1/ns/net")
+    } else {
+        PathBuf::from(format!("/proc/{}/ns/net", std::process::id()))
+    };
+    std::os::unix::fs::symlink(&host_link, &other).unwrap();
+    let (host, pod_net) = (ns_identity(&host_link), ns_identity(&pod.net()));
+    let _sysctl = HostSysctlRestored::save("/proc/sys/net/ipv4/ping_group_range");
+    let pm = Podman::new();
+    let args = limited_run(
+        &format!("ns:{}", ns.display()),
+        &["--rm", "-d"],
+        &["sleep", "300"],
+    );
+    let stop = AtomicBool::new(false);
+    let (mut joined_pod, mut refused, mut in_host, mut failed) = (0, 0, Vec::new(), Vec::new());
+    std::thread::scope(|scope| {
+        scope.spawn(|| exchange_names_until(&ns, &other, &stop));
+        let _stop = StopOnDrop(&stop);
+        for attempt in 0..ATTEMPTS {
+            let out = pm.podman(&as_strs(&args));
+            if out.status.success() {
+                let stdout = String::from_utf8_lossy(&out.stdout);
+                let cid = stdout.lines().map(str::trim).rfind(|l| !l.is_empty());
+                let cid = cid.unwrap_or_else(|| panic!("no container id: {stdout}"));
+                let inspect = pm.podman_ok(&["inspect", "--format", "{{.State.Pid}}", cid]);
+                let pid = String::from_utf8_lossy(&inspect.stdout).trim().to_owned();
+                let joined = ns_identity(&PathBuf::from(format!("/proc/{pid}/ns/net")));
+                pm.podman_ok(&["rm", "--force", "--time", "0", cid]);
+                if joined == host {
+                    in_host.push(attempt);
+                } else {
+                    assert_eq!(joined, pod_net, "attempt {attempt}");
+                    joined_pod += 1;
+                }
+            } else if String::from_utf8_lossy(&out.stderr).contains("[namespaces.host]") {
+                refused += 1;
+            } else {
+                // Before: libcontainer's check of Podman's net sysctl, on a lookup of its
+                // own, saw the host's namespace and refused without bulwark's rule.
+                failed.push(format!(
+                    "attempt {attempt}: {}",
+                    pm.describe(&as_strs(&args), &out)
+                ));
+            }
+        }
+    });
+    assert!(
+        in_host.is_empty(),
+        "{} of {ATTEMPTS} containers ran in the host's network namespace (attempts {in_host:?}; \
+         {joined_pod} in the pod's, {refused} refused, {} failed otherwise)",
+        in_host.len(),
+        failed.len()
+    );
+    assert!(failed.is_empty(), "refused without the rule: {failed:#?}");
+    // Positive control: the race does not just refuse everything.
+    assert!(joined_pod > 0, "never joined the pod ({refused} refused)");
+    assert!(
+        left_in_runtime_root(&pm).is_empty(),
+        "left in the runtime root: {:?}",
+        left_in_runtime_root(&pm)
     );
 }
