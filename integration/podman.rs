@@ -533,35 +533,6 @@ fn as_strs(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()
 }
 
-/// Exchanges the names `a` and `b` with renameat2(RENAME_EXCHANGE) until stopped (as
-/// tests/bypasses.rs does).
-fn exchange_names_until(a: &Path, b: &Path, stop: &AtomicBool) {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
-    let a = CString::new(a.as_os_str().as_bytes()).unwrap();
-    let b = CString::new(b.as_os_str().as_bytes()).unwrap();
-    while !stop.load(Ordering::Relaxed) {
-        // SAFETY: two valid C strings; renameat2 only reads them.
-        unsafe {
-            libc::renameat2(
-                libc::AT_FDCWD,
-                a.as_ptr(),
-                libc::AT_FDCWD,
-                b.as_ptr(),
-                libc::RENAME_EXCHANGE,
-            );
-        }
-    }
-}
-
-/// A namespace link's target, `net:[4026531840]`.
-fn ns_identity(link: &Path) -> String {
-    std::fs::read_link(link)
-        .unwrap_or_else(|e| panic!("{}: {e}", link.display()))
-        .to_string_lossy()
-        .into_owned()
-}
-
 /// Issue #15 class 1 through Podman: `--device /dev/loop0:/dev/zero --group-add 6` (disk;
 /// the probe image has no /etc/group to name it by) makes Podman write a `linux.devices`
 /// entry named `/dev/zero` that is the host's block device 7:0. bulwark checked devices by
@@ -656,7 +627,7 @@ fn podman_volume_swapped_for_a_symlink_never_mounts_the_host() {
     let stop = AtomicBool::new(false);
     let (mut mounted_volume, mut refused, mut host) = (0, 0, Vec::new());
     std::thread::scope(|scope| {
-        scope.spawn(|| exchange_names_until(&path.join("vol"), &path.join("link"), &stop));
+        scope.spawn(|| common::exchange_names_until(&path.join("vol"), &path.join("link"), &stop));
         let _stop = StopOnDrop(&stop);
         for attempt in 0..ATTEMPTS {
             let out = pm.podman(&as_strs(&args));
@@ -705,41 +676,6 @@ fn podman_volume_swapped_for_a_symlink_never_mounts_the_host() {
     );
 }
 
-/// A pod's sandbox standing in for the one `--network ns:PATH` names: a process in a
-/// network namespace of its own (`unshare --net`); killed on drop.
-struct StandInPod {
-    process: std::process::Child,
-}
-
-impl StandInPod {
-    fn new() -> Self {
-        let process = std::process::Command::new("unshare")
-            .args(["--net", "sleep", "300"])
-            .spawn()
-            .unwrap();
-        let pod = Self { process };
-        // unshare has to run before the namespace is the pod's.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while ns_identity(&pod.net()) == ns_identity(Path::new("/proc/self/ns/net")) {
-            assert!(std::time::Instant::now() < deadline, "unshare never ran");
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        pod
-    }
-
-    /// `/proc/<pid>/ns/net` of the pod's process.
-    fn net(&self) -> PathBuf {
-        PathBuf::from(format!("/proc/{}/ns/net", self.process.id()))
-    }
-}
-
-impl Drop for StandInPod {
-    fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
-    }
-}
-
 /// A host sysctl's value, written back on drop if it changed: a container that lands in
 /// the host's network namespace (a runtime with the old bug) writes Podman's default
 /// `net.ipv4.ping_group_range` there.
@@ -778,22 +714,20 @@ impl Drop for HostSysctlRestored {
 #[test]
 fn podman_ns_path_swapped_for_the_hosts_never_joins_the_host_network() {
     const ATTEMPTS: usize = 50;
-    let pod = StandInPod::new();
+    // The pod's sandbox the path names: a process in a network namespace of its own.
+    let pod = common::PauseProcess::spawn(&["--net"], &["net"]);
     let links = tempfile::Builder::new()
         .prefix("bulwark-podman-ns-")
         .tempdir()
         .unwrap();
     let (ns, other) = (links.path().join("ns"), links.path().join("ns.tmp"));
-    std::os::unix::fs::symlink(pod.net(), &ns).unwrap();
-    // As tests/bypasses.rs: the host's network namespace is /proc/1's, or where that
-    // cannot be read, the one the test and bulwark run in.
-    let host_link = if std::fs::read_link("/proc/1/ns/net").is_ok() {
-        PathBuf::from("/proc/1/ns/net")
-    } else {
-        PathBuf::from(format!("/proc/{}/ns/net", std::process::id()))
-    };
+    std::os::unix::fs::symlink(pod.ns("net"), &ns).unwrap();
+    let host_link = common::host_netns_link();
     std::os::unix::fs::symlink(&host_link, &other).unwrap();
-    let (host, pod_net) = (ns_identity(&host_link), ns_identity(&pod.net()));
+    let (host, pod_net) = (
+        common::ns_identity(&host_link),
+        common::ns_identity(&pod.ns("net")),
+    );
     let _sysctl = HostSysctlRestored::save("/proc/sys/net/ipv4/ping_group_range");
     let pm = Podman::new();
     let args = limited_run(
@@ -804,7 +738,7 @@ fn podman_ns_path_swapped_for_the_hosts_never_joins_the_host_network() {
     let stop = AtomicBool::new(false);
     let (mut joined_pod, mut refused, mut in_host, mut failed) = (0, 0, Vec::new(), Vec::new());
     std::thread::scope(|scope| {
-        scope.spawn(|| exchange_names_until(&ns, &other, &stop));
+        scope.spawn(|| common::exchange_names_until(&ns, &other, &stop));
         let _stop = StopOnDrop(&stop);
         for attempt in 0..ATTEMPTS {
             let out = pm.podman(&as_strs(&args));
@@ -814,7 +748,7 @@ fn podman_ns_path_swapped_for_the_hosts_never_joins_the_host_network() {
                 let cid = cid.unwrap_or_else(|| panic!("no container id: {stdout}"));
                 let inspect = pm.podman_ok(&["inspect", "--format", "{{.State.Pid}}", cid]);
                 let pid = String::from_utf8_lossy(&inspect.stdout).trim().to_owned();
-                let joined = ns_identity(&PathBuf::from(format!("/proc/{pid}/ns/net")));
+                let joined = common::ns_identity(&PathBuf::from(format!("/proc/{pid}/ns/net")));
                 pm.podman_ok(&["rm", "--force", "--time", "0", cid]);
                 if joined == host {
                     in_host.push(attempt);

@@ -9,7 +9,10 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::{probe_report, unique_id, Bundle, PauseProcess, Runtime};
+use common::{
+    exchange_names_until, host_netns_link, ns_identity, probe_report, unique_id, Bundle,
+    PauseProcess, Runtime,
+};
 use serde_json::{json, Value};
 
 /// `create` of `bundle` as `id`, asserting a refusal that names every `expected`
@@ -407,26 +410,6 @@ fn exchange_until(dir: &Path, stop: &std::sync::atomic::AtomicBool) {
     exchange_names_until(&dir.join("vol"), &dir.join("vol.tmp"), stop);
 }
 
-/// Exchanges the names `a` and `b` with renameat2(RENAME_EXCHANGE) until stopped.
-fn exchange_names_until(a: &Path, b: &Path, stop: &std::sync::atomic::AtomicBool) {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
-    let a = CString::new(a.as_os_str().as_bytes()).unwrap();
-    let b = CString::new(b.as_os_str().as_bytes()).unwrap();
-    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-        // SAFETY: two valid C strings; renameat2 only reads them.
-        unsafe {
-            libc::renameat2(
-                libc::AT_FDCWD,
-                a.as_ptr(),
-                libc::AT_FDCWD,
-                b.as_ptr(),
-                libc::RENAME_EXCHANGE,
-            );
-        }
-    }
-}
-
 /// The symlink-exchange race on a bind source: `vol` is a directory when admission
 /// looks and a link to host `/` when libcontainer mounts it (10 of 30 runs gave a
 /// read-only bind of the host's root before). 100 runs while a thread exchanges them:
@@ -547,14 +530,6 @@ fn pod() -> PauseProcess {
     PauseProcess::spawn(&["--net", "--uts"], &["net", "uts"])
 }
 
-/// A namespace link's target, `net:[4026531840]`.
-fn ns_identity(link: &Path) -> String {
-    fs::read_link(link)
-        .unwrap_or_else(|e| panic!("{}: {e}", link.display()))
-        .to_string_lossy()
-        .into_owned()
-}
-
 /// The network namespace entry of the test bundle (index 1 of its namespaces).
 const NETWORK_ENTRY: usize = 1;
 
@@ -577,15 +552,7 @@ fn ns_path_swapped_for_the_hosts_never_joins_the_host_network() {
         .unwrap();
     let (ns, other) = (links.path().join("ns"), links.path().join("ns.tmp"));
     std::os::unix::fs::symlink(pod.ns("net"), &ns).unwrap();
-    // The host's network namespace is /proc/1's; where that cannot be read (this CI
-    // sandbox), the one the test and bulwark run in, as bulwark itself decides.
-    let host_link = if fs::read_link("/proc/1/ns/net").is_ok() {
-        std::path::PathBuf::from("/proc/1/ns/net")
-    } else {
-        Path::new("/proc")
-            .join(std::process::id().to_string())
-            .join("ns/net")
-    };
+    let host_link = host_netns_link();
     std::os::unix::fs::symlink(&host_link, &other).unwrap();
     let (host, pod_net) = (ns_identity(&host_link), ns_identity(&pod.ns("net")));
     let rt = Runtime::new();

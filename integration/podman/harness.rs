@@ -423,17 +423,33 @@ network_config_dir = "{net}"
     /// Removes what a runtime that failed to clean up after itself left in
     /// D/rt (state) and in the cgroup tree (podman's cgroupfs parent).
     fn remove_runtime_leftovers(&self, ids: &[String]) {
-        if let Ok(entries) = fs::read_dir(self.path("rt")) {
-            for entry in entries.flatten() {
-                let id = entry.file_name().to_string_lossy().into_owned();
-                eprintln!("podman harness: runtime state for {id} outlived podman rm; deleting it");
-                let _ = Command::new(&self.runtime)
-                    .arg("--root")
-                    .arg(self.path("rt"))
-                    .args(["delete", "--force", &id])
-                    .stdin(Stdio::null())
-                    .output();
-            }
+        // Container ids: libcontainer's directories, and bulwark's private ones under
+        // `@bulwark` (which itself stays, empty: it is no container).
+        let names = |dir: PathBuf| -> Vec<String> {
+            fs::read_dir(dir)
+                .map(|entries| {
+                    entries
+                        .flatten()
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let mut leftover: Vec<String> = names(self.path("rt"))
+            .into_iter()
+            .filter(|name| !name.starts_with('@'))
+            .collect();
+        leftover.extend(names(self.path("rt/@bulwark")));
+        leftover.sort();
+        leftover.dedup();
+        for id in leftover {
+            eprintln!("podman harness: runtime state for {id} outlived podman rm; deleting it");
+            let _ = Command::new(&self.runtime)
+                .arg("--root")
+                .arg(self.path("rt"))
+                .args(["delete", "--force", &id])
+                .stdin(Stdio::null())
+                .output();
         }
         // cgroupfs manager: /libpod_parent/libpod-<id> in every v1 hierarchy
         // (and at the top on a pure v2 host). rmdir only succeeds on a cgroup

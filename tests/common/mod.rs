@@ -787,3 +787,42 @@ impl Drop for PauseProcess {
         let _ = self.child.wait();
     }
 }
+
+/// Exchanges the names `a` and `b` with renameat2(RENAME_EXCHANGE) until `stop` is set:
+/// the attacker's side of a check-then-use race on a path (issue #15).
+pub fn exchange_names_until(a: &Path, b: &Path, stop: &std::sync::atomic::AtomicBool) {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let a = CString::new(a.as_os_str().as_bytes()).unwrap();
+    let b = CString::new(b.as_os_str().as_bytes()).unwrap();
+    while !stop.load(Ordering::Relaxed) {
+        // SAFETY: two valid C strings; renameat2 only reads them.
+        unsafe {
+            libc::renameat2(
+                libc::AT_FDCWD,
+                a.as_ptr(),
+                libc::AT_FDCWD,
+                b.as_ptr(),
+                libc::RENAME_EXCHANGE,
+            );
+        }
+    }
+}
+
+/// A namespace link's target, `net:[4026531840]`.
+pub fn ns_identity(link: &Path) -> String {
+    fs::read_link(link)
+        .unwrap_or_else(|e| panic!("{}: {e}", link.display()))
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The host's network namespace: /proc/1's, or where that cannot be read (a sandboxed
+/// CI host), the one the test and bulwark run in, as bulwark itself decides.
+pub fn host_netns_link() -> PathBuf {
+    if fs::read_link("/proc/1/ns/net").is_ok() {
+        PathBuf::from("/proc/1/ns/net")
+    } else {
+        PathBuf::from(format!("/proc/{}/ns/net", std::process::id()))
+    }
+}
