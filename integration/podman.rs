@@ -230,6 +230,17 @@ fn left_in_runtime_root(pm: &Podman) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Nothing of any container is left in the runtime root or mounted below it.
+fn assert_runtime_root_clean(pm: &Podman) {
+    let left = left_in_runtime_root(pm);
+    assert!(left.is_empty(), "left in the runtime root: {left:?}");
+    let mounts = host_mounts_below(&pm.path("rt"));
+    assert!(
+        mounts.is_empty(),
+        "mounted below the runtime root: {mounts:?}"
+    );
+}
+
 /// Mount points on the host at or below `dir`.
 fn host_mounts_below(dir: &Path) -> Vec<String> {
     let dir = dir.to_string_lossy().into_owned();
@@ -560,16 +571,7 @@ fn podman_device_named_like_a_standard_node_is_refused() {
         "{}",
         pm.describe(&args, &out)
     );
-    assert!(
-        left_in_runtime_root(&pm).is_empty(),
-        "left in the runtime root: {:?}",
-        left_in_runtime_root(&pm)
-    );
-    assert!(
-        host_mounts_below(&pm.path("rt")).is_empty(),
-        "{:?}",
-        host_mounts_below(&pm.path("rt"))
-    );
+    assert_runtime_root_clean(&pm);
 
     // Positive control: without --device the standard node is there.
     let out = pm.run_expect(&["--rm"], &["stat", "/dev/zero"], 0);
@@ -664,16 +666,7 @@ fn podman_volume_swapped_for_a_symlink_never_mounts_the_host() {
         mounted_volume > 0,
         "never mounted the volume ({refused} refused)"
     );
-    assert!(
-        left_in_runtime_root(&pm).is_empty(),
-        "left in the runtime root: {:?}",
-        left_in_runtime_root(&pm)
-    );
-    assert!(
-        host_mounts_below(&pm.path("rt")).is_empty(),
-        "{:?}",
-        host_mounts_below(&pm.path("rt"))
-    );
+    assert_runtime_root_clean(&pm);
 }
 
 /// A host sysctl's value, written back on drop if it changed: a container that lands in
@@ -778,9 +771,5 @@ fn podman_ns_path_swapped_for_the_hosts_never_joins_the_host_network() {
     assert!(failed.is_empty(), "refused without the rule: {failed:#?}");
     // Positive control: the race does not just refuse everything.
     assert!(joined_pod > 0, "never joined the pod ({refused} refused)");
-    assert!(
-        left_in_runtime_root(&pm).is_empty(),
-        "left in the runtime root: {:?}",
-        left_in_runtime_root(&pm)
-    );
+    assert_runtime_root_clean(&pm);
 }

@@ -310,21 +310,7 @@ fn two_creates_racing_for_one_cgroup_never_share_it() {
                 bundle
             })
             .collect();
-        let outcomes: Vec<bool> = std::thread::scope(|scope| {
-            let handles: Vec<_> = ids
-                .iter()
-                .zip(&bundles)
-                .map(|(id, bundle)| {
-                    let rt = &rt;
-                    scope.spawn(move || {
-                        rt.run(&["create", "--bundle", bundle.path_str(), id])
-                            .status
-                            .success()
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
-        });
+        let outcomes = rt.create_concurrently(&[(&ids[0], &bundles[0]), (&ids[1], &bundles[1])]);
         assert!(
             outcomes.iter().filter(|ok| **ok).count() <= 1,
             "round {round}: both creates joined {path}"

@@ -294,25 +294,11 @@ fn two_sandboxes_of_one_pod_racing_are_never_both_created() {
             unique_id(&format!("cri-race-b{round}")),
         ];
         let bundles: Vec<Bundle> = ids.iter().map(|id| cri_sandbox_bundle(id, &uid)).collect();
-        let created = std::thread::scope(|scope| {
-            let racers: Vec<_> = ids
-                .iter()
-                .zip(&bundles)
-                .map(|(id, bundle)| {
-                    let rt = &rt;
-                    scope.spawn(move || {
-                        rt.run(&["create", "--bundle", bundle.path_str(), id])
-                            .status
-                            .success()
-                    })
-                })
-                .collect();
-            racers
-                .into_iter()
-                .map(|racer| racer.join().unwrap())
-                .filter(|created| *created)
-                .count()
-        });
+        let created = rt
+            .create_concurrently(&[(&ids[0], &bundles[0]), (&ids[1], &bundles[1])])
+            .into_iter()
+            .filter(|created| *created)
+            .count();
         match created {
             2 => both += 1,
             1 => one += 1,

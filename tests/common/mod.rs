@@ -390,6 +390,27 @@ impl Runtime {
             .unwrap()
     }
 
+    /// `create` of each `(id, bundle)` at the same moment, one thread each; whether
+    /// each succeeded, in order.
+    pub fn create_concurrently(&self, containers: &[(&str, &Bundle)]) -> Vec<bool> {
+        std::thread::scope(|scope| {
+            let racers: Vec<_> = containers
+                .iter()
+                .map(|(id, bundle)| {
+                    scope.spawn(move || {
+                        self.run(&["create", "--bundle", bundle.path_str(), id])
+                            .status
+                            .success()
+                    })
+                })
+                .collect();
+            racers
+                .into_iter()
+                .map(|racer| racer.join().unwrap())
+                .collect()
+        })
+    }
+
     pub fn state(&self, id: &str) -> Value {
         serde_json::from_slice(&self.ok(&["state", id]).stdout).unwrap()
     }
