@@ -36,10 +36,17 @@ fn create_start_state_kill_delete() {
     rt.ok(&["kill", &id]);
     rt.wait_for_status(&id, "stopped");
     assert_eq!(rt.state(&id)["pid"], 0);
+    // Issue #16 item 1: containerd's runc shim reads a kill error as "already stopped"
+    // only by runc's words, "container not running" (exit 1), and a gone container by
+    // "does not exist"; anything else fails StopContainer/StopPodSandbox with Unknown.
+    let stderr = rt.fails(&["kill", &id, "KILL"]);
+    assert!(stderr.contains("container not running"), "{stderr}");
 
     rt.ok(&["delete", &id]);
     assert_eq!(rt.leftovers(&id), Vec::<std::path::PathBuf>::new());
     let stderr = rt.fails(&["state", &id]);
+    assert!(stderr.contains("does not exist"), "{stderr}");
+    let stderr = rt.fails(&["kill", &id, "KILL"]);
     assert!(stderr.contains("does not exist"), "{stderr}");
 }
 

@@ -27,8 +27,11 @@ pub fn kill(root: &Path, args: Kill) -> Result<()> {
         status,
         ContainerStatus::Created | ContainerStatus::Running | ContainerStatus::Paused
     ) {
+        // runc's words: containerd's runc shim (checkKillError) takes a kill error that
+        // contains "container not running" for "already stopped"; any other text fails
+        // StopContainer/StopPodSandbox with Unknown when the init exits around the stop.
         bail!(
-            "container {id} is not running (status {})",
+            "cannot kill container {id}: container not running (status {})",
             status.to_string().to_lowercase()
         );
     }
