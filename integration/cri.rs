@@ -279,3 +279,42 @@ fn cri_secret_volume_is_visible_read_only() {
         "{bind}"
     );
 }
+
+/// Issue #16 item 1: a container whose process exits on its own just as it is stopped.
+/// containerd has not yet seen the exit, so its runc shim asks the runtime to kill the
+/// task and reads the runtime's error as "already stopped" only by runc's words
+/// (`container not running`); bulwark said `is not running`, and StopContainer failed
+/// with Unknown. Ten containers that exit at once, each stopped right after its start:
+/// every stop succeeds.
+#[test]
+fn cri_stop_of_a_container_that_just_exited_succeeds() {
+    let cd = Containerd::new();
+    let config = cd.pod_config("exits");
+    let pod_id = cd
+        .run_pod(&config)
+        .unwrap_or_else(|e| panic!("RunPodSandbox: {e}\n{}", cd.describe()));
+    let mut failed = Vec::new();
+    for n in 0..10 {
+        let id = cd
+            .create_container(
+                &pod_id,
+                &config,
+                Containerd::container_config(&format!("exit-{n}"), &["exit", "0"]),
+            )
+            .unwrap_or_else(|e| panic!("CreateContainer: {e}\n{}", cd.describe()));
+        cd.start_container(&id)
+            .unwrap_or_else(|e| panic!("StartContainer: {e}\n{}", cd.describe()));
+        if let Err(e) = cd.stop_container(&id) {
+            failed.push(format!("{id}: {e}"));
+        }
+        let _ = cd.remove_container(&id);
+    }
+    cd.stop_pod(&pod_id).expect("StopPodSandbox");
+    cd.remove_pod(&pod_id).expect("RemovePodSandbox");
+    assert!(
+        failed.is_empty(),
+        "{} of 10 stops failed: {failed:#?}\n{}",
+        failed.len(),
+        cd.describe()
+    );
+}
