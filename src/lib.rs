@@ -27,6 +27,7 @@ pub mod image_reference;
 pub mod layout;
 pub mod logging;
 pub mod namespace_paths;
+pub mod output;
 pub mod pipeline;
 pub mod policy;
 pub mod sandboxes;

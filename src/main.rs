@@ -13,7 +13,7 @@ const EXIT_FAILURE: i32 = 1;
 
 fn main() {
     // Parsing has no side effects and starts no thread, so it may precede sealing.
-    let cli = Cli::parse();
+    let cli = parse_or_exit();
 
     if cli.command.enters_container() {
         // CVE-2019-5736: a process in the container can open this binary through
@@ -46,6 +46,33 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// The command line, or the exit runc gives a usage error: one line on stderr and exit
+/// 1 (clap's own would be several lines and exit 2). `--help` and `--version` print and
+/// exit 0.
+fn parse_or_exit() -> Cli {
+    match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) if !err.use_stderr() => {
+            let _ = err.print();
+            std::process::exit(0);
+        }
+        Err(err) => {
+            // clap's message runs until its usage block; its lines become one.
+            let text = err.to_string();
+            let message: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .take_while(|line| !line.starts_with("Usage:") && !line.starts_with("For more"))
+                .filter(|line| !line.is_empty())
+                .collect();
+            let message = message.join(" ");
+            let message = message.strip_prefix("error: ").unwrap_or(&message);
+            eprintln!("bulwark: {message} (see bulwark --help)");
+            std::process::exit(EXIT_FAILURE);
+        }
+    }
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<i32> {

@@ -608,3 +608,63 @@ fn a_pid_file_that_cannot_be_written_fails_the_create_and_kills_the_init() {
         rt.assert_nothing_left(&id);
     }
 }
+
+/// Issue #16 item 5: a usage error is one `bulwark: …` line and exit 1, as runc's (clap
+/// printed a usage block and exited 2); `--help` and `--version` still exit 0.
+#[test]
+fn usage_errors_are_one_line_and_exit_1() {
+    for args in [
+        &["--no-such-flag"][..],
+        &["no-such-command"],
+        &["create"],
+        &["kill", "--no-such-flag", "x"],
+    ] {
+        let out = Command::new(BULWARK).args(args).output().unwrap();
+        let what = describe(args, &out);
+        assert_eq!(out.status.code(), Some(1), "{what}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{what}");
+        assert!(stderr.starts_with("bulwark: "), "{what}");
+    }
+    let out = Command::new(BULWARK).arg("create").output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("<CONTAINER_ID>"),
+        "the missing argument is named: {}",
+        describe(&["create"], &out)
+    );
+    for args in [["--help"], ["--version"]] {
+        let out = Command::new(BULWARK).args(args).output().unwrap();
+        assert!(out.status.success(), "{}", describe(&args, &out));
+        assert!(!out.stdout.is_empty());
+    }
+}
+
+/// Issue #16 item 5: `bulwark state ID | head -1` whose reader is gone before bulwark
+/// writes. Rust ignores SIGPIPE, so println! panicked ("failed printing to stdout",
+/// exit 101); bulwark now ends as runc does, by SIGPIPE, without a panic message.
+#[test]
+fn a_reader_that_went_away_ends_the_command_by_sigpipe_without_a_panic() {
+    use std::os::unix::process::ExitStatusExt;
+    let rt = Runtime::new();
+    let bundle = Bundle::new(&["/probe", "sleep", "300"]);
+    let id = unique_id("epipe");
+    rt.ok(&["create", "--bundle", bundle.path_str(), &id]);
+    let (reader, writer) = nix::unistd::pipe().unwrap();
+    drop(reader);
+    let out = rt
+        .command(&["state", &id])
+        .stdout(std::process::Stdio::from(writer))
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGPIPE),
+        "{:?}: {stderr}",
+        out.status
+    );
+    rt.ok(&["delete", "--force", &id]);
+    rt.assert_nothing_left(&id);
+}

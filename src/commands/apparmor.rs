@@ -43,6 +43,6 @@ fn install() -> Result<()> {
     if !host::loaded_apparmor_profiles().contains("bulwark-default") {
         bail!("apparmor_parser succeeded but the kernel does not list bulwark-default");
     }
-    println!("bulwark-default loaded");
+    crate::outln!("bulwark-default loaded");
     Ok(())
 }

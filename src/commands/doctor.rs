@@ -28,7 +28,7 @@ pub fn doctor(args: Doctor) -> Result<i32> {
     let checks = run_checks();
     let healthy = checks.iter().all(|c| c.ok || !c.required);
     match args.format {
-        LogFormat::Json => println!(
+        LogFormat::Json => crate::outln!(
             "{}",
             serde_json::to_string_pretty(&json!({ "healthy": healthy, "checks": checks }))?
         ),
@@ -39,9 +39,9 @@ pub fn doctor(args: Doctor) -> Result<i32> {
                     (false, true) => "FAIL",
                     (false, false) => "warn",
                 };
-                println!("{status} {:<10} {}", check.name, check.detail);
+                crate::outln!("{status} {:<10} {}", check.name, check.detail);
             }
-            println!("{}", if healthy { "healthy" } else { "UNHEALTHY" });
+            crate::outln!("{}", if healthy { "healthy" } else { "UNHEALTHY" });
         }
     }
     Ok(if healthy { 0 } else { 1 })

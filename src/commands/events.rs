@@ -24,7 +24,7 @@ pub fn events(root: &Path, args: Events) -> Result<()> {
             .stats()
             .with_context(|| format!("cannot read the statistics of container {id}"))?;
         let event = json!({"type": "stats", "id": id.as_str(), "data": stats});
-        println!("{event}");
+        crate::outln!("{event}");
         if args.stats {
             return Ok(());
         }

@@ -18,7 +18,7 @@ const NAMESPACES: [&str; 8] = [
 /// without it, is reported absent.
 pub fn features() -> Result<()> {
     let config = LoadedConfig::load()?;
-    println!("{}", serde_json::to_string_pretty(&document(&config))?);
+    crate::outln!("{}", serde_json::to_string_pretty(&document(&config))?);
     Ok(())
 }
 

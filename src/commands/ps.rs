@@ -17,7 +17,7 @@ pub fn ps(root: &Path, args: Ps) -> Result<()> {
         .map(|p| p.as_raw())
         .collect();
     match args.format.as_str() {
-        "json" => println!("{}", serde_json::to_string(&pids)?),
+        "json" => crate::outln!("{}", serde_json::to_string(&pids)?),
         "table" => print_table(&pids, &args.ps_options)?,
         other => bail!("unknown --format {other:?}: use table or json"),
     }
@@ -48,14 +48,14 @@ fn print_table(pids: &[i32], ps_options: &[String]) -> Result<()> {
         .split_whitespace()
         .position(|c| c == "PID")
         .context("ps output has no PID column")?;
-    println!("{header}");
+    crate::outln!("{header}");
     for line in lines {
         let pid = line
             .split_whitespace()
             .nth(pid_column)
             .and_then(|p| p.parse::<i32>().ok());
         if pid.is_some_and(|p| pids.contains(&p)) {
-            println!("{line}");
+            crate::outln!("{line}");
         }
     }
     Ok(())

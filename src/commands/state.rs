@@ -63,6 +63,6 @@ impl StateView {
 pub fn state(root: &Path, args: ContainerRef) -> Result<()> {
     let (root, id) = open(root, &args.container_id)?;
     let view = StateView::load(&root, &id)?;
-    println!("{}", serde_json::to_string_pretty(&view)?);
+    crate::outln!("{}", serde_json::to_string_pretty(&view)?);
     Ok(())
 }

@@ -85,7 +85,7 @@ pub fn validate(root: &Path, args: Validate) -> Result<i32> {
         }
     };
     match args.format {
-        LogFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        LogFormat::Json => crate::outln!("{}", serde_json::to_string_pretty(&report)?),
         LogFormat::Text => print_text(&report),
     }
     Ok(if report.admitted { 0 } else { 1 })
@@ -97,19 +97,23 @@ fn print_text(report: &Report) {
     } else {
         "REFUSED"
     };
-    println!("{verdict} {}", report.source.display());
+    crate::outln!("{verdict} {}", report.source.display());
     for violation in &report.violations {
-        println!("  {violation}");
+        crate::outln!("  {violation}");
     }
     if let Some(err) = &report.baseline_error {
-        println!("  {err}");
+        crate::outln!("  {err}");
     }
     if !report.changes.is_empty() {
-        println!("baseline changes:");
+        crate::outln!("baseline changes:");
         for change in &report.changes {
-            println!(
+            crate::outln!(
                 "  [{}] {}: {} -> {} ({})",
-                change.control, change.path, change.before, change.after, change.reason
+                change.control,
+                change.path,
+                change.before,
+                change.after,
+                change.reason
             );
         }
     }
