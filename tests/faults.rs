@@ -71,19 +71,13 @@ impl Drop for Tmpfs {
 }
 
 /// A secrets source directory with one secret, and the config allowing it.
-fn secrets_setup() -> (TempDir, PathBuf, String) {
-    let dir = tempfile::Builder::new()
-        .prefix("bulwark-fault-secret-")
-        .tempdir()
-        .unwrap();
-    let source = fs::canonicalize(dir.path()).unwrap();
-    let file = source.join("token");
-    fs::write(&file, format!("{}-s3cr3t", unique_id("v"))).unwrap();
-    let config = format!(
-        "{TEST_CONFIG}[secrets]\nsource_dirs = [{:?}]\n",
-        source.display().to_string()
-    );
-    (dir, file, config)
+fn secrets_setup() -> (common::Sources, PathBuf, String) {
+    // Policy data that lets a container without a trusted agent receive secrets: the
+    // faults are the subject here, tests/policy.rs covers the scoping.
+    let sources = common::Sources::new();
+    let (file, _value) = sources.add("token");
+    let config = sources.config("");
+    (sources, file, config)
 }
 
 /// Nothing of `id` left, the secrets tmpfs included, and `pid` (if any) dead.
