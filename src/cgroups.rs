@@ -157,12 +157,10 @@ pub fn existing(path: &CgroupPath) -> Result<Vec<PathBuf>, CgroupError> {
         .collect())
 }
 
-/// Creates the container's cgroup in the hierarchy libcontainer counts its processes
-/// in (the v1 `devices` controller, which `kill --all` walks; the unified root on v2)
-/// with a plain `mkdir` of the leaf: it fails if the directory exists, so exactly one
-/// create gets it. Returns the directory made, for [`release`] if the create fails
-/// before libcontainer owns it. Parents are made as needed (an engine's pod parent).
-pub fn claim(path: &CgroupPath) -> Result<PathBuf, CgroupError> {
+/// Where the container's cgroup is claimed: in the hierarchy libcontainer counts its
+/// processes in (the v1 `devices` controller, which `kill --all` walks; the unified
+/// root on v2). Nothing is created.
+pub fn claim_dir(path: &CgroupPath) -> Result<PathBuf, CgroupError> {
     let hierarchies = hierarchies()?;
     let unified = unified_only(&hierarchies);
     let hierarchy = if unified {
@@ -180,19 +178,26 @@ pub fn claim(path: &CgroupPath) -> Result<PathBuf, CgroupError> {
                 CgroupError::Mounts(io::Error::other("no devices controller hierarchy"))
             })?
     };
-    let dir = hierarchy.join(path.relative_dir(unified));
+    Ok(hierarchy.join(path.relative_dir(unified)))
+}
+
+/// Claims `dir` (from [`claim_dir`]) with a plain `mkdir` of the leaf: it fails if the
+/// directory exists, so exactly one create gets it. Parents are made as needed (an
+/// engine's pod parent). [`release`] undoes it if the create fails before libcontainer
+/// owns it.
+pub fn claim(dir: &Path) -> Result<(), CgroupError> {
     let create_err = |source| CgroupError::Create {
-        path: dir.clone(),
+        path: dir.to_owned(),
         source,
     };
     if let Some(parent) = dir.parent() {
         fs::create_dir_all(parent).map_err(create_err)?;
     }
-    match fs::create_dir(&dir) {
-        Ok(()) => Ok(dir),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            Err(CgroupError::Exists { path: dir })
-        }
+    match fs::create_dir(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(CgroupError::Exists {
+            path: dir.to_owned(),
+        }),
         Err(e) => Err(create_err(e)),
     }
 }

@@ -132,15 +132,21 @@ fn build(
         .as_ref()
         .map(|r| r.path().clone())
         .unwrap_or_default();
-    let claimed_cgroup = claim_cgroup(&spec)?;
-    let record = ContainerRecord {
+    // The record names the cgroup before it is made: a create killed between the two
+    // leaves a record `delete --force` cleans up by (an rmdir of a cgroup that was never
+    // made is nothing), where a cgroup made first was left behind with no record.
+    let claimed_cgroup = claim_dir(&spec)?;
+    let mut record = ContainerRecord {
         bundle: bundle.to_owned(),
         rootfs,
         policy_context: context,
         claimed_cgroup: Some(claimed_cgroup.clone()),
     };
-    if let Err(error) = record.save(root, id) {
-        cgroups::release(&claimed_cgroup);
+    record.save(root, id)?;
+    if let Err(error) = cgroups::claim(&claimed_cgroup) {
+        // Not ours (another create has it): the record must not send a cleanup there.
+        record.claimed_cgroup = None;
+        record.save(root, id)?;
         return Err(error.into());
     }
     if let Err(error) = check_only_sandbox_of_its_pod(root, id, &record) {
@@ -216,10 +222,10 @@ fn check_only_sandbox_of_its_pod(
     }
 }
 
-/// Makes the container's cgroup (admitted by `cgroups.path`, or bulwark's default)
-/// before libcontainer joins it: the exclusive mkdir refuses a cgroup another create
-/// got first.
-fn claim_cgroup(spec: &Spec) -> Result<PathBuf> {
+/// Where the container's cgroup (admitted by `cgroups.path`, or bulwark's default) is
+/// claimed before libcontainer joins it: the exclusive mkdir there refuses a cgroup
+/// another create got first.
+fn claim_dir(spec: &Spec) -> Result<PathBuf> {
     let path = spec
         .linux()
         .as_ref()
@@ -228,7 +234,7 @@ fn claim_cgroup(spec: &Spec) -> Result<PathBuf> {
     let text = path.to_string_lossy();
     let parsed = CgroupPath::parse(&text)
         .map_err(|form| anyhow::anyhow!("linux.cgroupsPath {text:?}: {form}"))?;
-    Ok(cgroups::claim(&parsed)?)
+    Ok(cgroups::claim_dir(&parsed)?)
 }
 
 /// Writes the init's pid for the engine, atomically (runc's way: a reader never sees a
