@@ -14,7 +14,7 @@ use crate::binds;
 use crate::cgroups::{self, CgroupPath};
 use crate::cli::{Create, CreateOpts, GlobalOpts};
 use crate::config::LoadedConfig;
-use crate::engine::binding::{self, Sandboxes};
+use crate::engine::binding;
 use crate::executor::HardenedExecutor;
 use crate::failpoint;
 use crate::layout::{ContainerId, ContainerRecord, StateRoot};
@@ -202,12 +202,7 @@ fn check_only_sandbox_of_its_pod(
     let Some(uid) = container["pod_uid"].as_str() else {
         return Ok(());
     };
-    let others: Vec<String> = StateRootSandboxes { root }
-        .of_pod(uid)
-        .into_iter()
-        .filter(|other| other != id.as_str())
-        .collect();
-    match others.first() {
+    match binding::other_sandbox_of_pod(&StateRootSandboxes { root }, uid, id.as_str()) {
         None => Ok(()),
         Some(other) => Err(Refused(vec![Violation {
             rule: admission::ENGINE_IDENTITY,

@@ -87,6 +87,11 @@ pub struct Unbound {
     pub allowed: String,
 }
 
+/// A sandbox of pod `uid` other than `id` that runs or is being created.
+pub fn other_sandbox_of_pod(sandboxes: &dyn Sandboxes, uid: &str, id: &str) -> Option<String> {
+    sandboxes.of_pod(uid).into_iter().find(|other| other != id)
+}
+
 /// Holds `claim`, made by `spec`, against the evidence.
 pub fn bind(claim: &Engine, spec: &Value, evidence: &Evidence) -> Result<Binding, Unbound> {
     let id = evidence.container_id;
@@ -122,13 +127,7 @@ pub fn bind(claim: &Engine, spec: &Value, evidence: &Evidence) -> Result<Binding
             let Some(uid) = pod_uid else {
                 return Ok(Binding::CriSandbox);
             };
-            let others: Vec<String> = evidence
-                .sandboxes
-                .of_pod(uid)
-                .into_iter()
-                .filter(|other| other != id)
-                .collect();
-            if let Some(other) = others.first() {
+            if let Some(other) = other_sandbox_of_pod(evidence.sandboxes, uid, id) {
                 return Err(Unbound {
                     field: POD_UID_FIELD.to_owned(),
                     value: format!("{uid:?}"),
