@@ -22,6 +22,14 @@ use serde_json::json;
 /// The podman tests' bulwark config on a host that trusts its Podman users' agent
 /// annotations (`bulwark.io/agent`) as identities, so a claimed agent may receive the
 /// secrets the policy grants it (policies/data.json: research-agent, `openai-api-key`).
+/// `--secret openai-api-key` for the agent that may have it, named by annotation.
+const AGENT_SECRET: [&str; 4] = [
+    "--secret",
+    "openai-api-key",
+    "--annotation",
+    "bulwark.io/agent=research-agent",
+];
+
 fn trusts_podman_agents() -> String {
     format!(
         "{}[policy]\ntrusted_agent_engines = [\"other\", \"podman\"]\n",
@@ -312,15 +320,7 @@ fn podman_secret_exec_sees_it_and_rm_unmounts_it() {
     let pm = Podman::new();
     pm.set_bulwark_config(&trusts_podman_agents());
     pm.secret_create("openai-api-key", "podman-exec-s3cr3t");
-    let cid = pm.run_detached(
-        &[
-            "--secret",
-            "openai-api-key",
-            "--annotation",
-            "bulwark.io/agent=research-agent",
-        ],
-        &["sleep", "300"],
-    );
+    let cid = pm.run_detached(&AGENT_SECRET, &["sleep", "300"]);
     assert_eq!(
         host_mounts_below(&pm.path("rt")).len(),
         1,
@@ -418,15 +418,7 @@ fn a_podman_container_id_reused_by_another_caller_gets_neither_its_secret_nor_it
     pm.set_bulwark_config(&trusts_podman_agents());
     let value = format!("podman-reused-id-s3cr3t-{}", std::process::id());
     pm.secret_create("openai-api-key", &value);
-    let cid = pm.run_detached(
-        &[
-            "--secret",
-            "openai-api-key",
-            "--annotation",
-            "bulwark.io/agent=research-agent",
-        ],
-        &["sleep", "300"],
-    );
+    let cid = pm.run_detached(&AGENT_SECRET, &["sleep", "300"]);
     let userdata = pm.path(&format!("root/overlay-containers/{cid}/userdata"));
     assert!(
         pm.runtime_argv_log()
