@@ -18,6 +18,7 @@ use crate::admission::{self, Refused};
 use crate::baseline::{Baseline, BaselineError, Change};
 use crate::cli::Exec;
 use crate::config::AdmissionConfig;
+use crate::image_groups::RootGroups;
 use crate::pipeline::{self, SpecError};
 
 #[derive(Debug, thiserror::Error)]
@@ -147,13 +148,14 @@ pub fn admit(
     mut process: Process,
     admission: &AdmissionConfig,
     baseline: &Baseline,
+    root_groups: &RootGroups,
 ) -> Result<(Process, Vec<Change>), ExecRefused> {
     let rendered = serde_json::to_value(&process).map_err(ExecRefused::Render)?;
     let violations = admission::admit_exec(&rendered, admission);
     if !violations.is_empty() {
         return Err(Refused(violations).into());
     }
-    let changes = baseline.apply_to_process(&mut process)?;
+    let changes = baseline.apply_to_process(&mut process, root_groups)?;
     Ok((process, changes))
 }
 

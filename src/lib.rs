@@ -22,6 +22,7 @@ pub mod exec_process;
 pub mod executor;
 pub mod failpoint;
 pub mod host;
+pub mod image_groups;
 pub mod image_identity;
 pub mod image_reference;
 pub mod layout;

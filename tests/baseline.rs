@@ -220,3 +220,105 @@ fn apparmor_install_says_why_it_cannot_load_on_a_kernel_without_apparmor() {
     let stderr = rt.fails(&["apparmor", "install"]);
     assert!(stderr.contains("this kernel has no AppArmor"), "{stderr}");
 }
+
+/// The supplementary groups a probe reports, as numbers.
+fn groups_of(report: &Value) -> Vec<u64> {
+    report["groups"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no groups in {report}"))
+        .iter()
+        .map(|g| g.as_u64().unwrap())
+        .collect()
+}
+
+/// Issue #16 item 9: engines give uid 0 the groups the image's `/etc/group` lists root
+/// in (containerd's WithAdditionalGIDs: busybox's `wheel`); once bulwark runs the process
+/// as 65532 those are root's groups, not its own. The groups the caller named by number
+/// (Kubernetes supplementalGroups/fsGroup, here 2000) stay. Before the fix the init and
+/// an exec kept `wheel` (groups [10, 2000]).
+#[test]
+fn remapped_root_loses_roots_supplementary_groups_from_the_image() {
+    let rt = Runtime::new();
+    let mut bundle = Bundle::new(&["/probe", "sleep", "300"]);
+    fs::write(
+        bundle.path().join("rootfs/etc/group"),
+        "root:x:0:\nwheel:x:10:root\nstaff:x:50:alice\nfs:x:2000:\n",
+    )
+    .unwrap();
+    bundle.set(
+        "/process/user",
+        json!({"uid": 0, "gid": 0, "additionalGids": [0, 10, 50, 2000]}),
+    );
+    bundle.write();
+    let id = unique_id("root-groups");
+    rt.ok(&["run", "--detach", "--bundle", bundle.path_str(), &id]);
+    let pid = rt.state(&id)["pid"].as_i64().unwrap();
+    // The init, seen from the host: `wheel` (10) is gone, `staff` (not root's) stays.
+    assert_eq!(
+        common::proc_status(pid, "Groups").as_deref(),
+        Some("50 2000"),
+        "the init's supplementary groups"
+    );
+    // An exec as root with the engine's groups for root, seen from inside.
+    let process = bundle.path().join("exec-process.json");
+    fs::write(
+        &process,
+        json!({
+            "args": ["/probe", "report"], "cwd": "/",
+            "user": {"uid": 0, "gid": 0, "additionalGids": [10, 2000]}
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let report = probe_report(
+        &rt.ok(&["exec", "--process", process.to_str().unwrap(), &id])
+            .stdout,
+    );
+    assert_eq!(groups_of(&report), vec![2000], "{report}");
+    assert_eq!(
+        (report["uid"].as_u64(), report["gid"].as_u64()),
+        (Some(65532), Some(65532))
+    );
+    rt.ok(&["delete", "--force", &id]);
+}
+
+/// When the image's group file cannot be read (here a directory), bulwark cannot tell
+/// root's groups from the caller's: the remapped process keeps none. A process that was
+/// never root keeps the groups it was given.
+#[test]
+fn remapped_root_keeps_no_group_when_the_images_group_file_is_unreadable() {
+    let rt = Runtime::new();
+    let mut bundle = Bundle::new(&["/probe", "report"]);
+    fs::create_dir(bundle.path().join("rootfs/etc/group")).unwrap();
+    bundle.set(
+        "/process/user",
+        json!({"uid": 0, "gid": 0, "additionalGids": [10, 2000]}),
+    );
+    bundle.write();
+    let report = probe_report(
+        &rt.ok(&[
+            "run",
+            "--bundle",
+            bundle.path_str(),
+            &unique_id("groups-unknown"),
+        ])
+        .stdout,
+    );
+    assert_eq!(groups_of(&report), Vec::<u64>::new(), "{report}");
+
+    bundle.set(
+        "/process/user",
+        json!({"uid": 1000, "gid": 1000, "additionalGids": [10, 2000]}),
+    );
+    bundle.write();
+    let report = probe_report(
+        &rt.ok(&[
+            "run",
+            "--bundle",
+            bundle.path_str(),
+            &unique_id("groups-user"),
+        ])
+        .stdout,
+    );
+    assert_eq!(groups_of(&report), vec![10, 2000], "{report}");
+}

@@ -21,6 +21,7 @@ use bulwark::config::{
 };
 use bulwark::engine::binding::NoSandboxes;
 use bulwark::exec_process::{self, ExecError, ExecRefused};
+use bulwark::image_groups::RootGroups;
 use bulwark::pipeline::{self, PipelineInput, SpecError, MAX_SPEC_BYTES};
 use bulwark::policy::{self, opa};
 use clap::Parser;
@@ -92,7 +93,7 @@ fn setup() -> &'static Setup {
         }))
         .expect("a valid process");
         Baseline::new(&baseline, &host)
-            .apply_to_process(&mut init)
+            .apply_to_process(&mut init, &RootGroups::default())
             .expect("the init process hardens");
         let argv = ["bulwark", "exec", "--process", "process.json", CONTAINER_ID];
         let exec_request = match Cli::parse_from(argv).command {
@@ -414,7 +415,9 @@ pub fn exec_process(data: &[u8]) -> Verdict {
             exec_process::derive_from(&setup.init, Some(requested), &setup.exec_request, true)
         })
         .map_err(ExecRefused::from)
-        .and_then(|process| exec_process::admit(process, &setup.admission, &baseline));
+        .and_then(|process| {
+            exec_process::admit(process, &setup.admission, &baseline, &RootGroups::default())
+        });
     let process = match outcome {
         Err(ExecRefused::Admission(Refused(violations))) => {
             assert_violations_explained(&violations);

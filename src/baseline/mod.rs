@@ -19,6 +19,7 @@ use serde_json::Value;
 
 use crate::config::{BaselineConfig, NonRootMode, SeccompProfileName};
 use crate::devices;
+use crate::image_groups::RootGroups;
 use crate::seccomp_profiles::{self, ProfileError};
 
 mod mounts;
@@ -141,7 +142,9 @@ impl<'a> Baseline<'a> {
     pub fn apply_to_spec(&self, spec: &mut Spec) -> Result<Vec<Change>, BaselineError> {
         let mut changes = Vec::new();
         let mut process = spec.process().clone().ok_or(BaselineError::NoProcess)?;
-        changes.extend(self.apply_to_process(&mut process)?);
+        let root_groups =
+            RootGroups::of_root_path(spec.root().as_ref().map(|r| r.path().as_path()));
+        changes.extend(self.apply_to_process(&mut process, &root_groups)?);
         spec.set_process(Some(process));
 
         if let Some(mut root) = spec.root().clone() {
@@ -221,8 +224,13 @@ impl<'a> Baseline<'a> {
         Ok(changes)
     }
 
-    /// Hardens one process: the init process, and every exec'd process.
-    pub fn apply_to_process(&self, process: &mut Process) -> Result<Vec<Change>, BaselineError> {
+    /// Hardens one process: the init process, and every exec'd process. `root_groups`
+    /// are the supplementary groups the container's image gives root.
+    pub fn apply_to_process(
+        &self,
+        process: &mut Process,
+        root_groups: &RootGroups,
+    ) -> Result<Vec<Change>, BaselineError> {
         let mut changes = Vec::new();
 
         let capabilities = self.allowed_capabilities(process.capabilities().as_ref());
@@ -246,14 +254,23 @@ impl<'a> Baseline<'a> {
         );
         process.set_no_new_privileges(Some(true));
 
-        let user = self.non_root_user(process.user())?;
+        let user = self.non_root_user(process.user(), root_groups)?;
         record(
             &mut changes,
             "non-root",
             "process.user",
             process.user(),
             &user,
-            "uid/gid 0 run as the configured non-root user; gid 0 is no supplementary group",
+            match root_groups {
+                RootGroups::Unknown(_) if process.user().uid() == 0 => {
+                    "uid/gid 0 run as the configured non-root user; the image's group file \
+                     is unreadable, so no supplementary group of root's is kept"
+                }
+                _ => {
+                    "uid/gid 0 run as the configured non-root user, without root's \
+                     supplementary groups from the image; gid 0 is no supplementary group"
+                }
+            },
         );
         process.set_user(user);
 
@@ -331,17 +348,14 @@ impl<'a> Baseline<'a> {
         caps
     }
 
-    fn non_root_user(&self, user: &User) -> Result<User, BaselineError> {
+    fn non_root_user(&self, user: &User, root_groups: &RootGroups) -> Result<User, BaselineError> {
         let ids = &self.config.non_root;
         let refuse = ids.mode == NonRootMode::Refuse;
         let mut user = user.clone();
-        if user.uid() == 0 {
-            if refuse {
-                return Err(BaselineError::RootRefused {
-                    path: "process.user.uid",
-                });
-            }
-            user.set_uid(ids.uid);
+        if user.uid() == 0 && refuse {
+            return Err(BaselineError::RootRefused {
+                path: "process.user.uid",
+            });
         }
         if user.gid() == 0 {
             if refuse {
@@ -351,8 +365,16 @@ impl<'a> Baseline<'a> {
             }
             user.set_gid(ids.gid);
         }
+        let remapped_root = user.uid() == 0;
+        if remapped_root {
+            user.set_uid(ids.uid);
+        }
+        // The engine added root's groups from the image (issue #16 item 9: busybox's
+        // `wheel`); the remapped process is not root and keeps only the groups the
+        // caller named by number.
+        let keep = |gid: &u32| *gid != 0 && (!remapped_root || root_groups.keeps(*gid));
         if let Some(gids) = user.additional_gids().clone() {
-            user.set_additional_gids(Some(gids.into_iter().filter(|g| *g != 0).collect()));
+            user.set_additional_gids(Some(gids.into_iter().filter(keep).collect()));
         }
         Ok(user)
     }
@@ -533,7 +555,8 @@ mod tests {
         }
         assert_eq!(process.no_new_privileges(), Some(true));
         assert_eq!((process.user().uid(), process.user().gid()), (65532, 65532));
-        assert_eq!(process.user().additional_gids(), &Some(vec![10]));
+        // root.path names no readable image: none of root's groups is known, none is kept.
+        assert_eq!(process.user().additional_gids(), &Some(vec![]));
         assert_eq!(process.oom_score_adj(), Some(0));
         let core = process.rlimits().as_ref().unwrap();
         assert_eq!(core.len(), 1);
@@ -812,6 +835,11 @@ mod tests {
         let baseline = Baseline::new(&config, &host);
         baseline.apply_to_spec(&mut spec).unwrap();
         let mut process = spec.process().clone().unwrap();
-        assert_eq!(baseline.apply_to_process(&mut process).unwrap(), vec![]);
+        assert_eq!(
+            baseline
+                .apply_to_process(&mut process, &RootGroups::default())
+                .unwrap(),
+            vec![]
+        );
     }
 }

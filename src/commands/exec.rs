@@ -14,6 +14,7 @@ use crate::cli::Exec;
 use crate::config::LoadedConfig;
 use crate::exec_process::{self, ExecError, ExecRefused};
 use crate::executor::HardenedExecutor;
+use crate::image_groups::RootGroups;
 use crate::layout::ContainerRecord;
 use crate::pipeline;
 use crate::policy::input::{Operation, Subject};
@@ -50,9 +51,13 @@ pub fn exec(root: &Path, args: Exec) -> Result<i32> {
     // run as root or regain what the init process was stripped of.
     let host = HostSupport::probe();
     let baseline = Baseline::new(&config.config.baseline, &host);
+    // The effective spec's root.path is absolute (the pipeline resolved it at create).
+    let root_groups = RootGroups::of_root_path(spec.root().as_ref().map(|r| r.path().as_path()));
     let admitted = exec_process::derive(init, &args, seccomp.is_some())
         .map_err(ExecRefused::from)
-        .and_then(|process| exec_process::admit(process, &config.config.admission, &baseline));
+        .and_then(|process| {
+            exec_process::admit(process, &config.config.admission, &baseline, &root_groups)
+        });
     let (process, changes) = match admitted {
         Ok(admitted) => admitted,
         Err(error) => {
