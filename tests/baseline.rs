@@ -322,3 +322,121 @@ fn remapped_root_keeps_no_group_when_the_images_group_file_is_unreadable() {
     );
     assert_eq!(groups_of(&report), vec![10, 2000], "{report}");
 }
+
+/// The capabilities of a 6.x kernel by number (CAP_CHOWN = 0 .. CAP_CHECKPOINT_RESTORE = 40).
+const CAPABILITIES_BY_NUMBER: [&str; 41] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+/// The positive control for `assert_hardened` (issue #18 item 1): the same probe, run
+/// by Debian's runc as uid 0 with every capability, no seccomp filter and
+/// no-new-privileges off, either succeeds at each of the `MUST_FAIL` syscalls or fails
+/// with another errno (a kernel without kexec or modules answers ENOSYS, a bogus
+/// filesystem type ENODEV, ...). So the EPERM `assert_hardened` requires inside bulwark
+/// comes from the baseline (seccomp, capabilities), not from the probe's arguments or
+/// the kernel, and removing the baseline makes those assertions fail.
+#[test]
+fn without_the_baseline_no_must_fail_probe_answers_eperm() {
+    let mut bundle = Bundle::new(&["/probe", "report"]);
+    // Every capability the host's bounding set holds (this host lacks CAP_SYS_RESOURCE,
+    // and runc cannot grant what it does not have).
+    let host_bounding = common::proc_status(std::process::id().into(), "CapBnd").unwrap();
+    let host_bounding = u64::from_str_radix(&host_bounding, 16).unwrap();
+    let all: Vec<&str> = CAPABILITIES_BY_NUMBER
+        .iter()
+        .enumerate()
+        .filter(|(bit, _)| host_bounding & (1 << bit) != 0)
+        .map(|(_, name)| *name)
+        .collect();
+    bundle.set(
+        "/process/capabilities",
+        json!({"bounding": all, "effective": all, "permitted": all, "inheritable": all,
+               "ambient": all}),
+    );
+    bundle.set("/process/noNewPrivileges", json!(false));
+    bundle.set("/process/user", json!({"uid": 0, "gid": 0}));
+    bundle.config["linux"]
+        .as_object_mut()
+        .unwrap()
+        .remove("seccomp");
+    bundle.write();
+    let runc_root = tempfile::tempdir().unwrap();
+    let id = unique_id("control");
+    let out = common::output_via_files({
+        let mut cmd = std::process::Command::new("runc");
+        cmd.arg("--root")
+            .arg(runc_root.path())
+            .args(["run", "--bundle", bundle.path_str(), &id]);
+        cmd
+    });
+    assert!(
+        out.status.success(),
+        "{}",
+        common::describe(&["runc run"], &out)
+    );
+    let report = probe_report(&out.stdout);
+    assert_eq!(
+        report["seccomp"], 0,
+        "the control runs unfiltered: {report}"
+    );
+    assert_eq!(
+        report["caps"]["effective"],
+        format!("{host_bounding:016x}"),
+        "the control holds every capability the host has: {report}"
+    );
+    let mut succeeded = 0;
+    for name in common::MUST_FAIL {
+        let result = report["syscalls"][name].as_str().unwrap_or_default();
+        assert!(
+            result == "ok" || (result.starts_with('E') && result != "EPERM"),
+            "{name}: without the baseline it must succeed or fail otherwise than EPERM \
+             (and run at all), got {result:?}: {report}"
+        );
+        succeeded += usize::from(result == "ok");
+    }
+    // Most of them really work unprotected (13 of 21 on this host's kernel).
+    assert!(
+        succeeded >= 10,
+        "only {succeeded} probes succeeded: {report}"
+    );
+}
