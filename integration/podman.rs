@@ -92,13 +92,33 @@ fn podman_exec_keeps_seccomp_and_uid() {
         )
     };
     assert_eq!(exec["seccomp"], json!(2), "{}", context());
+    // bulwark's profile, not any filter: Podman's own profile (Moby's) also answers
+    // clone3 with ENOSYS, but lets any socket family through, where bulwark's refuses
+    // families above AF_ALG (AF_VSOCK: EPERM).
+    for report in [&init, &exec] {
+        assert_eq!(report["syscalls"]["clone3"], "ENOSYS", "{}", context());
+        assert_eq!(
+            report["syscalls"]["socket_af_vsock"],
+            "EPERM",
+            "{}",
+            context()
+        );
+    }
     assert_eq!(exec["uid"], json!(1000), "{}", context());
     assert_eq!(exec["seccomp"], init["seccomp"], "{}", context());
     assert_eq!(exec["uid"], init["uid"], "{}", context());
 
     // A graceful stop: podman sends SIGTERM through `bulwark kill`, which the
-    // probe's sleep mode exits on well before podman's 10 s SIGKILL fallback.
+    // probe's sleep mode exits on (code 0) well before podman's 10 s SIGKILL fallback;
+    // after the fallback the exit code would be 137.
     pm.podman_ok(&["stop", &cid]);
+    let inspect = pm.podman_ok(&["inspect", "--format", "{{.State.ExitCode}}", &cid]);
+    assert_eq!(
+        String::from_utf8_lossy(&inspect.stdout).trim(),
+        "0",
+        "the stop was not graceful\n{}",
+        pm.describe(&["inspect", &cid], &inspect)
+    );
     pm.podman_ok(&["rm", &cid]);
     let ps = pm.podman_ok(&["ps", "--all", "--quiet"]);
     assert!(
