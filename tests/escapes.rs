@@ -676,11 +676,19 @@ impl Drop for Restore {
     }
 }
 
+/// Gives a file of the container's own cgroup to the uid its processes run as.
+fn chown_to_container_user(path: &str) {
+    std::os::unix::fs::chown(path, Some(65532), Some(65532))
+        .unwrap_or_else(|e| panic!("chown {path}: {e}"));
+}
+
 /// A container writes to `/proc/sysrq-trigger` ("h": help only, harmless if it got
 /// through), `/proc/sys/kernel/core_pattern` (the classic host-code-execution hook),
 /// and through a (read-only, as admission requires) cgroup mount to
 /// `memory.limit_in_bytes`, `cgroup.procs`, `release_agent` and `notify_on_release`
-/// (CVE-2022-0492). Every write fails inside; /proc/sys and /proc/sysrq-trigger are
+/// (CVE-2022-0492). Every write fails inside with the errno of what stops it (issue #18
+/// item 4: any error passed before, and every cgroup write met EACCES from the uid
+/// before the read-only mount was ever consulted); /proc/sys and /proc/sysrq-trigger are
 /// read-only mounts (the baseline's read-only paths) and the cgroup mounts are
 /// read-only; from the host, core_pattern, the container's memory limit, its init's
 /// cgroups and the hierarchies' release agents are unchanged.
@@ -718,32 +726,67 @@ fn writes_to_sysrq_core_pattern_and_cgroups_fail_and_change_nothing() {
         args.extend(paths.iter().map(String::as_str));
         probe_report(&rt.ok(&args).stdout)
     };
-    let cgroup = |file: &str| -> Vec<String> {
+    let cgroup = |controllers: &[&str], file: &str| -> Vec<String> {
         controllers
             .iter()
             .map(|c| format!("/sys/fs/cgroup/{c}/{file}"))
             .collect()
     };
+    // As uid 65532 a root-owned file answers EACCES whatever the mount: to reach the
+    // read-only cover itself, the container's own cgroup files (made for it, gone at
+    // delete) are handed to 65532 on the host first. Inside, only the read-only mount
+    // stands between the process and its limits (CVE-2022-0492) and must answer EROFS;
+    // without the cover libcontainer's cgroup v1 binds are writable and these succeed.
+    let own = ["memory", "pids", "cpu", "freezer"];
+    for c in own {
+        for file in ["cgroup.procs", "notify_on_release"] {
+            chown_to_container_user(&format!("/sys/fs/cgroup/{c}/bulwark/{id}/{file}"));
+        }
+    }
+    chown_to_container_user(&limit_file);
     // This CI kernel has no /proc/sysrq-trigger (CONFIG_MAGIC_SYSRQ off): then the
     // write meets ENOENT and there is no read-only mount to check.
     let sysrq = Path::new("/proc/sysrq-trigger").exists();
+    // (text, paths, the errno each must answer and why)
     let attempts = [
-        ("h", vec!["/proc/sysrq-trigger".to_owned()]),
+        // root-owned 0200; its read-only mount is checked below.
+        (
+            "h",
+            vec!["/proc/sysrq-trigger".to_owned()],
+            if sysrq { "EACCES" } else { "ENOENT" },
+        ),
+        // procfs refuses a chown of sysctl files: root-owned 0644, read-only below.
         (
             "|/tmp/bulwark-escape %p",
             vec!["/proc/sys/kernel/core_pattern".to_owned()],
+            "EACCES",
         ),
-        ("268435456", cgroup("memory.limit_in_bytes")),
-        ("1", cgroup("cgroup.procs")),
-        ("1", cgroup("notify_on_release")),
-        ("/tmp/bulwark-escape", cgroup("release_agent")),
+        (
+            "268435456",
+            vec!["/sys/fs/cgroup/memory/memory.limit_in_bytes".to_owned()],
+            "EROFS",
+        ),
+        ("1", cgroup(&own, "cgroup.procs"), "EROFS"),
+        ("1", cgroup(&own, "notify_on_release"), "EROFS"),
+        // release_agent exists only at a hierarchy's root, which only the named
+        // systemd hierarchy shows (libcontainer binds it from its root; root-owned).
+        (
+            "/tmp/bulwark-escape",
+            cgroup(&own, "release_agent"),
+            "ENOENT",
+        ),
+        (
+            "/tmp/bulwark-escape",
+            cgroup(&["systemd"], "release_agent"),
+            "EACCES",
+        ),
+        ("1", cgroup(&["systemd"], "cgroup.procs"), "EACCES"),
     ];
     let mut outcomes = Vec::new();
-    for (text, paths) in &attempts {
+    for (text, paths, errno) in &attempts {
         let results = write(text, paths);
         for path in paths {
-            let result = &results[path.as_str()];
-            assert!(result.is_string() && result != "ok", "{path}: {results}");
+            assert_eq!(results[path.as_str()], *errno, "{path}: {results}");
         }
         outcomes.push(results);
     }
