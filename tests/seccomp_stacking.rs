@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{assert_hardened, describe, probe_report, unique_id, Bundle, Runtime};
+use common::{assert_hardened, describe, probe_report, proc_status, unique_id, Bundle, Runtime};
 use serde_json::{json, Value};
 
 /// An engine's profile that allows everything but chmod, denied with an errno nothing
@@ -65,6 +65,13 @@ fn an_exec_runs_under_both_filters() {
     let report = probe_report(&rt.ok(&["exec", &id, "/probe", "report"]).stdout);
     assert_eq!(report["syscalls"]["chmod"], "ENOTBLK", "{report}");
     assert_hardened(&report, 65532, 65532);
+    // From the host: the init and an exec'd process each hold exactly the two filters.
+    let init = rt.state(&id)["pid"].as_i64().unwrap();
+    let exec = rt.exec_detached(bundle.path(), &id, &["/probe", "sleep", "300"]);
+    for pid in [init, exec] {
+        let filters = proc_status(pid, "Seccomp_filters");
+        assert_eq!(filters.as_deref(), Some("2"), "pid {pid}");
+    }
     rt.ok(&["delete", "--force", &id]);
 }
 
