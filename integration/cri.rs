@@ -15,7 +15,8 @@ mod harness;
 mod stragglers;
 
 use harness::{Containerd, BASE_PIDS_LIMIT};
-use k8s_cri::v1::{ContainerState, LinuxSandboxSecurityContext, NamespaceMode};
+use k8s_cri::v1::security_profile::ProfileType;
+use k8s_cri::v1::{ContainerState, LinuxSandboxSecurityContext, NamespaceMode, SecurityProfile};
 use serde_json::{json, Value};
 
 /// A running pod with one started probe container.
@@ -80,6 +81,41 @@ fn cri_compliant_pod_runs_hardened() {
         annotations["io.kubernetes.cri.image-name"],
         harness::PROBE_IMAGE
     );
+}
+
+/// critest "should support seccomp localhost profile" (issue #16 item 8): a Kubernetes
+/// `seccompProfile: Localhost` that denies chmod keeps its denial under bulwark, whose
+/// own profile stays in force beside it (bulwark used to replace the engine's profile).
+#[test]
+fn cri_localhost_seccomp_profile_stacks_on_bulwarks() {
+    let cd = Containerd::new();
+    let profile = cd.path("deny-chmod.json");
+    let deny_chmod = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["chmod"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::ENOTBLK}]
+    });
+    std::fs::write(&profile, deny_chmod.to_string()).unwrap();
+    let config = cd.pod_config("localhost-seccomp");
+    let pod_id = cd
+        .run_pod(&config)
+        .unwrap_or_else(|e| panic!("RunPodSandbox: {e}\n{}", cd.describe()));
+    let mut container = Containerd::container_config("probe", &["report"]);
+    let security = container.linux.as_mut().unwrap();
+    let security = security.security_context.as_mut().unwrap();
+    security.seccomp = Some(SecurityProfile {
+        profile_type: ProfileType::Localhost as i32,
+        localhost_ref: profile.to_string_lossy().into_owned(),
+    });
+    let id = cd
+        .create_container(&pod_id, &config, container)
+        .unwrap_or_else(|e| panic!("CreateContainer: {e}\n{}", cd.describe()));
+    cd.start_container(&id)
+        .unwrap_or_else(|e| panic!("StartContainer: {e}\n{}", cd.describe()));
+    let status = cd.wait_exited(&id);
+    assert_eq!(status.exit_code, 0, "{status:?}\n{}", cd.describe());
+    let report = report_in(&cd.container_log(&status), &|| cd.describe());
+    assert_eq!(report["syscalls"]["chmod"], "ENOTBLK", "{report}");
+    common::assert_hardened(&report, 65532, 65532);
 }
 
 #[test]

@@ -2,11 +2,17 @@
 //!
 //! libcontainer calls `Executor::validate` inside the new process after it has set the
 //! ids, dropped capabilities and loaded the spec's seccomp filter, before it reports the
-//! process ready. bulwark uses that point for two things libcontainer 0.7 leaves to the
+//! process ready. bulwark uses that point for three things libcontainer 0.7 leaves to the
 //! caller:
 //! - an `exec`'d process gets the container's seccomp filter: the tenant builder keeps
 //!   only namespaces/cgroupsPath/personality/timeOffsets of `linux`, so without this an
 //!   exec'd process would run unfiltered;
+//! - the engine's own seccomp profile is loaded as a second filter, after bulwark's
+//!   (libcontainer 0.7 loads only `linux.seccomp`, which is bulwark's): with several
+//!   filters the kernel returns the action of highest precedence (seccomp(2)), so the
+//!   engine's denials hold beside bulwark's and nothing in it can allow what bulwark's
+//!   denies. bulwark's is loaded first so that a broken engine profile can fail the
+//!   process but never leave it with the engine's filter alone;
 //! - it proves the controls the spec asks for are in force (no-new-privileges, seccomp
 //!   mode, ids, no capability beyond the spec's) and fails the create/exec otherwise:
 //!   libcontainer ignores a failed PR_SET_NO_NEW_PRIVS, and a control bulwark cannot
@@ -28,16 +34,26 @@ pub struct HardenedExecutor {
     /// The container's filter, loaded here for exec'd processes only: the init process
     /// already had libcontainer load the spec's filter.
     tenant_seccomp: Option<LinuxSeccomp>,
+    /// The engine's own profile (crate::pipeline::Effective::engine_seccomp), loaded
+    /// last, as a second filter.
+    engine_seccomp: Option<LinuxSeccomp>,
 }
 
 impl HardenedExecutor {
-    pub fn for_init() -> Self {
-        Self::default()
+    pub fn for_init(engine_seccomp: Option<LinuxSeccomp>) -> Self {
+        Self {
+            tenant_seccomp: None,
+            engine_seccomp,
+        }
     }
 
-    pub fn for_exec(container_seccomp: Option<LinuxSeccomp>) -> Self {
+    pub fn for_exec(
+        container_seccomp: Option<LinuxSeccomp>,
+        engine_seccomp: Option<LinuxSeccomp>,
+    ) -> Self {
         Self {
             tenant_seccomp: container_seccomp,
+            engine_seccomp,
         }
     }
 }
@@ -65,7 +81,22 @@ impl Executor for HardenedExecutor {
         match with_empty_path_for_a_path_executable(spec) {
             Some(spec) => default::get_executor().validate(&spec),
             None => default::get_executor().validate(spec),
+        }?;
+        // Last, so that bulwark's own checks above run under bulwark's filter only. Here
+        // rather than in `exec`, so that a profile the kernel or libseccomp refuses fails
+        // the create (or exec) with its reason instead of an init that dies after start;
+        // libcontainer's few steps left before execve (the ready message, the start
+        // socket) then run under it, as runc's exec fifo does under the engine's filter.
+        if let Some(seccomp) = &self.engine_seccomp {
+            libcontainer::seccomp::initialize_seccomp(seccomp).map_err(|err| {
+                refusal(format!(
+                    "cannot load the engine's seccomp filter (linux.seccomp of its \
+                     config.json, stacked on bulwark's): {}",
+                    with_sources(&err)
+                ))
+            })?;
         }
+        Ok(())
     }
 
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
@@ -93,6 +124,17 @@ fn with_empty_path_for_a_path_executable(spec: &Spec) -> Option<Spec> {
     let mut spec = spec.clone();
     spec.set_process(Some(process));
     Some(spec)
+}
+
+/// libcontainer's seccomp errors name the step and keep libseccomp's reason as source.
+fn with_sources(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
 }
 
 fn refusal(reason: String) -> ExecutorValidationError {

@@ -24,6 +24,7 @@ use std::io;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
+use libcontainer::oci_spec::runtime::LinuxSeccomp;
 use serde::{Deserialize, Serialize};
 
 use crate::atomic_file;
@@ -288,6 +289,10 @@ pub struct ContainerRecord {
     /// removed with `rmdir` when a create fails before libcontainer took it over.
     #[serde(default)]
     pub claimed_cgroup: Option<PathBuf>,
+    /// The engine's own seccomp profile, stacked on bulwark's (crate::executor): exec'd
+    /// processes get it too, and the effective spec holds only bulwark's.
+    #[serde(default)]
+    pub engine_seccomp: Option<LinuxSeccomp>,
 }
 
 impl ContainerRecord {
@@ -388,6 +393,7 @@ mod tests {
                 seccomp_profile: "default".into(),
             },
             claimed_cgroup: Some("/sys/fs/cgroup/devices/bulwark/c2".into()),
+            engine_seccomp: Some(LinuxSeccomp::default()),
         };
         record.save(&root, &id).unwrap();
         assert_eq!(ContainerRecord::load(&root, &id).unwrap(), record);

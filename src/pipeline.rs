@@ -15,7 +15,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use libcontainer::oci_spec::runtime::{Mount, Spec};
+use libcontainer::oci_spec::runtime::{LinuxSeccomp, Mount, Spec};
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -145,6 +145,9 @@ pub struct Effective {
     /// The namespace paths, open and verified, for create to join through
     /// (crate::namespace_paths).
     pub namespaces: Vec<namespace_paths::Opened>,
+    /// The engine's own seccomp profile, which `spec` no longer holds (it holds
+    /// bulwark's): loaded as a second filter by crate::executor.
+    pub engine_seccomp: Option<LinuxSeccomp>,
 }
 
 /// What admission established about the engine's document.
@@ -206,7 +209,11 @@ pub fn effective_spec_of(
     if spec.process().is_none() {
         return Err(SpecError::NoProcess);
     }
+    let engine_seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
     changes.extend(input.baseline.apply_to_spec(&mut spec)?);
+    // The same profile twice would only cost a second run of it on every syscall.
+    let engine_seccomp = engine_seccomp
+        .filter(|own| Some(own) != spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()));
     // Admission's checks of the ids the process really runs as, known only now.
     let violations = admission::admit_effective(&spec, input.admission);
     if !violations.is_empty() {
@@ -232,6 +239,7 @@ pub fn effective_spec_of(
         secrets,
         binds,
         namespaces,
+        engine_seccomp,
     })
 }
 

@@ -35,7 +35,7 @@ use tempfile::TempDir;
 
 /// Every rule id admission has (src/admission/*.rs) that fires under the test config.
 /// `images.digest` needs `require_digest = true`: tests/admission_images.rs covers it.
-const RULE_IDS: [&str; 29] = [
+const RULE_IDS: [&str; 31] = [
     "engine.identity",
     "resources.memory-limit",
     "resources.cpu-limit",
@@ -54,6 +54,8 @@ const RULE_IDS: [&str; 29] = [
     "privileged.masked-paths",
     "privileged.podman",
     "privileged.unconfined",
+    "seccomp.notify",
+    "seccomp.flags",
     "namespaces.required",
     "namespaces.host",
     "namespaces.user-mapping",

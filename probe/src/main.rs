@@ -772,6 +772,7 @@ const PROBES: &[Probe] = &[
     probe("socket_af_alg", true, p_socket_af_alg),
     probe("socket_af_vsock", true, p_socket_af_vsock),
     probe("chroot", false, p_chroot),
+    probe("chmod", true, p_chmod),
     probe("pivot_root", false, p_pivot_root),
     probe("sethostname", false, p_sethostname),
     probe("setuid0", false, p_setuid0),
@@ -1158,6 +1159,14 @@ fn p_chroot() -> String {
     check(unsafe { libc::chroot(c"/".as_ptr()) })
 }
 
+fn p_chmod() -> String {
+    // The raw syscall, not libc's chmod (which may call fchmodat): tests deny `chmod`
+    // by name in an engine's profile. The rootfs is read-only, so an allowed call fails
+    // with EROFS and changes nothing.
+    // SAFETY: NUL-terminated literal path.
+    check(unsafe { libc::syscall(libc::SYS_chmod, c"/probe".as_ptr(), 0o755) })
+}
+
 fn p_pivot_root() -> String {
     // pivot_root acts on the whole mount namespace, so being in a child is
     // not enough. With cwd at our root, new_root is the root mount itself and
@@ -1290,6 +1299,7 @@ fn errno_name(e: i32) -> String {
     let name = match e {
         libc::EPERM => "EPERM",
         libc::ENOENT => "ENOENT",
+        libc::ENOTBLK => "ENOTBLK",
         libc::ESRCH => "ESRCH",
         libc::EINTR => "EINTR",
         libc::EIO => "EIO",

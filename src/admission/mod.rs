@@ -18,6 +18,7 @@ mod privileged;
 mod process;
 mod resources;
 mod scheduling;
+mod seccomp;
 mod user_namespaces;
 
 use std::cell::OnceCell;
@@ -191,6 +192,14 @@ const PRIVILEGED_UNCONFINED: Rule = Rule {
     id: privileged::UNCONFINED,
     check: privileged::unconfined,
 };
+const SECCOMP_NOTIFY: Rule = Rule {
+    id: seccomp::NOTIFY,
+    check: seccomp::host_agent,
+};
+const SECCOMP_FLAGS: Rule = Rule {
+    id: seccomp::FLAGS,
+    check: seccomp::flags,
+};
 const NAMESPACES_REQUIRED: Rule = Rule {
     id: namespaces::REQUIRED,
     check: namespaces::required,
@@ -263,6 +272,8 @@ const RULES: &[Rule] = &[
     PRIVILEGED_MASKED_PATHS,
     PRIVILEGED_ANNOTATION,
     PRIVILEGED_UNCONFINED,
+    SECCOMP_NOTIFY,
+    SECCOMP_FLAGS,
     NAMESPACES_REQUIRED,
     NAMESPACES_HOST,
     CGROUPS_PATH,

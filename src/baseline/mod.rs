@@ -2,11 +2,11 @@
 //!
 //! Rewrites the effective spec, and every exec'd process, so that whatever the engine
 //! asked for runs hardened: no capabilities (or the host config's short list),
-//! no-new-privileges, read-only rootfs, a non-root user, bulwark's seccomp profile, its
-//! AppArmor profile, runc's masked and read-only paths, no core dumps. A spec that
-//! forgot a control still runs hardened; requests that weaken the baseline on purpose
-//! are the admission step's to refuse. Every rewrite is returned as a [`Change`] for
-//! the audit record and `bulwark validate`.
+//! no-new-privileges, read-only rootfs, a non-root user, bulwark's seccomp profile (the
+//! engine's own stacks on it, see crate::executor), its AppArmor profile, runc's masked
+//! and read-only paths, no core dumps. A spec that forgot a control still runs hardened;
+//! requests that weaken the baseline on purpose are the admission step's to refuse.
+//! Every rewrite is returned as a [`Change`] for the audit record and `bulwark validate`.
 
 use std::collections::BTreeSet;
 
@@ -181,8 +181,17 @@ impl<'a> Baseline<'a> {
                 control: "seccomp",
                 path: "linux.seccomp".into(),
                 before: summarize_seccomp(before.is_some()),
-                after: Value::String(format!("bulwark profile {:?}", seccomp_profile.as_str())),
-                reason: "bulwark's seccomp profile replaces whatever the engine sent",
+                after: Value::String(format!(
+                    "bulwark profile {:?}{}",
+                    seccomp_profile.as_str(),
+                    if before.is_some() {
+                        ", the engine's loaded after it as a second filter"
+                    } else {
+                        ""
+                    }
+                )),
+                reason: "bulwark's seccomp profile is always loaded; an engine's own profile \
+                         can only add denials to it (the kernel takes the stricter answer)",
             });
         }
         linux.set_seccomp(Some(profile));

@@ -84,6 +84,7 @@ fn build(
         secrets,
         binds,
         namespaces,
+        engine_seccomp,
     } = match effective {
         Ok(effective) => effective,
         Err(error) => {
@@ -141,6 +142,7 @@ fn build(
         rootfs,
         policy_context: context,
         claimed_cgroup: Some(claimed_cgroup.clone()),
+        engine_seccomp: engine_seccomp.clone(),
     };
     record.save(root, id)?;
     if let Err(error) = cgroups::claim(&claimed_cgroup) {
@@ -157,7 +159,7 @@ fn build(
     tracing::debug!(%id, bundle = %bundle.display(), "creating container from the effective spec");
 
     let built = ContainerBuilder::new(id.to_string(), SyscallType::default())
-        .with_executor(HardenedExecutor::for_init())
+        .with_executor(HardenedExecutor::for_init(engine_seccomp))
         .with_console_socket(opts.console_socket.as_ref())
         .with_root_path(root.path())?
         .with_preserved_fds(opts.preserve_fds)

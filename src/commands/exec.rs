@@ -96,7 +96,7 @@ pub fn exec(root: &Path, args: Exec) -> Result<i32> {
     atomic_file::write(&process_file, &serde_json::to_vec(&process)?, 0o600)
         .with_context(|| format!("cannot write {}", process_file.display()))?;
     let built = ContainerBuilder::new(id.to_string(), SyscallType::default())
-        .with_executor(HardenedExecutor::for_exec(seccomp))
+        .with_executor(HardenedExecutor::for_exec(seccomp, record.engine_seccomp))
         .with_root_path(root.path())
         .map(|b| {
             b.with_console_socket(args.console_socket.as_ref())

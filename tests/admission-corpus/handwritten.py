@@ -150,6 +150,22 @@ case("privileged.unconfined--seccomp-allow-all", ["privileged.unconfined"],
 case("privileged.unconfined--seccomp-annotation", ["privileged.unconfined"],
      lambda s: s["annotations"].update({"seccomp.security.alpha.kubernetes.io/pod": "unconfined"}))
 
+# seccomp: the engine's profile stacks on bulwark's; it may not leave the kernel or weaken
+DENY_CHMOD = {"names": ["chmod"], "action": "SCMP_ACT_ERRNO", "errnoRet": 15}
+def seccomp(**fields):
+    return lambda s: ptr(s, "linux/seccomp", dict({"defaultAction": "SCMP_ACT_ALLOW",
+                                                   "architectures": ["SCMP_ARCH_X86_64"],
+                                                   "syscalls": [DENY_CHMOD]}, **fields))
+case("admitted--seccomp-localhost-denies-chmod", [], seccomp(flags=["SECCOMP_FILTER_FLAG_LOG"]))
+case("seccomp.notify--syscall-action", ["seccomp.notify"],
+     seccomp(syscalls=[DENY_CHMOD, {"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]))
+case("seccomp.notify--default-action", ["seccomp.notify"],
+     seccomp(defaultAction="SCMP_ACT_NOTIFY", syscalls=[{"names": ["write"], "action": "SCMP_ACT_ALLOW"}]))
+case("seccomp.notify--listener-path", ["seccomp.notify"],
+     seccomp(listenerPath="/run/seccomp-agent.sock", listenerMetadata="corpus"))
+case("seccomp.flags--spec-allow", ["seccomp.flags"],
+     seccomp(flags=["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"]))
+
 # namespaces
 case("namespaces.required--no-ipc", ["namespaces.required"],
      lambda s: s["linux"]["namespaces"].pop(2))

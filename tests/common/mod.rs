@@ -44,8 +44,9 @@ pub fn unique_id(prefix: &str) -> String {
     )
 }
 
-/// A weak engine-sent seccomp profile (allows all but one syscall): the baseline must
-/// replace it. (An allow-everything profile is refused by admission as unconfined.)
+/// A weak engine-sent seccomp profile (allows all but one syscall): bulwark's profile must
+/// hold under it (the engine's stacks on bulwark's as a second filter). (An
+/// allow-everything profile is refused by admission as unconfined.)
 pub fn permissive_seccomp() -> Value {
     json!({
         "defaultAction": "SCMP_ACT_ALLOW",
