@@ -10,7 +10,7 @@
 use nix::sys::resource::{getrlimit, Resource};
 use serde_json::Value;
 
-use super::{Findings, Input};
+use super::{scheduling, Findings, Input};
 
 pub const RLIMITS: &str = "process.rlimits";
 
@@ -46,6 +46,10 @@ pub fn grantable(input: &Input, out: &mut Findings) {
     };
     let may_raise = may_raise_hard_limits(input.spec);
     for (index, rlimit) in rlimits.iter().enumerate() {
+        // process.scheduling refuses it whatever the host, and says why.
+        if scheduling::above_ceiling(rlimit).is_some() {
+            continue;
+        }
         let path = format!("process.rlimits[{index}]");
         let name = rlimit["type"].as_str().unwrap_or_default();
         let (Some(hard), Some(soft)) = (rlimit["hard"].as_u64(), rlimit["soft"].as_u64()) else {
