@@ -57,9 +57,12 @@ const NEITHER: Applied = Applied {
     why: "libcgroups 0.7 never writes it",
 };
 
+/// A section's fields and where each is applied.
+type Fields = &'static [(&'static str, Applied)];
+
 /// The fields of `linux.resources` (runtime-spec config-linux.md "Control groups") and
 /// where they are applied. `devices` is bulwark's own (crate::devices).
-const TOP: &[(&str, Option<&[(&str, Applied)]>, Applied)] = &[
+const TOP: &[(&str, Option<Fields>, Applied)] = &[
     ("devices", None, BOTH),
     ("memory", Some(MEMORY), BOTH),
     ("cpu", Some(CPU), BOTH),
@@ -71,7 +74,7 @@ const TOP: &[(&str, Option<&[(&str, Applied)]>, Applied)] = &[
     ("unified", None, V2_ONLY),
 ];
 
-const MEMORY: &[(&str, Applied)] = &[
+const MEMORY: Fields = &[
     ("limit", BOTH),
     ("reservation", BOTH),
     ("swap", BOTH),
@@ -90,11 +93,11 @@ const MEMORY: &[(&str, Applied)] = &[
     ("checkBeforeUpdate", NEITHER),
 ];
 
-const PIDS: &[(&str, Applied)] = &[("limit", BOTH)];
+const PIDS: Fields = &[("limit", BOTH)];
 
-const NETWORK: &[(&str, Applied)] = &[("classID", V1_ONLY), ("priorities", V1_ONLY)];
+const NETWORK: Fields = &[("classID", V1_ONLY), ("priorities", V1_ONLY)];
 
-const CPU: &[(&str, Applied)] = &[
+const CPU: Fields = &[
     ("shares", BOTH),
     ("quota", BOTH),
     ("burst", BOTH),
@@ -106,7 +109,7 @@ const CPU: &[(&str, Applied)] = &[
     ("idle", BOTH),
 ];
 
-const BLOCK_IO: &[(&str, Applied)] = &[
+const BLOCK_IO: Fields = &[
     ("weight", BOTH),
     ("leafWeight", NEITHER),
     ("weightDevice", V2_ONLY),
