@@ -30,6 +30,30 @@ pub enum CgroupError {
     Exists { path: PathBuf },
     #[error("cannot create cgroup {path}: {source}")]
     Create { path: PathBuf, source: io::Error },
+    #[error(
+        "linux.resources.memory.disableOOMKiller: cannot disable the OOM killer in {path}: \
+         {reason}"
+    )]
+    OomControl { path: PathBuf, reason: String },
+}
+
+/// Which cgroup version the host runs libcontainer's manager on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    /// v1 controllers (alone or hybrid with a unified hierarchy beside them).
+    V1,
+    /// The unified hierarchy only.
+    V2,
+}
+
+/// The host's cgroup version, as libcgroups 0.7 decides it (unified only at
+/// /sys/fs/cgroup is v2, anything else v1).
+pub fn version() -> Result<Version, CgroupError> {
+    Ok(if unified_only(&hierarchies()?) {
+        Version::V2
+    } else {
+        Version::V1
+    })
 }
 
 /// A `linux.cgroupsPath`, parsed by form.
@@ -200,6 +224,42 @@ pub fn claim(dir: &Path) -> Result<(), CgroupError> {
         }),
         Err(e) => Err(create_err(e)),
     }
+}
+
+/// Disables the OOM killer of the container's v1 memory cgroup (`memory.oom_control`,
+/// as runc does for `disableOOMKiller`) and reads it back. libcontainer 0.7 writes 0
+/// there whatever the spec says (container_intermediate_process.rs:341 passes
+/// `disable_oom_killer: false`), so this runs after it applied the resources and before
+/// the init is started. cgroup v2 has no such knob: admission refuses the field there.
+pub fn disable_oom_killer(path: &CgroupPath) -> Result<(), CgroupError> {
+    let hierarchies = hierarchies()?;
+    let memory = hierarchies
+        .iter()
+        .find(|h| {
+            h.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.split(',').any(|c| c == "memory"))
+        })
+        .ok_or_else(|| CgroupError::OomControl {
+            path: PathBuf::from(CGROUP_ROOT),
+            reason: "the host has no cgroup v1 memory controller".to_owned(),
+        })?;
+    let file = memory
+        .join(path.relative_dir(false))
+        .join("memory.oom_control");
+    let failed = |reason: String| CgroupError::OomControl {
+        path: file.clone(),
+        reason,
+    };
+    fs::write(&file, "1").map_err(|e| failed(e.to_string()))?;
+    let shown = fs::read_to_string(&file).map_err(|e| failed(e.to_string()))?;
+    if !shown.lines().any(|l| l.trim() == "oom_kill_disable 1") {
+        return Err(failed(format!(
+            "the kernel shows {:?} after writing 1",
+            shown.lines().next().unwrap_or_default()
+        )));
+    }
+    Ok(())
 }
 
 /// Removes a claimed cgroup that libcontainer never took over. `rmdir` only: it fails

@@ -35,12 +35,13 @@ use tempfile::TempDir;
 
 /// Every rule id admission has (src/admission/*.rs) that fires under the test config.
 /// `images.digest` needs `require_digest = true`: tests/admission_images.rs covers it.
-const RULE_IDS: [&str; 31] = [
+const RULE_IDS: [&str; 33] = [
     "engine.identity",
     "resources.memory-limit",
     "resources.cpu-limit",
     "resources.pids-limit",
     "resources.disk",
+    "resources.unsupported",
     "images.unknown",
     "images.unapproved",
     "images.latest",
@@ -64,6 +65,7 @@ const RULE_IDS: [&str; 31] = [
     "sysctls.unsafe",
     "linux.unsupported-field",
     "process.scheduling",
+    "process.rlimits",
     "process.cwd",
     "env.malformed",
     "env.secret",

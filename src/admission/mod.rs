@@ -17,8 +17,10 @@ pub mod preserved_fds;
 mod privileged;
 mod process;
 mod resources;
+mod rlimits;
 mod scheduling;
 mod seccomp;
+mod unapplied_resources;
 mod user_namespaces;
 
 use std::cell::OnceCell;
@@ -131,6 +133,14 @@ const RESOURCES_CPU: Rule = Rule {
 const RESOURCES_PIDS: Rule = Rule {
     id: resources::PIDS,
     check: resources::pids_limit,
+};
+const RESOURCES_UNSUPPORTED: Rule = Rule {
+    id: unapplied_resources::UNSUPPORTED,
+    check: unapplied_resources::unapplied,
+};
+const PROCESS_RLIMITS: Rule = Rule {
+    id: rlimits::RLIMITS,
+    check: rlimits::grantable,
 };
 const MOUNTS_HOST_PATH: Rule = Rule {
     id: mounts::HOST_PATH,
@@ -258,6 +268,7 @@ const RULES: &[Rule] = &[
     RESOURCES_CPU,
     RESOURCES_PIDS,
     RESOURCES_DISK,
+    RESOURCES_UNSUPPORTED,
     IMAGES_UNKNOWN,
     IMAGES_UNAPPROVED,
     IMAGES_LATEST,
@@ -282,6 +293,7 @@ const RULES: &[Rule] = &[
     PROCESS_SYSCTLS,
     PROCESS_LINUX_FIELDS,
     PROCESS_SCHEDULING,
+    PROCESS_RLIMITS,
     PROCESS_CWD,
     PROCESS_ENV_MALFORMED,
     PROCESS_ENV_SECRETS,
@@ -300,12 +312,13 @@ const EXEC_RULES: &[Rule] = &[
     PROCESS_ENV_SECRETS,
 ];
 
-/// The limits an update leaves in force: the resource and device rules, and no
-/// realtime CPU time.
+/// The limits an update leaves in force: the resource and device rules, every setting
+/// applied, and no realtime CPU time.
 const UPDATE_RULES: &[Rule] = &[
     RESOURCES_MEMORY,
     RESOURCES_CPU,
     RESOURCES_PIDS,
+    RESOURCES_UNSUPPORTED,
     PRIVILEGED_DEVICES,
     PROCESS_SCHEDULING,
 ];

@@ -36,6 +36,18 @@ const RLIMIT_CEILINGS: [(&str, u64, &str); 2] = [
     ),
 ];
 
+/// The ceiling an rlimit entry exceeds (its kind, the ceiling and why), if any.
+pub fn above_ceiling(rlimit: &Value) -> Option<(&'static str, u64, &'static str)> {
+    let &(kind, ceiling, why) = RLIMIT_CEILINGS
+        .iter()
+        .find(|(kind, _, _)| rlimit["type"].as_str() == Some(*kind))?;
+    let highest = ["soft", "hard"]
+        .iter()
+        .filter_map(|bound| rlimit[bound].as_u64())
+        .max()?;
+    (highest > ceiling).then_some((kind, ceiling, why))
+}
+
 /// A cgroup's realtime CPU time (cpu.rt_runtime_us, cpu.rt_period_us) is what
 /// SCHED_FIFO and SCHED_RR run on.
 const REALTIME_CPU: [&str; 2] = ["realtimeRuntime", "realtimePeriod"];
@@ -76,17 +88,7 @@ pub fn scheduling(input: &Input, out: &mut Findings) {
     }
     let rlimits = process["rlimits"].as_array().into_iter().flatten();
     for (index, rlimit) in rlimits.enumerate() {
-        let Some(&(kind, ceiling, why)) = RLIMIT_CEILINGS
-            .iter()
-            .find(|(kind, _, _)| rlimit["type"].as_str() == Some(*kind))
-        else {
-            continue;
-        };
-        let highest = ["soft", "hard"]
-            .iter()
-            .filter_map(|bound| rlimit[bound].as_u64())
-            .max();
-        if highest.is_some_and(|value| value > ceiling) {
+        if let Some((kind, ceiling, why)) = above_ceiling(rlimit) {
             out.push(
                 format!("process.rlimits[{index}]"),
                 show(rlimit),

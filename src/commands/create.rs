@@ -173,6 +173,9 @@ fn build(
     // leave the host's tree now.
     binds::unstage(&binds_dir)?;
     let container = built.with_context(|| format!("cannot create container {id}"))?;
+    if oom_killer_disabled(&spec) {
+        cgroups::disable_oom_killer(&cgroup_path(&spec)?)?;
+    }
     // The init has joined them: the saved spec names the engine's paths again, as exec
     // and update show it to the policy (exec joins the init's own namespaces).
     namespace_paths::restore_paths(&namespaces, &mut spec);
@@ -223,15 +226,29 @@ fn check_only_sandbox_of_its_pod(
 /// claimed before libcontainer joins it: the exclusive mkdir there refuses a cgroup
 /// another create got first.
 fn claim_dir(spec: &Spec) -> Result<PathBuf> {
+    Ok(cgroups::claim_dir(&cgroup_path(spec)?)?)
+}
+
+/// The effective spec's `linux.cgroupsPath`, parsed.
+fn cgroup_path(spec: &Spec) -> Result<CgroupPath> {
     let path = spec
         .linux()
         .as_ref()
         .and_then(|l| l.cgroups_path().as_ref())
         .context("the effective spec has no cgroupsPath")?;
     let text = path.to_string_lossy();
-    let parsed = CgroupPath::parse(&text)
-        .map_err(|form| anyhow::anyhow!("linux.cgroupsPath {text:?}: {form}"))?;
-    Ok(cgroups::claim_dir(&parsed)?)
+    CgroupPath::parse(&text).map_err(|form| anyhow::anyhow!("linux.cgroupsPath {text:?}: {form}"))
+}
+
+/// Whether the spec asks for `linux.resources.memory.disableOOMKiller` (admitted only
+/// where bulwark can apply it: cgroup v1).
+fn oom_killer_disabled(spec: &Spec) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.memory().as_ref())
+        .and_then(|m| m.disable_oom_killer())
+        .unwrap_or(false)
 }
 
 /// Writes the init's pid for the engine, atomically (runc's way: a reader never sees a

@@ -36,6 +36,12 @@ pub fn update(root: &Path, args: Update) -> Result<()> {
         .entry("resources")
         .or_insert_with(|| json!({}));
     merge(current, requested);
+    // libcgroups writes memory.oom_control on every v1 memory update (v1/memory.rs
+    // set_oom_control): the setting in force, not the default, keeps what create set.
+    let disable_oom_killer = current
+        .pointer("/memory/disableOOMKiller")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let config = LoadedConfig::load()?;
     let record = ContainerRecord::load(&root, &id)?;
     let mut audit = decision::entry_for_container(
@@ -80,7 +86,7 @@ pub fn update(root: &Path, args: Update) -> Result<()> {
     cgroup_manager(&container)?
         .apply(&ControllerOpt {
             resources: &resources,
-            disable_oom_killer: false,
+            disable_oom_killer,
             oom_score_adj: None,
             freezer_state: None,
         })

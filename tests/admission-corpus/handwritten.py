@@ -510,6 +510,23 @@ case("privileged.devices--block-device-as-dev-zero", ["privileged.devices"],
 case("privileged.devices--split-allow-all", ["privileged.devices"],
      lambda s: ptr(s, L + "devices", [{"allow": True, "type": "c", "access": "rwm"},
                                       {"allow": True, "type": "b", "access": "rwm"}]))
+# Issue #16 item 3: a resource setting libcontainer would drop is refused by name.
+case("resources.unsupported--use-hierarchy", ["resources.unsupported"],
+     lambda s: ptr(s, L + "memory/useHierarchy", True))
+case("resources.unsupported--rdma", ["resources.unsupported"],
+     lambda s: ptr(s, L + "rdma", {"mlx5_0": {"hcaHandles": 3, "hcaObjects": 10000}}))
+case("resources.unsupported--field-not-in-the-spec", ["resources.unsupported"],
+     lambda s: ptr(s, L + "memory/highWatermark", 100663296))
+case("resources.unsupported--blkio-leaf-weight", ["resources.unsupported"],
+     lambda s: ptr(s, L + "blockIO", {"weight": 500, "leafWeight": 300}))
+# Issue #16 item 5: an rlimit setrlimit(2) would refuse, named before anything is made.
+case("process.rlimits--nofile-above-nr-open", ["process.rlimits"],
+     lambda s: ptr(s, "process/rlimits", [{"type": "RLIMIT_NOFILE", "hard": 4294967296, "soft": 1024}]))
+case("process.rlimits--soft-above-hard", ["process.rlimits"],
+     lambda s: ptr(s, "process/rlimits", [{"type": "RLIMIT_NOFILE", "hard": 512, "soft": 1024}]))
+case("admitted--memory-v1-and-v2-both-apply", [],
+     lambda s: ptr(s, L + "memory", {"limit": 134217728, "reservation": 67108864, "swap": 268435456,
+                                      "disableOOMKiller": False}))
 
 if __name__ == "__main__":
     expected_path = os.path.join(HERE, "expected.json")
