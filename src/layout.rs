@@ -24,6 +24,7 @@ use std::io;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
+use libcontainer::oci_spec::runtime::Hooks;
 use serde::{Deserialize, Serialize};
 
 use crate::atomic_file;
@@ -288,6 +289,9 @@ pub struct ContainerRecord {
     /// removed with `rmdir` when a create fails before libcontainer took it over.
     #[serde(default)]
     pub claimed_cgroup: Option<PathBuf>,
+    /// The poststart and poststop hooks, which bulwark runs itself (crate::hooks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<Hooks>,
 }
 
 impl ContainerRecord {
@@ -388,6 +392,7 @@ mod tests {
                 seccomp_profile: "default".into(),
             },
             claimed_cgroup: Some("/sys/fs/cgroup/devices/bulwark/c2".into()),
+            hooks: None,
         };
         record.save(&root, &id).unwrap();
         assert_eq!(ContainerRecord::load(&root, &id).unwrap(), record);
