@@ -4,6 +4,7 @@
 //! podman pass (see `runc --help` and runc's man pages). Both `--flag value` and
 //! `--flag=value` are accepted, as clap does for every long option.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -109,6 +110,21 @@ pub enum Command {
     /// Manage bulwark's AppArmor profile
     #[command(subcommand)]
     Apparmor(ApparmorCmd),
+    /// Internal: runs a create-time hook with the caller's bundle in its state
+    /// (crate::hooks); bulwark puts it in the hook lists libcontainer runs
+    #[command(hide = true)]
+    HookState(HookState),
+}
+
+#[derive(Args, Debug)]
+pub struct HookState {
+    /// The caller's bundle, for the state's `bundle`
+    pub bundle: PathBuf,
+    /// The hook's executable
+    pub path: PathBuf,
+    /// The hook's argv, arg0 first
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    pub argv: Vec<OsString>,
 }
 
 #[derive(Subcommand, Debug)]

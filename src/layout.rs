@@ -24,7 +24,7 @@ use std::io;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use libcontainer::oci_spec::runtime::LinuxSeccomp;
+use libcontainer::oci_spec::runtime::{Hooks, LinuxSeccomp};
 use serde::{Deserialize, Serialize};
 
 use crate::atomic_file;
@@ -293,6 +293,9 @@ pub struct ContainerRecord {
     /// processes get it too, and the effective spec holds only bulwark's.
     #[serde(default)]
     pub engine_seccomp: Option<LinuxSeccomp>,
+    /// The poststart and poststop hooks, which bulwark runs itself (crate::hooks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<Hooks>,
 }
 
 impl ContainerRecord {
@@ -394,6 +397,7 @@ mod tests {
             },
             claimed_cgroup: Some("/sys/fs/cgroup/devices/bulwark/c2".into()),
             engine_seccomp: Some(LinuxSeccomp::default()),
+            hooks: None,
         };
         record.save(&root, &id).unwrap();
         assert_eq!(ContainerRecord::load(&root, &id).unwrap(), record);

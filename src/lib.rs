@@ -21,6 +21,7 @@ pub mod engine;
 pub mod exec_process;
 pub mod executor;
 pub mod failpoint;
+pub mod hooks;
 pub mod host;
 pub mod image_groups;
 pub mod image_identity;

@@ -2,11 +2,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use libcontainer::container::builder::ContainerBuilder;
-use libcontainer::container::Container;
+use libcontainer::container::{Container, ContainerStatus, State};
 use libcontainer::oci_spec::runtime::Spec;
 use libcontainer::syscall::syscall::SyscallType;
 
-use super::{decision, remove_container};
+use super::{decision, remove_container_after};
 use crate::admission::{self, Refused, Violation};
 use crate::atomic_file;
 use crate::baseline::{Baseline, Change, HostSupport};
@@ -17,6 +17,7 @@ use crate::config::LoadedConfig;
 use crate::engine::binding;
 use crate::executor::HardenedExecutor;
 use crate::failpoint;
+use crate::hooks;
 use crate::layout::{ContainerId, ContainerRecord, StateRoot};
 use crate::namespace_paths;
 use crate::pipeline::{self, Effective, PipelineInput, SpecError};
@@ -43,23 +44,39 @@ pub(super) fn create_container(
     let bundle = std::fs::canonicalize(&opts.bundle)
         .with_context(|| format!("bundle {}", opts.bundle.display()))?;
     let private = root.claim(id)?;
-    let created = build(global, root, id, opts, detach, &bundle, &private);
+    let mut handed_over = None;
+    let created = build(
+        global,
+        root,
+        id,
+        opts,
+        detach,
+        (&bundle, &private),
+        &mut handed_over,
+    );
     if created.is_err() {
-        if let Err(cleanup) = remove_container(root, id) {
+        // runtime.md "Lifecycle": a create that fails once the container exists (a
+        // failing prestart, createRuntime or createContainer hook among others)
+        // "continue[s] the lifecycle at step 12": destroyed, then its poststop hooks.
+        // libcontainer removes its own state after such a failure
+        // (container/builder_impl.rs:226), so the removal gets the state to run them with.
+        if let Err(cleanup) = remove_container_after(root, id, handed_over) {
             tracing::error!(%id, error = %format!("{cleanup:#}"), "cleanup after a failed create");
         }
     }
     created
 }
 
+/// `handed_over` is set once libcontainer is asked to create the container: the state a
+/// failed create's poststop hooks receive.
 fn build(
     global: &GlobalOpts,
     root: &StateRoot,
     id: &ContainerId,
     opts: &CreateOpts,
     detach: bool,
-    bundle: &Path,
-    private: &Path,
+    (bundle, private): (&Path, &Path),
+    handed_over: &mut Option<State>,
 ) -> Result<Container> {
     let config = LoadedConfig::load()?;
     let host = HostSupport::probe();
@@ -126,6 +143,8 @@ fn build(
     // libcontainer joins the namespaces through bulwark's verified descriptors, which
     // its processes inherit; `namespaces` keeps them open until build() returns.
     namespace_paths::point_at_descriptors(&namespaces, &mut spec);
+    let post_hooks = hooks::take_post_hooks(&mut spec);
+    hooks::route_through_state_shim(&mut spec, bundle, Path::new(hooks::BULWARK_EXE));
     let spec_path = root.effective_spec_path(id);
     pipeline::write_effective_spec(&spec, &spec_path)?;
     let rootfs = spec
@@ -143,6 +162,7 @@ fn build(
         policy_context: context,
         claimed_cgroup: Some(claimed_cgroup.clone()),
         engine_seccomp: engine_seccomp.clone(),
+        hooks: post_hooks,
     };
     record.save(root, id)?;
     if let Err(error) = cgroups::claim(&claimed_cgroup) {
@@ -157,6 +177,14 @@ fn build(
     }
     failpoint::hit(failpoint::AFTER_EFFECTIVE_SPEC);
     tracing::debug!(%id, bundle = %bundle.display(), "creating container from the effective spec");
+    let mut state = State::new(
+        id.as_str(),
+        ContainerStatus::Stopped,
+        None,
+        bundle.to_owned(),
+    );
+    state.annotations = spec.annotations().clone();
+    *handed_over = Some(state);
 
     let built = ContainerBuilder::new(id.to_string(), SyscallType::default())
         .with_executor(HardenedExecutor::for_init(engine_seccomp))

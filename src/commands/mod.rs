@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use libcgroups::common::{AnyCgroupManager, CgroupConfig};
-use libcontainer::container::Container;
+use libcontainer::container::{Container, State};
 
 use crate::container_state::ContainerStateError;
 use crate::layout::{ContainerId, ContainerRecord, LayoutError, StateRoot};
@@ -63,21 +63,65 @@ fn cgroup_manager(container: &Container) -> Result<AnyCgroupManager> {
     })?)
 }
 
+/// libcontainer's start, then the poststart hooks, which bulwark runs itself
+/// (crate::hooks).
+fn start_container(root: &StateRoot, id: &ContainerId, container: &mut Container) -> Result<()> {
+    let record = ContainerRecord::load(root, id)?;
+    let has_start_hooks = container
+        .spec()
+        .ok()
+        .and_then(|c| c.hooks)
+        .is_some_and(|h| {
+            h.start_container()
+                .as_ref()
+                .is_some_and(|list| !list.is_empty())
+        });
+    let pid = container.pid().map(|p| p.as_raw());
+    let before = pid.and_then(crate::hooks::Executable::of);
+    container
+        .start()
+        .with_context(|| format!("cannot start container {id}"))?;
+    if let (true, Some(pid), Some(before)) = (has_start_hooks, pid, before) {
+        crate::hooks::wait_for_start_container_hooks(pid, before)
+            .with_context(|| format!("cannot start container {id}"))?;
+    }
+    crate::hooks::poststart(record.hooks.as_ref(), &container.state, &record.bundle);
+    Ok(())
+}
+
 /// Removes everything a container left under the root: libcontainer's state, cgroup
 /// and processes (through its forced delete), the secrets tmpfs, then bulwark's private
 /// directory. Used by `delete` and after a failed create, so a failure leaves nothing
 /// behind.
 fn remove_container(root: &StateRoot, id: &ContainerId) -> Result<()> {
+    remove_container_after(root, id, None)
+}
+
+/// `remove_container`, running the container's poststop hooks (crate::hooks) once its
+/// libcontainer state is gone: with that state when this call removed it, else with
+/// `handed_over` (a failed create's, whose state libcontainer removed itself). Only the
+/// call that removes the state runs them, so a retried delete never runs them twice.
+fn remove_container_after(
+    root: &StateRoot,
+    id: &ContainerId,
+    handed_over: Option<State>,
+) -> Result<()> {
+    let record = ContainerRecord::load(root, id).ok();
     let removed = remove_libcontainer_state(root, id);
+    if let (Some(record), Ok(deleted)) = (&record, &removed) {
+        if let Some(state) = deleted.as_ref().or(handed_over.as_ref()) {
+            crate::hooks::poststop(record.hooks.as_ref(), state, &record.bundle);
+        }
+    }
     // A create that failed before libcontainer joined the cgroup bulwark claimed for it
     // leaves that (empty) directory; libcontainer's delete removed it otherwise.
-    if let Ok(ContainerRecord {
+    if let Some(ContainerRecord {
         claimed_cgroup: Some(dir),
         ..
-    }) = ContainerRecord::load(root, id)
+    }) = &record
     {
         if removed.is_ok() {
-            crate::cgroups::release(&dir);
+            crate::cgroups::release(dir);
         }
     }
     // The secrets tmpfs goes even when libcontainer's delete failed (it cannot remove
@@ -95,7 +139,8 @@ fn remove_container(root: &StateRoot, id: &ContainerId) -> Result<()> {
 const DELETE_RETRY_FOR: Duration = Duration::from_secs(5);
 const DELETE_RETRY_INTERVAL: Duration = Duration::from_millis(50);
 
-/// libcontainer's state, cgroup and processes, through its forced delete.
+/// libcontainer's state, cgroup and processes, through its forced delete; the state of
+/// the container it deleted, `None` when there was none.
 ///
 /// libcontainer SIGKILLs the processes in the container's cgroup and then gives the
 /// cgroup about 100 ms to empty before it gives up. A create killed half-way (state
@@ -103,13 +148,13 @@ const DELETE_RETRY_INTERVAL: Duration = Duration::from_millis(50);
 /// removal kills, and on a loaded host they can take longer to exit: the delete failed,
 /// and the engine, which does not retry, left the cgroup behind. So the forced delete is
 /// retried (each attempt kills what is still in the cgroup again) for a few seconds.
-fn remove_libcontainer_state(root: &StateRoot, id: &ContainerId) -> Result<()> {
+fn remove_libcontainer_state(root: &StateRoot, id: &ContainerId) -> Result<Option<State>> {
     let dir = root.container_dir(id);
     let deadline = Instant::now() + DELETE_RETRY_FOR;
     let mut attempt = 1u32;
     loop {
         if !dir.exists() {
-            return Ok(());
+            return Ok(None);
         }
         let mut container = match crate::container_state::load(&dir) {
             Ok(container) => container,
@@ -118,6 +163,7 @@ fn remove_libcontainer_state(root: &StateRoot, id: &ContainerId) -> Result<()> {
                 // without a readable state.json: nothing runs from it, remove it.
                 tracing::warn!(%id, error = %err, "removing container directory without a readable state");
                 return fs::remove_dir_all(&dir)
+                    .map(|()| None)
                     .with_context(|| format!("cannot remove {}", dir.display()));
             }
         };
@@ -128,7 +174,7 @@ fn remove_libcontainer_state(root: &StateRoot, id: &ContainerId) -> Result<()> {
             crate::stragglers::kill_create_stragglers(root.path(), id.as_str());
         }
         match container.delete(true) {
-            Ok(()) => return Ok(()),
+            Ok(()) => return Ok(Some(container.state)),
             Err(err) if Instant::now() < deadline => {
                 tracing::warn!(%id, attempt, error = %err, "forced delete failed; retrying while the container's processes exit");
                 attempt += 1;

@@ -5,7 +5,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use super::create::create_container;
-use super::remove_container;
+use super::{remove_container, start_container};
 use crate::cli::{GlobalOpts, Run};
 use crate::layout::{ContainerId, StateRoot};
 
@@ -24,9 +24,9 @@ pub fn run(global: &GlobalOpts, args: Run) -> Result<i32> {
             .thread_block()
             .context("cannot block signals for forwarding")?;
     }
-    if let Err(err) = container.start() {
+    if let Err(err) = start_container(&root, &id, &mut container) {
         let _ = remove_container(&root, &id);
-        return Err(err).with_context(|| format!("cannot start container {id}"));
+        return Err(err);
     }
     if args.detach {
         return Ok(0);

@@ -1,9 +1,9 @@
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use libcontainer::container::ContainerStatus;
 
-use super::{load_container, open};
+use super::{load_container, open, start_container};
 use crate::cli::ContainerRef;
 
 pub fn start(root: &Path, args: ContainerRef) -> Result<()> {
@@ -17,7 +17,5 @@ pub fn start(root: &Path, args: ContainerRef) -> Result<()> {
              run `delete {id}` and create it again"
         );
     }
-    container
-        .start()
-        .with_context(|| format!("cannot start container {id}"))
+    start_container(&root, &id, &mut container)
 }
