@@ -9,6 +9,7 @@
 //! the audit record and `bulwark validate`.
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 
 use libcontainer::oci_spec::runtime::{
     Capabilities, Capability, LinuxCapabilities, PosixRlimit, PosixRlimitBuilder, PosixRlimitType,
@@ -22,8 +23,10 @@ use crate::devices;
 use crate::seccomp_profiles::{self, ProfileError};
 
 mod mounts;
+mod network;
 mod verify;
 
+pub use mounts::is_own_cgroup_bind;
 use mounts::read_only_cgroup_v1;
 pub use verify::Unmet;
 
@@ -110,6 +113,8 @@ pub struct HostSupport {
     pub apparmor_enabled: bool,
     /// Names of the AppArmor profiles loaded in the kernel.
     pub apparmor_profiles: BTreeSet<String>,
+    /// The cgroup v1 hierarchies a container gets a cgroup of its own in (empty on v2).
+    pub cgroup_v1_hierarchies: Vec<PathBuf>,
 }
 
 impl HostSupport {
@@ -120,9 +125,12 @@ impl HostSupport {
         } else {
             BTreeSet::new()
         };
+        // Unreadable mountinfo leaves libcontainer's own cgroup mount (and its cover).
+        let cgroup_v1_hierarchies = crate::cgroups::v1_managed_hierarchies().unwrap_or_default();
         Self {
             apparmor_enabled,
             apparmor_profiles,
+            cgroup_v1_hierarchies,
         }
     }
 }
@@ -158,16 +166,18 @@ impl<'a> Baseline<'a> {
             spec.set_root(Some(root));
         }
 
+        let own_cgroup_v1 = self.own_cgroup_v1_mounts(spec);
         if let Some(mut mounts) = spec.mounts().clone() {
             for (index, mount) in mounts.iter_mut().enumerate() {
                 self.harden_mount(index, mount, &mut changes);
             }
             let rootfs = spec.root().as_ref().map(|r| r.path().clone());
             if let Some(rootfs) = rootfs.filter(|p| p.is_absolute()) {
-                read_only_cgroup_v1(&rootfs, &mut mounts, &mut changes);
+                read_only_cgroup_v1(&rootfs, &mut mounts, &mut changes, own_cgroup_v1.as_deref());
             }
             spec.set_mounts(Some(mounts));
         }
+        network::unprivileged_ports(spec, &mut changes);
 
         let seccomp_profile = self.seccomp_profile(spec)?;
         let linux = spec.linux_mut().get_or_insert_with(Default::default);
@@ -478,6 +488,7 @@ mod tests {
         HostSupport {
             apparmor_enabled: apparmor,
             apparmor_profiles: ["bulwark-default".to_owned()].into_iter().collect(),
+            cgroup_v1_hierarchies: Vec::new(),
         }
     }
 
@@ -635,6 +646,7 @@ mod tests {
         let not_loaded = HostSupport {
             apparmor_enabled: true,
             apparmor_profiles: BTreeSet::new(),
+            cgroup_v1_hierarchies: Vec::new(),
         };
         let err = Baseline::new(&config, &not_loaded)
             .apply_to_spec(&mut root_spec())
