@@ -817,6 +817,84 @@ mod tests {
     }
 
     #[test]
+    fn a_joined_pid_namespace_on_cgroup_v1_gets_its_own_cgroups_bound_read_only() {
+        let config = permissive();
+        let mut host = host(false);
+        host.cgroup_v1_hierarchies = vec![
+            "/sys/fs/cgroup/memory".into(),
+            "/sys/fs/cgroup/cpu,cpuacct".into(),
+        ];
+        let baseline = Baseline::new(&config, &host);
+        let pod = |pid: serde_json::Value| {
+            spec(serde_json::json!({
+                "ociVersion": "1.0.2",
+                "process": {"args": ["/probe"], "cwd": "/", "user": {"uid": 0, "gid": 0}},
+                "root": {"path": "/rootfs"},
+                "mounts": [
+                    {"destination": "/sys", "type": "sysfs", "source": "sysfs"},
+                    {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                     "options": ["ro"]}
+                ],
+                "linux": {"cgroupsPath": "/bulwark/c1", "namespaces": [pid]}
+            }))
+        };
+        let mut joined = pod(serde_json::json!({"type": "pid", "path": "/proc/42/ns/pid"}));
+        let changes = baseline.apply_to_spec(&mut joined).unwrap();
+        assert!(changes.iter().any(|c| c.control == "cgroup-v1-joined-pid"));
+        let mounts = joined.mounts().clone().unwrap();
+        let shape: Vec<(&str, &str, &str)> = mounts
+            .iter()
+            .map(|m| {
+                (
+                    m.typ().as_deref().unwrap(),
+                    m.destination().to_str().unwrap(),
+                    m.source().as_deref().unwrap().to_str().unwrap(),
+                )
+            })
+            .collect();
+        let own = "/sys/fs/cgroup/cpu,cpuacct/bulwark/c1";
+        assert_eq!(
+            shape,
+            [
+                ("sysfs", "/sys", "sysfs"),
+                ("tmpfs", "/sys/fs/cgroup", "tmpfs"),
+                (
+                    "bind",
+                    "/sys/fs/cgroup/memory",
+                    "/sys/fs/cgroup/memory/bulwark/c1"
+                ),
+                ("bind", "/sys/fs/cgroup/cpu,cpuacct", own),
+                ("bind", "/sys/fs/cgroup/cpu", own),
+                ("bind", "/sys/fs/cgroup/cpuacct", own),
+                ("bind", "/sys/fs/cgroup", "/rootfs/sys/fs/cgroup"),
+            ]
+        );
+        for index in 2..mounts.len() {
+            assert!(is_own_cgroup_bind(&mounts, index), "{:?}", mounts[index]);
+            assert!(mounts[index]
+                .options()
+                .as_ref()
+                .unwrap()
+                .contains(&"rro".to_owned()));
+        }
+        assert!(!is_own_cgroup_bind(&mounts, 1));
+        let unmet: Vec<_> = baseline
+            .unmet_in_spec(&joined)
+            .into_iter()
+            .filter(|u| u.control == "mount-options")
+            .collect();
+        assert_eq!(unmet, vec![]);
+
+        // Its own pid namespace: libcontainer's cgroup mount, under the cover.
+        let mut own = pod(serde_json::json!({"type": "pid"}));
+        baseline.apply_to_spec(&mut own).unwrap();
+        let mounts = own.mounts().clone().unwrap();
+        assert_eq!(mounts.len(), 3);
+        assert_eq!(mounts[1].typ().as_deref(), Some("cgroup"));
+        assert!(is_own_cgroup_bind(&mounts, 2));
+    }
+
+    #[test]
     fn an_already_hardened_spec_records_no_process_changes() {
         let config = permissive();
         let host = host(false);
