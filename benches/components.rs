@@ -225,6 +225,7 @@ impl Prepared {
             host: HostSupport {
                 apparmor_enabled: false,
                 apparmor_profiles: Default::default(),
+                cgroup_v1_hierarchies: Vec::new(),
             },
         }
     }

@@ -14,6 +14,9 @@ mod harness;
 #[path = "stragglers.rs"]
 mod stragglers;
 
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
 use harness::{Containerd, BASE_PIDS_LIMIT};
 use k8s_cri::v1::security_profile::ProfileType;
 use k8s_cri::v1::{ContainerState, LinuxSandboxSecurityContext, NamespaceMode, SecurityProfile};
@@ -353,4 +356,175 @@ fn cri_stop_of_a_container_that_just_exited_succeeds() {
         failed.len(),
         cd.describe()
     );
+}
+
+/// Issue #16 item 2: a pod with `shareProcessNamespace` (its containers join the
+/// sandbox's pid namespace by path) on a cgroup v1 host. libcontainer 0.7 looked each
+/// container's in-pod pid up in the host's /proc while it mounted the cgroup hierarchies
+/// and failed ("failed to mount cgroup v1: procfs failed … NotFound(/proc/<pid>)") when no
+/// host process had that pid (22 of 25 started in one pod). The pod's next pids are made
+/// such pids, so each of these twelve failed before; all start now, and each sees its own
+/// cgroup read-only.
+#[test]
+fn cri_containers_sharing_the_pods_pid_namespace_all_start() {
+    const COUNT: i64 = 12;
+    let cd = Containerd::new();
+    let mut config = cd.pod_config("sharedpid");
+    let shared = k8s_cri::v1::NamespaceOption {
+        pid: NamespaceMode::Pod as i32,
+        ..harness::pod_namespaces()
+    };
+    config
+        .linux
+        .as_mut()
+        .unwrap()
+        .security_context
+        .as_mut()
+        .unwrap()
+        .namespace_options = Some(shared.clone());
+    let pod_id = cd
+        .run_pod(&config)
+        .unwrap_or_else(|e| panic!("RunPodSandbox: {e}\n{}", cd.describe()));
+    common::pod_pids_unknown_to_the_host(cd.sandbox_pid(&pod_id), COUNT);
+    let mut started = Vec::new();
+    let mut failed = Vec::new();
+    for n in 0..COUNT {
+        let mut container = Containerd::container_config(&format!("shared-{n}"), &["sleep", "300"]);
+        let linux = container.linux.as_mut().unwrap();
+        linux.security_context.as_mut().unwrap().namespace_options = Some(shared.clone());
+        let id = cd
+            .create_container(&pod_id, &config, container)
+            .unwrap_or_else(|e| panic!("CreateContainer: {e}\n{}", cd.describe()));
+        match cd.start_container(&id) {
+            Ok(()) => started.push(id),
+            Err(e) => failed.push(format!("{id}: {e}")),
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{} of {COUNT} containers sharing the pod's pid namespace failed: {failed:#?}\n{}",
+        failed.len(),
+        cd.describe()
+    );
+    let exec = |id: &str, cmd: &[&str]| {
+        let out = cd
+            .exec_sync(id, cmd)
+            .unwrap_or_else(|e| panic!("ExecSync: {e}\n{}", cd.describe()));
+        assert_eq!(out.exit_code, 0, "{cmd:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    // The container's own cgroup: its 128 MiB limit and the base spec's pids limit.
+    let id = &started[0];
+    assert_eq!(
+        exec(
+            id,
+            &[
+                "/probe",
+                "cat",
+                "/sys/fs/cgroup/memory/memory.limit_in_bytes"
+            ]
+        ),
+        (128u64 << 20).to_string()
+    );
+    assert_eq!(
+        exec(id, &["/probe", "cat", "/sys/fs/cgroup/pids/pids.max"]),
+        BASE_PIDS_LIMIT.to_string()
+    );
+    let report = report_in(&exec(id, &["/probe", "report"]), &|| cd.describe());
+    let mounts = report["mounts"].as_array().unwrap();
+    let mount_points: std::collections::BTreeSet<&str> = mounts
+        .iter()
+        .filter_map(|m| m["mount_point"].as_str())
+        .filter(|p| p.starts_with("/sys/fs/cgroup"))
+        .collect();
+    assert!(mount_points.len() > 1, "{report}");
+    for mount_point in mount_points {
+        let mount = common::probe_mount(&report, mount_point);
+        let options: Vec<&str> = mount["options"].as_str().unwrap().split(',').collect();
+        assert!(options.contains(&"ro"), "not read-only: {mount}");
+    }
+}
+
+/// Issue #16 item 10: a web server as uid 65532 with no capabilities listens on :80 and
+/// answers on the pod's IP and through a hostPort (the portmap plugin's DNAT at the
+/// bridge's address), both from containerd's network namespace, where the pods' bridge
+/// is. bulwark sets `net.ipv4.ip_unprivileged_port_start=0` in the pod's own network
+/// namespace, as Docker does; before, the bind failed with EACCES.
+#[test]
+fn cri_web_server_on_port_80_answers_on_the_pod_ip_and_a_host_port() {
+    const HOST_PORT: i32 = 8080;
+    let cd = Containerd::new();
+    let mut config = cd.pod_config("web");
+    config.port_mappings = vec![k8s_cri::v1::PortMapping {
+        protocol: k8s_cri::v1::Protocol::Tcp as i32,
+        container_port: 80,
+        host_port: HOST_PORT,
+        host_ip: String::new(),
+    }];
+    let pod_id = cd
+        .run_pod(&config)
+        .unwrap_or_else(|e| panic!("RunPodSandbox: {e}\n{}", cd.describe()));
+    let id = cd
+        .create_container(
+            &pod_id,
+            &config,
+            Containerd::container_config("web", &["listen", "80"]),
+        )
+        .unwrap_or_else(|e| panic!("CreateContainer: {e}\n{}", cd.describe()));
+    cd.start_container(&id)
+        .unwrap_or_else(|e| panic!("StartContainer: {e}\n{}", cd.describe()));
+    let addresses = [
+        format!("{}:80", cd.pod_ip(&pod_id)),
+        format!("{}:{HOST_PORT}", harness::BRIDGE_ADDRESS),
+    ];
+    let netns = std::fs::File::open(cd.network_namespace()).unwrap();
+    // setns(CLONE_NEWNET) moves only the calling thread: a thread of its own connects.
+    let answers = std::thread::spawn(move || {
+        use std::os::fd::AsRawFd;
+        // SAFETY: a valid namespace descriptor; the thread is ours alone.
+        let joined = unsafe { libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(joined, 0, "setns: {}", std::io::Error::last_os_error());
+        addresses.map(|address| ask(&address).map_err(|e| format!("{address}: {e}")))
+    })
+    .join()
+    .unwrap();
+    let log = || {
+        let status = cd.container_status(&id);
+        format!("log: {}\n{}", cd.container_log(&status), cd.describe())
+    };
+    for answer in answers {
+        let answer = answer.unwrap_or_else(|e| panic!("{e}\n{}", log()));
+        assert!(
+            answer.starts_with("HTTP/1.0 200 OK") && answer.contains("bulwark-probe"),
+            "{answer:?}\n{}",
+            log()
+        );
+    }
+    wait_for_sigterm_handler(&cd, &id);
+    cd.stop_container(&id)
+        .unwrap_or_else(|e| panic!("StopContainer: {e}\n{}", log()));
+}
+
+/// One HTTP/1.0 request to `address`, retried until the server listens (30 s); the
+/// whole answer.
+fn ask(address: &str) -> Result<String, String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut stream = loop {
+        match std::net::TcpStream::connect(address) {
+            Ok(stream) => break stream,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => return Err(format!("connect: {e}")),
+        }
+    };
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    stream
+        .write_all(b"GET / HTTP/1.0\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut answer = String::new();
+    stream
+        .read_to_string(&mut answer)
+        .map_err(|e| e.to_string())?;
+    Ok(answer)
 }

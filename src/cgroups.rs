@@ -166,6 +166,46 @@ pub fn hierarchies() -> Result<Vec<PathBuf>, CgroupError> {
         .collect())
 }
 
+/// The controllers libcgroups 0.7's v1 manager puts a container in (`CONTROLLERS` in
+/// libcgroups src/v1/controller_type.rs, private there): its `add_task` makes the
+/// container's directory in each hierarchy holding one of them, before the init runs.
+const V1_MANAGED_CONTROLLERS: [&str; 12] = [
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "devices",
+    "hugetlb",
+    "memory",
+    "pids",
+    "perf_event",
+    "blkio",
+    "net_prio",
+    "net_cls",
+    "freezer",
+];
+
+/// The mount points of the host's cgroup v1 hierarchies that hold a controller
+/// libcgroups manages (so not the named `systemd` one, nor the unified one of a hybrid
+/// host): where a container has a cgroup directory of its own. Empty on cgroup v2.
+pub fn v1_managed_hierarchies() -> Result<Vec<PathBuf>, CgroupError> {
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").map_err(CgroupError::Mounts)?;
+    Ok(mountinfo
+        .lines()
+        .filter_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            let mut fields = right.split_whitespace();
+            let fstype = fields.next()?;
+            let super_options = fields.nth(1)?;
+            let mount_point = PathBuf::from(left.split_whitespace().nth(4)?);
+            let managed = super_options
+                .split(',')
+                .any(|o| V1_MANAGED_CONTROLLERS.contains(&o));
+            (fstype == "cgroup" && managed && mount_point.starts_with(CGROUP_ROOT))
+                .then_some(mount_point)
+        })
+        .collect())
+}
+
 fn unified_only(hierarchies: &[PathBuf]) -> bool {
     hierarchies.len() == 1 && hierarchies[0] == Path::new(CGROUP_ROOT)
 }

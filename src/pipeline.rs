@@ -251,8 +251,9 @@ pub fn binds_dir(secrets_dir: &Path) -> PathBuf {
 /// Opens every bind source of the engine's spec and admits it again on that descriptor,
 /// the one create mounts (crate::binds). Runs last, on the finished spec, so the mount
 /// indices stay; bulwark's own binds are skipped: the secrets directory, and the
-/// baseline's read-only cover, which must be resolved inside the container (it is the
-/// bind right after a cgroup mount at /sys/fs/cgroup, where the baseline inserts it).
+/// baseline's cgroup v1 binds (its read-only cover, the container's own cgroups where a
+/// joined pid namespace keeps libcontainer from mounting them), which must be resolved
+/// inside the container (crate::baseline::is_own_cgroup_bind).
 fn pin_binds(
     spec: &Spec,
     engine: &Engine,
@@ -265,8 +266,7 @@ fn pin_binds(
         let Some(source) = mount.source().as_deref().filter(|_| is_bind(mount)) else {
             continue;
         };
-        let cover = index > 0 && is_cgroup_mount_at_its_place(&mounts[index - 1]);
-        if cover || source == input.secrets_dir {
+        if crate::baseline::is_own_cgroup_bind(mounts, index) || source == input.secrets_dir {
             continue;
         }
         let source =
@@ -313,10 +313,6 @@ fn open_namespaces(
             allowed: refusal.error.to_string(),
         }]))
     })
-}
-
-fn is_cgroup_mount_at_its_place(mount: &Mount) -> bool {
-    mount.typ().as_deref() == Some("cgroup") && mount.destination() == Path::new("/sys/fs/cgroup")
 }
 
 /// The stages on the engine's raw document: the engine's claim held against the
@@ -449,6 +445,7 @@ mod tests {
         let host = HostSupport {
             apparmor_enabled: false,
             apparmor_profiles: Default::default(),
+            cgroup_v1_hierarchies: Vec::new(),
         };
         let baseline = Baseline::new(&config, &host);
         effective_spec(&PipelineInput {

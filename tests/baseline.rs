@@ -439,4 +439,161 @@ fn without_the_baseline_no_must_fail_probe_answers_eperm() {
         succeeded >= 10,
         "only {succeeded} probes succeeded: {report}"
     );
+
+/// Issue #16 item 10: a web server as uid 65532 without capabilities binds :80 in a
+/// container with its own network namespace, as under Docker: the baseline sets
+/// `net.ipv4.ip_unprivileged_port_start=0` there and records it. An explicit value in
+/// the spec stays (the bind then fails); a spec without a network namespace (the
+/// host's) gets nothing and is refused. Before, every bind below 1024 failed with EACCES.
+#[test]
+fn a_container_with_its_own_network_namespace_binds_port_80_as_non_root() {
+    const SYSCTL: &str = "net.ipv4.ip_unprivileged_port_start";
+    let rt = Runtime::new();
+    let bundle = Bundle::new(&["/probe", "listen", "80", "0"]);
+    let id = unique_id("port80");
+    let out = rt.run(&["run", "--bundle", bundle.path_str(), &id]);
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("listening 80"),
+        "{}",
+        common::describe(&["run", &id], &out)
+    );
+    let record = rt.audit_records().pop().unwrap();
+    let change = record["baseline_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["control"] == "unprivileged-ports")
+        .unwrap_or_else(|| panic!("no unprivileged-ports change: {record}"));
+    assert_eq!(change["path"], format!("linux.sysctl[\"{SYSCTL}\"]"));
+    rt.assert_nothing_left(&id);
+
+    let mut explicit = Bundle::new(&["/probe", "listen", "80", "0"]);
+    explicit.set("/linux/sysctl", json!({ SYSCTL: "1024" }));
+    let id = unique_id("port80-explicit");
+    let out = rt.run(&["run", "--bundle", explicit.path_str(), &id]);
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("EACCES"),
+        "{}",
+        common::describe(&["run", &id], &out)
+    );
+    let record = rt.audit_records().pop().unwrap();
+    assert!(
+        !record["baseline_changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["control"] == "unprivileged-ports"),
+        "{record}"
+    );
+    rt.ok(&["delete", "--force", &id]);
+
+    let mut host = Bundle::new(&["/probe", "listen", "80", "0"]);
+    let namespaces = host.config["linux"]["namespaces"].as_array_mut().unwrap();
+    namespaces.retain(|ns| ns["type"] != "network");
+    host.write();
+    let id = unique_id("port80-hostnet");
+    let stderr = rt.fails(&["run", "--bundle", host.path_str(), &id]);
+    assert!(stderr.contains("namespaces.required"), "{stderr}");
+    rt.assert_nothing_left(&id);
+}
+
+/// Issue #16 item 2: containers that join their pod's pid namespace
+/// (`shareProcessNamespace`) on a cgroup v1 host. libcontainer 0.7 looked the container's
+/// in-pod pid up in the host's /proc while mounting the cgroup hierarchies and failed
+/// ("procfs failed … NotFound(/proc/<pid>)") whenever no host process had that pid; the
+/// pod's next pids are made such pids, so every one of these containers failed before.
+/// All twelve start, and each sees its own cgroup (its memory limit and pids.max) under
+/// `/sys/fs/cgroup`, every hierarchy read-only (CVE-2022-0492).
+#[test]
+fn containers_joining_a_pods_pid_namespace_start_and_see_their_own_cgroups_read_only() {
+    const COUNT: i64 = 12;
+    const LIMIT: &str = "104857600";
+    let rt = Runtime::new();
+    let sandbox = unique_id("pidpod");
+    let (_sandbox_bundle, sandbox_pid) =
+        common::start_cri_sandbox(&rt, &sandbox, "0b5c1c1e-7d0a-4c4e-9a55-sharedpid001");
+    common::pod_pids_unknown_to_the_host(sandbox_pid, COUNT);
+    let path = |name: &str| format!("/proc/{sandbox_pid}/ns/{name}");
+    let mut bundle = Bundle::new(&["/probe", "sleep", "300"]);
+    bundle.config["annotations"] = json!({
+        "io.kubernetes.cri.container-type": "container",
+        "io.kubernetes.cri.sandbox-id": sandbox,
+        "io.kubernetes.cri.sandbox-uid": "0b5c1c1e-7d0a-4c4e-9a55-sharedpid001",
+        "io.kubernetes.cri.image-name": common::TEST_IMAGE,
+    });
+    bundle.config["linux"]["namespaces"] = json!([
+        {"type": "pid", "path": path("pid")},
+        {"type": "network", "path": path("net")},
+        {"type": "ipc", "path": path("ipc")},
+        {"type": "uts", "path": path("uts")},
+        {"type": "mount"}
+    ]);
+    bundle.config["linux"]["resources"]["memory"]["limit"] = json!(104_857_600);
+    bundle.config.as_object_mut().unwrap().remove("hostname");
+    bundle.config["mounts"].as_array_mut().unwrap().push(
+        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+               "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}),
+    );
+    bundle.write();
+
+    let mut started = Vec::new();
+    let mut failed = Vec::new();
+    for n in 0..COUNT {
+        let id = unique_id(&format!("pidpod-{n}"));
+        let out = rt.run(&["run", "--detach", "--bundle", bundle.path_str(), &id]);
+        if out.status.success() {
+            started.push(id);
+        } else {
+            failed.push(common::describe(&["run", &id], &out));
+            rt.assert_nothing_left(&id);
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{} of {COUNT} containers in the shared pid namespace failed: {failed:#?}",
+        failed.len()
+    );
+    for id in &started {
+        let cat = |file: &str| {
+            String::from_utf8_lossy(&rt.ok(&["exec", id, "/probe", "cat", file]).stdout)
+                .trim()
+                .to_owned()
+        };
+        assert_eq!(cat("/sys/fs/cgroup/memory/memory.limit_in_bytes"), LIMIT);
+        assert_eq!(cat("/sys/fs/cgroup/pids/pids.max"), "64");
+    }
+    let report = probe_report(&rt.ok(&["exec", &started[0], "/probe", "report"]).stdout);
+    let mount_points: std::collections::BTreeSet<&str> = report["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["mount_point"].as_str())
+        .filter(|p| p.starts_with("/sys/fs/cgroup"))
+        .collect();
+    assert!(mount_points.len() > 1, "{report}");
+    for mount_point in mount_points {
+        // The topmost mount there, the one the container reaches.
+        let mount = probe_mount(&report, mount_point);
+        let options: Vec<&str> = mount["options"].as_str().unwrap().split(',').collect();
+        assert!(options.contains(&"ro"), "not read-only: {mount}");
+    }
+    let writes = probe_report(
+        &rt.ok(&[
+            "exec",
+            &started[0],
+            "/probe",
+            "write-each",
+            "1",
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+            "/sys/fs/cgroup/pids/cgroup.procs",
+        ])
+        .stdout,
+    );
+    for (path, result) in writes.as_object().unwrap() {
+        assert_ne!(result, "ok", "{path}: {writes}");
+    }
+    for id in started.iter().chain([&sandbox]) {
+        rt.ok(&["delete", "--force", id]);
+        rt.assert_nothing_left(id);
+    }
 }

@@ -81,6 +81,7 @@ fn setup() -> &'static Setup {
         let host = HostSupport {
             apparmor_enabled: true,
             apparmor_profiles: [baseline.apparmor.profile.clone()].into_iter().collect(),
+            cgroup_v1_hierarchies: Vec::new(),
         };
         let mut init: Process = serde_json::from_value(serde_json::json!({
             "args": ["/probe", "sleep", "600"],

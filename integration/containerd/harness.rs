@@ -11,7 +11,7 @@
 //! D/containerd.sock      gRPC (CRI and ctr); D/containerd.sock.ttrpc
 //! D/containerd.log       containerd's own log
 //! D/base-spec.json       the `bulwark` handler's base_runtime_spec (pids limit)
-//! D/cni/net.d, D/cni/ipam  CNI config (bridge) and its host-local IPAM state
+//! D/cni/net.d, D/cni/ipam  CNI config (bridge, portmap) and its host-local IPAM state
 //! D/images/*.tar         the probe and pause images, imported with ctr
 //! D/bin/bulwark          runtime wrapper: logs argv, captures config.json, sets
 //!                        BULWARK_CONFIG and execs the built bulwark
@@ -57,6 +57,9 @@ pub const PROBE_IMAGE: &str = "localhost/bulwark-probe:test";
 pub const PAUSE_IMAGE: &str = "localhost/bulwark-pause:test";
 /// The CRI runtime handler (RuntimeClass handler) bulwark is registered as.
 pub const HANDLER: &str = "bulwark";
+/// The pod bridge's own address in containerd's network namespace: the pods' gateway,
+/// and where their hostPorts are published.
+pub const BRIDGE_ADDRESS: &str = "10.88.0.1";
 /// containerd's namespace for CRI; the shim appends it to the runtime's --root.
 const CRI_NAMESPACE: &str = "k8s.io";
 
@@ -239,8 +242,10 @@ exec '{bulwark}' "$@"
         .expect("write base spec");
     }
 
-    /// A bridge network. It exists only in containerd's network namespace: no
-    /// gateway, no masquerading, no iptables rules, no traffic.
+    /// A bridge network. It exists only in containerd's network namespace, which
+    /// reaches the pods through the bridge's address [`BRIDGE_ADDRESS`] (also where
+    /// the portmap plugin's DNAT rules publish a pod's hostPorts): no masquerading, no
+    /// traffic beyond that namespace.
     fn write_cni_config(&self) {
         let conf = serde_json::json!({
             "cniVersion": "1.0.0",
@@ -248,13 +253,16 @@ exec '{bulwark}' "$@"
             "plugins": [{
                 "type": "bridge",
                 "bridge": "bulwark0",
-                "isGateway": false,
+                "isGateway": true,
                 "ipMasq": false,
                 "ipam": {
                     "type": "host-local",
-                    "ranges": [[{"subnet": "10.88.0.0/24"}]],
+                    "ranges": [[{"subnet": "10.88.0.0/24", "gateway": BRIDGE_ADDRESS}]],
                     "dataDir": self.path_str("cni/ipam"),
                 },
+            }, {
+                "type": "portmap",
+                "capabilities": {"portMappings": true},
             }],
         });
         fs::write(
@@ -638,6 +646,28 @@ exec containerd --config "$1""#;
             .cri(|mut c| async move { c.pod_sandbox_status(request).await })
             .unwrap_or_else(|e| panic!("PodSandboxStatus {pod_id}: {e}"));
         pid_in_verbose_info(&response.info)
+    }
+
+    /// The pod's IP address on the harness's bridge, from PodSandboxStatus.
+    pub fn pod_ip(&self, pod_id: &str) -> String {
+        let request = PodSandboxStatusRequest {
+            pod_sandbox_id: pod_id.to_owned(),
+            verbose: false,
+        };
+        self.cri(|mut c| async move { c.pod_sandbox_status(request).await })
+            .unwrap_or_else(|e| panic!("PodSandboxStatus {pod_id}: {e}"))
+            .status
+            .and_then(|s| s.network)
+            .map(|n| n.ip)
+            .filter(|ip| !ip.is_empty())
+            .unwrap_or_else(|| panic!("pod {pod_id} has no IP\n{}", self.describe()))
+    }
+
+    /// containerd's network namespace, where the pods' bridge is: the only place a
+    /// pod IP is reached from.
+    pub fn network_namespace(&self) -> PathBuf {
+        let pid = self.daemon.as_ref().expect("containerd runs").id();
+        PathBuf::from(format!("/proc/{pid}/ns/net"))
     }
 
     /// The pid of a running container's init process, from containerd's

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 const USAGE: &str = "usage: probe [report | sleep [SECS] | exit CODE | write PATH TEXT | cat PATH \
                      | stat PATH | env | echo ARGS... | fds PID | read-each PATH... \
-                     | write-each TEXT PATH... | exe-attack SECS]";
+                     | write-each TEXT PATH... | exe-attack SECS | listen PORT [SECS]]";
 
 /// runc's default masked paths (the OCI `linux.maskedPaths` it generates).
 const MASKED_PATHS: &[&str] = &[
@@ -72,6 +72,7 @@ fn main() -> ExitCode {
         Some("read-each") if !rest.is_empty() => cmd_read_each(rest),
         Some("write-each") if rest.len() >= 2 => cmd_write_each(&rest[0], &rest[1..]),
         Some("exe-attack") if rest.len() == 1 => cmd_exe_attack(&rest[0]),
+        Some("listen") if (1..=2).contains(&rest.len()) => cmd_listen(&rest[0], rest.get(1)),
         _ => Err(Failure::Usage),
     };
     match result {
@@ -119,6 +120,56 @@ fn cmd_sleep(secs: Option<&OsString>) -> Result<(), Failure> {
         loop {
             std::thread::sleep(Duration::from_secs(3600));
         }
+    }
+    Ok(())
+}
+
+/// The answer `listen` gives each connection.
+const LISTEN_ANSWER: &[u8] = b"HTTP/1.0 200 OK\r\nContent-Length: 14\r\n\r\nbulwark-probe\n";
+
+/// A stand-in web server: binds TCP `PORT` on every address (a port below 1024 as a
+/// non-root user needs `net.ipv4.ip_unprivileged_port_start`), prints `listening PORT`
+/// and answers every connection, one at a time, until signalled, or for SECS seconds
+/// (0: only the bind, for a test that needs nothing more).
+fn cmd_listen(port: &OsStr, secs: Option<&OsString>) -> Result<(), Failure> {
+    let port: u16 = port
+        .to_str()
+        .and_then(|p| p.parse().ok())
+        .ok_or(Failure::Usage)?;
+    let deadline = match secs {
+        None => None,
+        Some(s) => Some(
+            Instant::now()
+                + Duration::from_secs_f64(
+                    s.to_str()
+                        .and_then(|s| s.parse::<f64>().ok())
+                        .filter(|s| *s >= 0.0)
+                        .ok_or(Failure::Usage)?,
+                ),
+        ),
+    };
+    install_exit_handlers()?;
+    let listener = std::net::TcpListener::bind(("0.0.0.0", port))?;
+    println!("listening {port}");
+    io::stdout().flush()?;
+    listener.set_nonblocking(true)?;
+    while deadline.is_none_or(|d| Instant::now() < d) {
+        let mut stream = match listener.accept() {
+            Ok((stream, _)) => stream,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        stream.set_nonblocking(false)?;
+        stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+        // The request is read, not parsed: any client gets the same answer.
+        let mut request = [0u8; 1024];
+        let _ = stream.read(&mut request);
+        stream.write_all(LISTEN_ANSWER)?;
+        println!("answered");
+        io::stdout().flush()?;
     }
     Ok(())
 }

@@ -9,6 +9,7 @@
 //! Every rewrite is returned as a [`Change`] for the audit record and `bulwark validate`.
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 
 use libcontainer::oci_spec::runtime::{
     Capabilities, Capability, LinuxCapabilities, PosixRlimit, PosixRlimitBuilder, PosixRlimitType,
@@ -23,8 +24,10 @@ use crate::image_groups::RootGroups;
 use crate::seccomp_profiles::{self, ProfileError};
 
 mod mounts;
+mod network;
 mod verify;
 
+pub use mounts::is_own_cgroup_bind;
 use mounts::read_only_cgroup_v1;
 pub use verify::Unmet;
 
@@ -111,6 +114,8 @@ pub struct HostSupport {
     pub apparmor_enabled: bool,
     /// Names of the AppArmor profiles loaded in the kernel.
     pub apparmor_profiles: BTreeSet<String>,
+    /// The cgroup v1 hierarchies a container gets a cgroup of its own in (empty on v2).
+    pub cgroup_v1_hierarchies: Vec<PathBuf>,
 }
 
 impl HostSupport {
@@ -121,9 +126,12 @@ impl HostSupport {
         } else {
             BTreeSet::new()
         };
+        // Unreadable mountinfo leaves libcontainer's own cgroup mount (and its cover).
+        let cgroup_v1_hierarchies = crate::cgroups::v1_managed_hierarchies().unwrap_or_default();
         Self {
             apparmor_enabled,
             apparmor_profiles,
+            cgroup_v1_hierarchies,
         }
     }
 }
@@ -161,16 +169,18 @@ impl<'a> Baseline<'a> {
             spec.set_root(Some(root));
         }
 
+        let own_cgroup_v1 = self.own_cgroup_v1_mounts(spec);
         if let Some(mut mounts) = spec.mounts().clone() {
             for (index, mount) in mounts.iter_mut().enumerate() {
                 self.harden_mount(index, mount, &mut changes);
             }
             let rootfs = spec.root().as_ref().map(|r| r.path().clone());
             if let Some(rootfs) = rootfs.filter(|p| p.is_absolute()) {
-                read_only_cgroup_v1(&rootfs, &mut mounts, &mut changes);
+                read_only_cgroup_v1(&rootfs, &mut mounts, &mut changes, own_cgroup_v1.as_deref());
             }
             spec.set_mounts(Some(mounts));
         }
+        network::unprivileged_ports(spec, &mut changes);
 
         let seccomp_profile = self.seccomp_profile(spec)?;
         let linux = spec.linux_mut().get_or_insert_with(Default::default);
@@ -509,6 +519,7 @@ mod tests {
         HostSupport {
             apparmor_enabled: apparmor,
             apparmor_profiles: ["bulwark-default".to_owned()].into_iter().collect(),
+            cgroup_v1_hierarchies: Vec::new(),
         }
     }
 
@@ -667,6 +678,7 @@ mod tests {
         let not_loaded = HostSupport {
             apparmor_enabled: true,
             apparmor_profiles: BTreeSet::new(),
+            cgroup_v1_hierarchies: Vec::new(),
         };
         let err = Baseline::new(&config, &not_loaded)
             .apply_to_spec(&mut root_spec())
@@ -834,6 +846,84 @@ mod tests {
         assert!(!NOSUID.in_force(&options(&["nosuid", "suid"])));
         assert!(!NODEV.in_force(&options(&["nodev", "rdev"])));
         assert!(!NOEXEC.in_force(&options(&["noexec", "exec"])));
+    }
+
+    #[test]
+    fn a_joined_pid_namespace_on_cgroup_v1_gets_its_own_cgroups_bound_read_only() {
+        let config = permissive();
+        let mut host = host(false);
+        host.cgroup_v1_hierarchies = vec![
+            "/sys/fs/cgroup/memory".into(),
+            "/sys/fs/cgroup/cpu,cpuacct".into(),
+        ];
+        let baseline = Baseline::new(&config, &host);
+        let pod = |pid: serde_json::Value| {
+            spec(serde_json::json!({
+                "ociVersion": "1.0.2",
+                "process": {"args": ["/probe"], "cwd": "/", "user": {"uid": 0, "gid": 0}},
+                "root": {"path": "/rootfs"},
+                "mounts": [
+                    {"destination": "/sys", "type": "sysfs", "source": "sysfs"},
+                    {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                     "options": ["ro"]}
+                ],
+                "linux": {"cgroupsPath": "/bulwark/c1", "namespaces": [pid]}
+            }))
+        };
+        let mut joined = pod(serde_json::json!({"type": "pid", "path": "/proc/42/ns/pid"}));
+        let changes = baseline.apply_to_spec(&mut joined).unwrap();
+        assert!(changes.iter().any(|c| c.control == "cgroup-v1-joined-pid"));
+        let mounts = joined.mounts().clone().unwrap();
+        let shape: Vec<(&str, &str, &str)> = mounts
+            .iter()
+            .map(|m| {
+                (
+                    m.typ().as_deref().unwrap(),
+                    m.destination().to_str().unwrap(),
+                    m.source().as_deref().unwrap().to_str().unwrap(),
+                )
+            })
+            .collect();
+        let own = "/sys/fs/cgroup/cpu,cpuacct/bulwark/c1";
+        assert_eq!(
+            shape,
+            [
+                ("sysfs", "/sys", "sysfs"),
+                ("tmpfs", "/sys/fs/cgroup", "tmpfs"),
+                (
+                    "bind",
+                    "/sys/fs/cgroup/memory",
+                    "/sys/fs/cgroup/memory/bulwark/c1"
+                ),
+                ("bind", "/sys/fs/cgroup/cpu,cpuacct", own),
+                ("bind", "/sys/fs/cgroup/cpu", own),
+                ("bind", "/sys/fs/cgroup/cpuacct", own),
+                ("bind", "/sys/fs/cgroup", "/rootfs/sys/fs/cgroup"),
+            ]
+        );
+        for index in 2..mounts.len() {
+            assert!(is_own_cgroup_bind(&mounts, index), "{:?}", mounts[index]);
+            assert!(mounts[index]
+                .options()
+                .as_ref()
+                .unwrap()
+                .contains(&"rro".to_owned()));
+        }
+        assert!(!is_own_cgroup_bind(&mounts, 1));
+        let unmet: Vec<_> = baseline
+            .unmet_in_spec(&joined)
+            .into_iter()
+            .filter(|u| u.control == "mount-options")
+            .collect();
+        assert_eq!(unmet, vec![]);
+
+        // Its own pid namespace: libcontainer's cgroup mount, under the cover.
+        let mut own = pod(serde_json::json!({"type": "pid"}));
+        baseline.apply_to_spec(&mut own).unwrap();
+        let mounts = own.mounts().clone().unwrap();
+        assert_eq!(mounts.len(), 3);
+        assert_eq!(mounts[1].typ().as_deref(), Some("cgroup"));
+        assert!(is_own_cgroup_bind(&mounts, 2));
     }
 
     #[test]

@@ -1,12 +1,14 @@
-//! The baseline's mount rules: tmpfs, sysfs and cgroupfs options, and the read-only
-//! cover over cgroup v1 hierarchies.
+//! The baseline's mount rules: tmpfs, sysfs and cgroupfs options, the read-only
+//! cover over cgroup v1 hierarchies, and their stand-in where libcontainer cannot mount
+//! them (a joined pid namespace).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use libcontainer::oci_spec::runtime::Mount;
+use libcontainer::oci_spec::runtime::{LinuxNamespaceType, Mount, Spec};
 use serde_json::Value;
 
 use super::{record, Baseline, Change};
+use crate::cgroups::CgroupPath;
 
 impl Baseline<'_> {
     /// The flags a mount must have in force, by its type; None for a mount the
@@ -67,6 +69,9 @@ impl Baseline<'_> {
 /// namespace while its rootfs is being prepared) with `rro`. Harmless where the
 /// cgroup mount already was read-only (cgroup v2).
 ///
+/// `replacement` (see [`Baseline::own_cgroup_v1_mounts`]) takes the `cgroup` mount's
+/// place when libcontainer cannot mount it; the cover then follows the replacement.
+///
 /// The bind source is resolved by path, so it is only added for the usual destination
 /// `/sys/fs/cgroup` under an earlier sysfs mount at `/sys` (libcontainer mounts sysfs
 /// only on a real directory, and the kernel's sysfs has no links there): a link in the
@@ -75,6 +80,7 @@ pub(super) fn read_only_cgroup_v1(
     rootfs: &Path,
     mounts: &mut Vec<Mount>,
     changes: &mut Vec<Change>,
+    replacement: Option<&[Mount]>,
 ) {
     let mut sysfs_mounted = false;
     let mut index = 0;
@@ -83,24 +89,30 @@ pub(super) fn read_only_cgroup_v1(
         if mount.typ().as_deref() == Some("sysfs") && mount.destination() == Path::new("/sys") {
             sysfs_mounted = true;
         }
-        if mount.typ().as_deref() != Some("cgroup")
-            || mount.destination() != Path::new("/sys/fs/cgroup")
-            || !sysfs_mounted
-        {
+        if !is_cgroup_mount_at_its_place(mount) || !sysfs_mounted {
             index += 1;
             continue;
         }
         let destination = mounts[index].destination().clone();
+        if let Some(replacement) = replacement.filter(|r| !r.is_empty()) {
+            changes.push(Change {
+                control: "cgroup-v1-joined-pid",
+                path: format!("mounts[{index}]"),
+                before: serde_json::to_value(&mounts[index]).unwrap_or(Value::Null),
+                after: serde_json::to_value(replacement).unwrap_or(Value::Null),
+                reason: "libcontainer 0.7 cannot mount cgroup v1 for a container that \
+                         joins a pid namespace; the container's own cgroup of each \
+                         hierarchy is bound read-only instead",
+            });
+            mounts.splice(index..=index, replacement.iter().cloned());
+            index += replacement.len() - 1;
+        }
         let source = rootfs.join(destination.strip_prefix("/").unwrap_or(&destination));
         let mut cover = Mount::default();
         cover.set_destination(destination);
         cover.set_typ(Some("bind".to_owned()));
         cover.set_source(Some(source));
-        cover.set_options(Some(
-            ["rbind", "rro", "nosuid", "nodev", "noexec"]
-                .map(str::to_owned)
-                .to_vec(),
-        ));
+        cover.set_options(Some(read_only_bind_options()));
         changes.push(Change {
             control: "mount-options",
             path: format!("mounts[{}]", index + 1),
@@ -112,6 +124,120 @@ pub(super) fn read_only_cgroup_v1(
         mounts.insert(index + 1, cover);
         index += 2;
     }
+}
+
+fn is_cgroup_mount_at_its_place(mount: &Mount) -> bool {
+    mount.typ().as_deref() == Some("cgroup") && mount.destination() == Path::new(CGROUP_ROOT)
+}
+
+fn read_only_bind_options() -> Vec<String> {
+    ["rbind", "rro", "nosuid", "nodev", "noexec"]
+        .map(str::to_owned)
+        .to_vec()
+}
+
+/// Where cgroup hierarchies are mounted, on the host and in the container.
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+impl Baseline<'_> {
+    /// The mounts that stand in for a `cgroup` mount libcontainer 0.7 cannot make: when
+    /// the container joins an existing pid namespace by path (a CRI pod with
+    /// `shareProcessNamespace`, a Podman pod) on a cgroup v1 host.
+    ///
+    /// libcontainer 0.7 rootfs/mount.rs `Mount::mount_cgroup_v1` runs in the container's
+    /// init while its rootfs is prepared, before pivot_root, and reads
+    /// `Process::new(ppid).cgroups()` from the host's /proc to strip the runtime's own
+    /// cgroup prefix. It takes `ppid = getppid()`, and when that is 0 (the parent is
+    /// outside the init's pid namespace) `std::process::id()`, which for a new pid
+    /// namespace is 1 (the host's init: harmless). In a *joined* pid namespace it is the
+    /// init's in-pod pid (11), looked up in the host's pid namespace: "failed to mount
+    /// cgroup v1: procfs failed … NotFound(/proc/11)" when no host process has that pid,
+    /// and an unrelated host process's cgroups when one does. The lookup runs for every
+    /// cgroup v1 mount, with or without a cgroup namespace, so no option avoids it.
+    /// (Upstream: the pid to read is the runtime's, which the init could be handed
+    /// instead of guessing it from getppid, or /proc/self/cgroup read before the pid
+    /// namespace is joined.)
+    ///
+    /// So the spec gets no `cgroup` mount there: a tmpfs at `/sys/fs/cgroup`, and for
+    /// each v1 hierarchy holding a controller libcgroups puts the container in, a
+    /// recursive read-only bind of the container's own cgroup directory
+    /// (`<hierarchy>/<cgroupsPath>`, made by libcgroups' `add_task` in the intermediate
+    /// process before the init prepares its rootfs) at the hierarchy's name, and at each
+    /// of its controllers' names where it has several (`cpu,cpuacct` also as `cpu` and
+    /// `cpuacct`, which libcontainer makes links). The named `systemd` hierarchy, in which
+    /// the container has no cgroup of its own, is left out. [`read_only_cgroup_v1`]'s
+    /// cover then makes the tmpfs read-only too. The sources are paths in cgroupfs,
+    /// which holds no links; an engine's bind from /sys is refused by `mounts.host-path`
+    /// before the baseline runs, so every bind from there is bulwark's.
+    ///
+    /// None when the container makes its own pid namespace, on cgroup v2 (libcontainer's
+    /// v2 mount has no such lookup), or without a cgroupsPath bulwark can read
+    /// (admission refuses that container).
+    pub(super) fn own_cgroup_v1_mounts(&self, spec: &Spec) -> Option<Vec<Mount>> {
+        let linux = spec.linux().as_ref()?;
+        let joins_pid_namespace = linux
+            .namespaces()
+            .iter()
+            .flatten()
+            .any(|ns| ns.typ() == LinuxNamespaceType::Pid && ns.path().is_some());
+        if !joins_pid_namespace || self.host.cgroup_v1_hierarchies.is_empty() {
+            return None;
+        }
+        let path = linux.cgroups_path().as_ref()?;
+        let cgroup_dir = CgroupPath::parse(path.to_str()?).ok()?.relative_dir(false);
+        let mut tmpfs = Mount::default();
+        tmpfs.set_destination(PathBuf::from(CGROUP_ROOT));
+        tmpfs.set_typ(Some("tmpfs".to_owned()));
+        tmpfs.set_source(Some(PathBuf::from("tmpfs")));
+        tmpfs.set_options(Some(
+            ["nosuid", "nodev", "noexec", "mode=755", "size=65536"]
+                .map(str::to_owned)
+                .to_vec(),
+        ));
+        let mut mounts = vec![tmpfs];
+        for hierarchy in &self.host.cgroup_v1_hierarchies {
+            let Some(name) = hierarchy.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            let mut names = vec![name];
+            if name.contains(',') {
+                names.extend(name.split(','));
+            }
+            for name in names {
+                let mut bind = Mount::default();
+                bind.set_destination(Path::new(CGROUP_ROOT).join(name));
+                bind.set_typ(Some("bind".to_owned()));
+                bind.set_source(Some(hierarchy.join(&cgroup_dir)));
+                bind.set_options(Some(read_only_bind_options()));
+                mounts.push(bind);
+            }
+        }
+        Some(mounts)
+    }
+}
+
+/// Whether `mounts[index]` is a bind the baseline added for cgroup v1: the read-only
+/// cover right after the cgroup mount (or after its replacement), or one of the
+/// replacement's binds of the container's own cgroups. These are bulwark's, resolved by
+/// path inside the container's mount namespace, not an engine's bind to pin.
+pub fn is_own_cgroup_bind(mounts: &[Mount], index: usize) -> bool {
+    let is_bind = |m: &Mount| m.typ().as_deref() == Some("bind");
+    let from_cgroupfs = |m: &Mount| {
+        is_bind(m)
+            && m.destination().starts_with(CGROUP_ROOT)
+            && m.source()
+                .as_deref()
+                .is_some_and(|s| s.starts_with(CGROUP_ROOT))
+    };
+    let Some(mount) = mounts.get(index) else {
+        return false;
+    };
+    if from_cgroupfs(mount) {
+        return true;
+    }
+    let after_cgroup = index > 0
+        && (is_cgroup_mount_at_its_place(&mounts[index - 1]) || from_cgroupfs(&mounts[index - 1]));
+    is_bind(mount) && mount.destination() == Path::new(CGROUP_ROOT) && after_cgroup
 }
 
 /// A mount flag as libcontainer 0.7 spells it: the plain option that sets and clears

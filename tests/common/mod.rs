@@ -852,3 +852,37 @@ pub fn host_netns_link() -> PathBuf {
         PathBuf::from(format!("/proc/{}/ns/net", std::process::id()))
     }
 }
+
+/// Makes the next `count` pids of the pid namespace that process `member` is in ones no
+/// host process has: `ns_last_pid` of that namespace (written from inside it, by
+/// `nsenter`) is set below a free range of the host's pids. A container joining that
+/// namespace then has an in-pod pid that is no host pid (issue #16 item 2: libcontainer
+/// 0.7 looked the in-pod pid up in the host's /proc and failed with NotFound when no host
+/// process had it, which otherwise depends on the host's pid usage).
+pub fn pod_pids_unknown_to_the_host(member: i64, count: i64) {
+    let pid_max: i64 = fs::read_to_string("/proc/sys/kernel/pid_max")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let free = |pid: i64| !Path::new(&format!("/proc/{pid}")).exists();
+    // nsenter's shell takes the first pid after `last`, the containers the next ones.
+    let span = count + 2;
+    let last = (1..pid_max - span)
+        .rev()
+        .find(|last| (last + 1..=last + span).all(free))
+        .expect("a free range of host pids");
+    let out = Command::new("nsenter")
+        .args(["--target", &member.to_string(), "--pid", "--"])
+        .args([
+            "sh",
+            "-c",
+            "echo \"$1\" >/proc/sys/kernel/ns_last_pid",
+            "sh",
+        ])
+        .arg(last.to_string())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run nsenter (util-linux)");
+    assert!(out.status.success(), "ns_last_pid {last}: {out:?}");
+}
