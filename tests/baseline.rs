@@ -439,6 +439,7 @@ fn without_the_baseline_no_must_fail_probe_answers_eperm() {
         succeeded >= 10,
         "only {succeeded} probes succeeded: {report}"
     );
+}
 
 /// Issue #16 item 10: a web server as uid 65532 without capabilities binds :80 in a
 /// container with its own network namespace, as under Docker: the baseline sets
