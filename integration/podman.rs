@@ -57,13 +57,18 @@ fn podmans_default_spec_runs_hardened() {
     // NoNewPrivileges off. bulwark's baseline replaces all of it.
     let pm = Podman::new();
     let out = pm.run_expect(&["--rm"], &["report"], 0);
-    // Podman's own profile, stacked on bulwark's, answers the key syscalls with ENOSYS
-    // (containers-common's seccomp.json); both filters deny them.
+    // Podman's own profile, stacked on bulwark's, answers the key syscalls and
+    // io_uring_setup with ENOSYS (containers-common's seccomp.json); both filters deny
+    // them, and the errno of the filter installed last is the one returned.
     common::assert_hardened_stacked(
         &probe_report(&out),
         65532,
         65532,
-        &[("add_key", "ENOSYS"), ("request_key", "ENOSYS")],
+        &[
+            ("add_key", "ENOSYS"),
+            ("request_key", "ENOSYS"),
+            ("io_uring_setup", "ENOSYS"),
+        ],
     );
 }
 
