@@ -28,15 +28,11 @@ fn pod_with_container(cd: &Containerd, pod: &str, args: &[&str]) -> (String, Str
     let pod_id = cd
         .run_pod(&config)
         .unwrap_or_else(|e| panic!("RunPodSandbox: {e}\n{}", cd.describe()));
-    let id = cd
-        .create_container(
-            &pod_id,
-            &config,
-            Containerd::container_config("probe", args),
-        )
-        .unwrap_or_else(|e| panic!("CreateContainer: {e}\n{}", cd.describe()));
-    cd.start_container(&id)
-        .unwrap_or_else(|e| panic!("StartContainer: {e}\n{}", cd.describe()));
+    let id = cd.create_and_start(
+        &pod_id,
+        &config,
+        Containerd::container_config("probe", args),
+    );
     (pod_id, id)
 }
 
@@ -109,11 +105,7 @@ fn cri_localhost_seccomp_profile_stacks_on_bulwarks() {
         profile_type: ProfileType::Localhost as i32,
         localhost_ref: profile.to_string_lossy().into_owned(),
     });
-    let id = cd
-        .create_container(&pod_id, &config, container)
-        .unwrap_or_else(|e| panic!("CreateContainer: {e}\n{}", cd.describe()));
-    cd.start_container(&id)
-        .unwrap_or_else(|e| panic!("StartContainer: {e}\n{}", cd.describe()));
+    let id = cd.create_and_start(&pod_id, &config, container);
     let status = cd.wait_exited(&id);
     assert_eq!(status.exit_code, 0, "{status:?}\n{}", cd.describe());
     let report = report_in(&cd.container_log(&status), &|| cd.describe());
@@ -294,11 +286,7 @@ fn cri_secret_volume_is_visible_read_only() {
         readonly: true,
         ..Default::default()
     });
-    let id = cd
-        .create_container(&pod_id, &config, container)
-        .unwrap_or_else(|e| panic!("CreateContainer: {e}\n{}", cd.describe()));
-    cd.start_container(&id)
-        .unwrap_or_else(|e| panic!("StartContainer: {e}\n{}", cd.describe()));
+    let id = cd.create_and_start(&pod_id, &config, container);
     let status = cd.wait_exited(&id);
     assert_eq!(status.exit_code, 0, "{status:?}\n{}", cd.describe());
     assert!(
@@ -431,18 +419,7 @@ fn cri_containers_sharing_the_pods_pid_namespace_all_start() {
         BASE_PIDS_LIMIT.to_string()
     );
     let report = report_in(&exec(id, &["/probe", "report"]), &|| cd.describe());
-    let mounts = report["mounts"].as_array().unwrap();
-    let mount_points: std::collections::BTreeSet<&str> = mounts
-        .iter()
-        .filter_map(|m| m["mount_point"].as_str())
-        .filter(|p| p.starts_with("/sys/fs/cgroup"))
-        .collect();
-    assert!(mount_points.len() > 1, "{report}");
-    for mount_point in mount_points {
-        let mount = common::probe_mount(&report, mount_point);
-        let options: Vec<&str> = mount["options"].as_str().unwrap().split(',').collect();
-        assert!(options.contains(&"ro"), "not read-only: {mount}");
-    }
+    common::assert_cgroup_mounts_read_only(&report);
 }
 
 /// Issue #16 item 10: a web server as uid 65532 with no capabilities listens on :80 and
@@ -464,15 +441,11 @@ fn cri_web_server_on_port_80_answers_on_the_pod_ip_and_a_host_port() {
     let pod_id = cd
         .run_pod(&config)
         .unwrap_or_else(|e| panic!("RunPodSandbox: {e}\n{}", cd.describe()));
-    let id = cd
-        .create_container(
-            &pod_id,
-            &config,
-            Containerd::container_config("web", &["listen", "80"]),
-        )
-        .unwrap_or_else(|e| panic!("CreateContainer: {e}\n{}", cd.describe()));
-    cd.start_container(&id)
-        .unwrap_or_else(|e| panic!("StartContainer: {e}\n{}", cd.describe()));
+    let id = cd.create_and_start(
+        &pod_id,
+        &config,
+        Containerd::container_config("web", &["listen", "80"]),
+    );
     let addresses = [
         format!("{}:80", cd.pod_ip(&pod_id)),
         format!("{}:{HOST_PORT}", harness::BRIDGE_ADDRESS),

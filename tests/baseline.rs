@@ -290,37 +290,18 @@ fn remapped_root_keeps_no_group_when_the_images_group_file_is_unreadable() {
     let rt = Runtime::new();
     let mut bundle = Bundle::new(&["/probe", "report"]);
     fs::create_dir(bundle.path().join("rootfs/etc/group")).unwrap();
-    bundle.set(
-        "/process/user",
-        json!({"uid": 0, "gid": 0, "additionalGids": [10, 2000]}),
-    );
-    bundle.write();
-    let report = probe_report(
-        &rt.ok(&[
-            "run",
-            "--bundle",
-            bundle.path_str(),
-            &unique_id("groups-unknown"),
-        ])
-        .stdout,
-    );
-    assert_eq!(groups_of(&report), Vec::<u64>::new(), "{report}");
-
-    bundle.set(
-        "/process/user",
-        json!({"uid": 1000, "gid": 1000, "additionalGids": [10, 2000]}),
-    );
-    bundle.write();
-    let report = probe_report(
-        &rt.ok(&[
-            "run",
-            "--bundle",
-            bundle.path_str(),
-            &unique_id("groups-user"),
-        ])
-        .stdout,
-    );
-    assert_eq!(groups_of(&report), vec![10, 2000], "{report}");
+    let mut groups_as = |user: Value| {
+        bundle.set("/process/user", user);
+        bundle.write();
+        let id = unique_id("groups");
+        groups_of(&probe_report(
+            &rt.ok(&["run", "--bundle", bundle.path_str(), &id]).stdout,
+        ))
+    };
+    let root = groups_as(json!({"uid": 0, "gid": 0, "additionalGids": [10, 2000]}));
+    assert_eq!(root, Vec::<u64>::new());
+    let user = groups_as(json!({"uid": 1000, "gid": 1000, "additionalGids": [10, 2000]}));
+    assert_eq!(user, vec![10, 2000]);
 }
 
 /// The capabilities of a 6.x kernel by number (CAP_CHOWN = 0 .. CAP_CHECKPOINT_RESTORE = 40).
@@ -564,20 +545,7 @@ fn containers_joining_a_pods_pid_namespace_start_and_see_their_own_cgroups_read_
         assert_eq!(cat("/sys/fs/cgroup/pids/pids.max"), "64");
     }
     let report = probe_report(&rt.ok(&["exec", &started[0], "/probe", "report"]).stdout);
-    let mount_points: std::collections::BTreeSet<&str> = report["mounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|m| m["mount_point"].as_str())
-        .filter(|p| p.starts_with("/sys/fs/cgroup"))
-        .collect();
-    assert!(mount_points.len() > 1, "{report}");
-    for mount_point in mount_points {
-        // The topmost mount there, the one the container reaches.
-        let mount = probe_mount(&report, mount_point);
-        let options: Vec<&str> = mount["options"].as_str().unwrap().split(',').collect();
-        assert!(options.contains(&"ro"), "not read-only: {mount}");
-    }
+    common::assert_cgroup_mounts_read_only(&report);
     let writes = probe_report(
         &rt.ok(&[
             "exec",

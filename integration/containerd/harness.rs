@@ -600,6 +600,21 @@ exec containerd --config "$1""#;
             .map(|r| r.container_id)
     }
 
+    /// CreateContainer then StartContainer, each of which must succeed; the container id.
+    pub fn create_and_start(
+        &self,
+        pod_id: &str,
+        pod: &PodSandboxConfig,
+        config: ContainerConfig,
+    ) -> String {
+        let id = self
+            .create_container(pod_id, pod, config)
+            .unwrap_or_else(|e| panic!("CreateContainer: {e}\n{}", self.describe()));
+        self.start_container(&id)
+            .unwrap_or_else(|e| panic!("StartContainer: {e}\n{}", self.describe()));
+        id
+    }
+
     pub fn start_container(&self, id: &str) -> Result<(), tonic::Status> {
         let request = StartContainerRequest {
             container_id: id.to_owned(),

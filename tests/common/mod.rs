@@ -610,6 +610,25 @@ pub fn probe_mount<'a>(report: &'a Value, mount_point: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {mount_point} mount: {report}"))
 }
 
+/// Asserts that a probe report shows more than one mount under `/sys/fs/cgroup` and
+/// that the topmost mount at each of those points (the one the container reaches) is
+/// read-only (CVE-2022-0492).
+pub fn assert_cgroup_mounts_read_only(report: &Value) {
+    let mount_points: std::collections::BTreeSet<&str> = report["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["mount_point"].as_str())
+        .filter(|p| p.starts_with("/sys/fs/cgroup"))
+        .collect();
+    assert!(mount_points.len() > 1, "{report}");
+    for mount_point in mount_points {
+        let mount = probe_mount(report, mount_point);
+        let options: Vec<&str> = mount["options"].as_str().unwrap().split(',').collect();
+        assert!(options.contains(&"ro"), "not read-only: {mount}");
+    }
+}
+
 pub fn probe_report(stdout: &[u8]) -> Value {
     let text = String::from_utf8_lossy(stdout);
     let line = text
