@@ -149,20 +149,43 @@ impl CgroupPath {
     }
 }
 
-/// The mount points of the host's cgroup hierarchies (v1 controllers and named
-/// hierarchies, and the unified one), from /proc/self/mountinfo.
-pub fn hierarchies() -> Result<Vec<PathBuf>, CgroupError> {
+/// A cgroup filesystem mounted under /sys/fs/cgroup, from /proc/self/mountinfo.
+struct CgroupMount {
+    mount_point: PathBuf,
+    /// `cgroup2` for the unified hierarchy.
+    v1: bool,
+    /// The v1 controllers (and `name=` of a named hierarchy) it holds.
+    super_options: String,
+}
+
+/// The host's cgroup mounts under /sys/fs/cgroup, in mountinfo order.
+fn cgroup_mounts() -> Result<Vec<CgroupMount>, CgroupError> {
     let mountinfo = fs::read_to_string("/proc/self/mountinfo").map_err(CgroupError::Mounts)?;
     Ok(mountinfo
         .lines()
         .filter_map(|line| {
             let (left, right) = line.split_once(" - ")?;
-            let fstype = right.split_whitespace().next()?;
-            let mount_point = left.split_whitespace().nth(4)?;
+            let mut fields = right.split_whitespace();
+            let fstype = fields.next()?;
+            let super_options = fields.nth(1).unwrap_or_default().to_owned();
+            let mount_point = PathBuf::from(left.split_whitespace().nth(4)?);
             matches!(fstype, "cgroup" | "cgroup2")
-                .then(|| PathBuf::from(mount_point))
-                .filter(|p| p.starts_with(CGROUP_ROOT))
+                .then_some(CgroupMount {
+                    mount_point,
+                    v1: fstype == "cgroup",
+                    super_options,
+                })
+                .filter(|m| m.mount_point.starts_with(CGROUP_ROOT))
         })
+        .collect())
+}
+
+/// The mount points of the host's cgroup hierarchies (v1 controllers and named
+/// hierarchies, and the unified one), from /proc/self/mountinfo.
+pub fn hierarchies() -> Result<Vec<PathBuf>, CgroupError> {
+    Ok(cgroup_mounts()?
+        .into_iter()
+        .map(|m| m.mount_point)
         .collect())
 }
 
@@ -188,21 +211,15 @@ const V1_MANAGED_CONTROLLERS: [&str; 12] = [
 /// libcgroups manages (so not the named `systemd` one, nor the unified one of a hybrid
 /// host): where a container has a cgroup directory of its own. Empty on cgroup v2.
 pub fn v1_managed_hierarchies() -> Result<Vec<PathBuf>, CgroupError> {
-    let mountinfo = fs::read_to_string("/proc/self/mountinfo").map_err(CgroupError::Mounts)?;
-    Ok(mountinfo
-        .lines()
-        .filter_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            let mut fields = right.split_whitespace();
-            let fstype = fields.next()?;
-            let super_options = fields.nth(1)?;
-            let mount_point = PathBuf::from(left.split_whitespace().nth(4)?);
-            let managed = super_options
+    Ok(cgroup_mounts()?
+        .into_iter()
+        .filter(|m| {
+            m.v1 && m
+                .super_options
                 .split(',')
-                .any(|o| V1_MANAGED_CONTROLLERS.contains(&o));
-            (fstype == "cgroup" && managed && mount_point.starts_with(CGROUP_ROOT))
-                .then_some(mount_point)
+                .any(|o| V1_MANAGED_CONTROLLERS.contains(&o))
         })
+        .map(|m| m.mount_point)
         .collect())
 }
 
