@@ -289,6 +289,11 @@ pub struct ContainerRecord {
     /// removed with `rmdir` when a create fails before libcontainer took it over.
     #[serde(default)]
     pub claimed_cgroup: Option<PathBuf>,
+    /// The inode of `claimed_cgroup` once bulwark's mkdir made it: with it, a cleanup
+    /// may kill what is in that cgroup and remove it (crate::cgroups::reap); without
+    /// it (a create killed between the mkdir and this record), only `rmdir` it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_cgroup_inode: Option<u64>,
     /// The engine's own seccomp profile, stacked on bulwark's (crate::executor): exec'd
     /// processes get it too, and the effective spec holds only bulwark's.
     #[serde(default)]
@@ -396,6 +401,7 @@ mod tests {
                 seccomp_profile: "default".into(),
             },
             claimed_cgroup: Some("/sys/fs/cgroup/devices/bulwark/c2".into()),
+            claimed_cgroup_inode: Some(4242),
             engine_seccomp: Some(LinuxSeccomp::default()),
             hooks: None,
         };

@@ -23,9 +23,26 @@ use crate::cli::{Cli, Command};
 const EXIT_WAIT: Duration = Duration::from_secs(2);
 const EXIT_POLL: Duration = Duration::from_millis(10);
 
+/// Scans after the last one that found a straggler: a process cloned while /proc was
+/// being read may be missed by that read, never by the next (its parent is dead then).
+const RESCANS: usize = 8;
+
 /// SIGKILLs every process still running a `create`/`run` of `id` under `root` (the
 /// canonical state root) and waits until they are gone. Returns how many it killed.
 pub fn kill_create_stragglers(root: &Path, id: &str) -> usize {
+    let mut killed = 0;
+    for _ in 0..RESCANS {
+        let found = kill_once(root, id);
+        if found == 0 {
+            break;
+        }
+        killed += found;
+    }
+    killed
+}
+
+/// One scan of /proc: kills what it finds and waits for it to be gone.
+fn kill_once(root: &Path, id: &str) -> usize {
     let own = std::process::id();
     let stragglers: Vec<Pid> = fs::read_dir("/proc")
         .into_iter()

@@ -161,15 +161,25 @@ fn build(
         rootfs,
         policy_context: context,
         claimed_cgroup: Some(claimed_cgroup.clone()),
+        claimed_cgroup_inode: None,
         engine_seccomp: engine_seccomp.clone(),
         hooks: post_hooks,
     };
     record.save(root, id)?;
-    if let Err(error) = cgroups::claim(&claimed_cgroup) {
-        // Not ours (another create has it): the record must not send a cleanup there.
-        record.claimed_cgroup = None;
-        record.save(root, id)?;
-        return Err(error.into());
+    match cgroups::claim(&claimed_cgroup) {
+        // Saved before libcontainer forks anything into it: from here a `delete --force`
+        // of an interrupted create kills what is in the cgroup and removes it, whatever
+        // libcontainer's state says (issue #22).
+        Ok(inode) => {
+            record.claimed_cgroup_inode = Some(inode);
+            record.save(root, id)?;
+        }
+        Err(error) => {
+            // Not ours (another create has it): the record must not send a cleanup there.
+            record.claimed_cgroup = None;
+            record.save(root, id)?;
+            return Err(error.into());
+        }
     }
     if let Err(error) = check_only_sandbox_of_its_pod(root, id, &record) {
         cgroups::release(&claimed_cgroup);

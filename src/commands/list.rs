@@ -5,16 +5,12 @@ use anyhow::{bail, Result};
 
 use super::state::StateView;
 use crate::cli::List;
-use crate::layout::{LayoutError, StateRoot};
+use crate::layout::{ContainerRecord, LayoutError, StateRoot};
 
 pub fn list(root: &Path, args: List) -> Result<()> {
     // A root that was never created holds no containers.
     let views = match StateRoot::open(root, false) {
-        Ok(root) => root
-            .container_ids()?
-            .iter()
-            .filter_map(|id| StateView::load(&root, id).ok())
-            .collect(),
+        Ok(root) => views(&root)?,
         Err(LayoutError::Root { .. }) => Vec::new(),
         // A root others can write is not listed from: what it holds may be planted.
         Err(err) => return Err(err.into()),
@@ -46,4 +42,24 @@ pub fn list(root: &Path, args: List) -> Result<()> {
         (other, false) => bail!("unknown --format {other:?}: use table or json"),
     }
     Ok(())
+}
+
+/// Every container under the root: libcontainer's, and those bulwark has a record of
+/// whose libcontainer state is missing or unreadable (interrupted creates), so an
+/// operator finds what `delete --force` has to remove.
+fn views(root: &StateRoot) -> Result<Vec<StateView>> {
+    let mut ids = root.container_ids()?;
+    ids.extend(root.private_ids());
+    ids.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    ids.dedup();
+    Ok(ids
+        .iter()
+        .filter_map(|id| {
+            StateView::load(root, id).ok().or_else(|| {
+                ContainerRecord::load(root, id)
+                    .ok()
+                    .map(|record| StateView::interrupted(id, record))
+            })
+        })
+        .collect())
 }

@@ -113,17 +113,33 @@ fn remove_container_after(
             crate::hooks::poststop(record.hooks.as_ref(), state, &record.bundle);
         }
     }
-    // A create that failed before libcontainer joined the cgroup bulwark claimed for it
-    // leaves that (empty) directory; libcontainer's delete removed it otherwise.
-    if let Some(ContainerRecord {
-        claimed_cgroup: Some(dir),
-        ..
-    }) = &record
-    {
-        if removed.is_ok() {
-            crate::cgroups::release(dir);
+    // The cgroup bulwark claimed for the container. libcontainer's delete removed it,
+    // except where its state could not name the processes (a create killed inside
+    // libcontainer's state save): then the init still waits in it, and the reap kills
+    // it. A claim whose inode was never recorded (killed right after the mkdir) has
+    // had nothing forked into it: `rmdir` only.
+    let reaped = match &record {
+        Some(ContainerRecord {
+            claimed_cgroup: Some(dir),
+            claimed_cgroup_inode: Some(inode),
+            ..
+        }) => crate::cgroups::reap(dir, *inode).map(|reaped| {
+            if reaped.killed > 0 {
+                tracing::warn!(%id, killed = reaped.killed, "killed the processes of an interrupted create");
+            }
+        }),
+        Some(ContainerRecord {
+            claimed_cgroup: Some(dir),
+            claimed_cgroup_inode: None,
+            ..
+        }) => {
+            if removed.is_ok() {
+                crate::cgroups::release(dir);
+            }
+            Ok(())
         }
-    }
+        _ => Ok(()),
+    };
     // The secrets tmpfs goes even when libcontainer's delete failed (it cannot remove
     // the cgroup of a create killed half-way until its processes are gone): the values
     // must not stay mounted on the host until a retry. Unmounted before the private
@@ -131,6 +147,7 @@ fn remove_container_after(
     crate::secrets::remove(&root.secrets_dir(id))?;
     crate::binds::unstage(&crate::pipeline::binds_dir(&root.secrets_dir(id)))?;
     removed?;
+    reaped.with_context(|| format!("cannot delete container {id}; retry `delete --force {id}`"))?;
     root.release(id)?;
     Ok(())
 }
@@ -156,23 +173,26 @@ fn remove_libcontainer_state(root: &StateRoot, id: &ContainerId) -> Result<Optio
         if !dir.exists() {
             return Ok(None);
         }
-        let mut container = match crate::container_state::load(&dir) {
+        let loaded = crate::container_state::load(&dir);
+        if attempt == 1 && !matches!(&loaded, Ok(container) if container.pid().is_some()) {
+            // libcontainer's directory exists but names no init: a create killed after
+            // libcontainer began. Its intermediate and init processes, unknown to the
+            // state, could still make the cgroups after they are removed here (see
+            // `stragglers`); the ones already in the cgroup are reaped after.
+            crate::stragglers::kill_create_stragglers(root.path(), id.as_str());
+        }
+        let mut container = match loaded {
             Ok(container) => container,
             Err(err) => {
-                // A create killed before libcontainer saved its state leaves a directory
-                // without a readable state.json: nothing runs from it, remove it.
+                // A create killed while libcontainer wrote its state leaves a directory
+                // without a readable state.json: remove it (the processes it forked are
+                // in bulwark's claimed cgroup, which the caller reaps).
                 tracing::warn!(%id, error = %err, "removing container directory without a readable state");
                 return fs::remove_dir_all(&dir)
                     .map(|()| None)
                     .with_context(|| format!("cannot remove {}", dir.display()));
             }
         };
-        if container.pid().is_none() && attempt == 1 {
-            // A create killed before libcontainer recorded the init: its intermediate
-            // and init processes are unknown to the state and could still create the
-            // cgroups after they are removed here (see `stragglers`).
-            crate::stragglers::kill_create_stragglers(root.path(), id.as_str());
-        }
         match container.delete(true) {
             Ok(()) => return Ok(Some(container.state)),
             Err(err) if Instant::now() < deadline => {

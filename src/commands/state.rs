@@ -35,6 +35,23 @@ impl StateView {
         Ok(Self::new(&container, record))
     }
 
+    /// A container bulwark has a record of but libcontainer no readable state for: a
+    /// create still running or one that was killed (issue #22). `delete --force`
+    /// removes it.
+    pub fn interrupted(id: &ContainerId, record: ContainerRecord) -> Self {
+        Self {
+            oci_version: libcontainer::oci_spec::runtime::VERSION.to_owned(),
+            id: id.to_string(),
+            pid: 0,
+            status: ContainerStatus::Creating,
+            bundle: record.bundle,
+            rootfs: record.rootfs,
+            created: None,
+            owner: String::new(),
+            annotations: None,
+        }
+    }
+
     fn new(container: &Container, record: ContainerRecord) -> Self {
         let status = container.status();
         // runc reports pid 0 once the init is gone.

@@ -14,7 +14,12 @@
 
 use std::fs;
 use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+
+mod reap;
+
+pub use reap::reap;
 
 /// Where cgroup hierarchies are mounted.
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
@@ -35,6 +40,8 @@ pub enum CgroupError {
          {reason}"
     )]
     OomControl { path: PathBuf, reason: String },
+    #[error("cannot remove the container's cgroup {path}: {reason}")]
+    Reap { path: PathBuf, reason: String },
 }
 
 /// Which cgroup version the host runs libcontainer's manager on.
@@ -265,8 +272,10 @@ pub fn claim_dir(path: &CgroupPath) -> Result<PathBuf, CgroupError> {
 /// Claims `dir` (from [`claim_dir`]) with a plain `mkdir` of the leaf: it fails if the
 /// directory exists, so exactly one create gets it. Parents are made as needed (an
 /// engine's pod parent). [`release`] undoes it if the create fails before libcontainer
-/// owns it.
-pub fn claim(dir: &Path) -> Result<(), CgroupError> {
+/// owns it. Returns the directory's inode: the proof, kept in bulwark's record, that a
+/// cgroup found at this path later is the one this mkdir made ([`reap`] acts on
+/// nothing else).
+pub fn claim(dir: &Path) -> Result<u64, CgroupError> {
     let create_err = |source| CgroupError::Create {
         path: dir.to_owned(),
         source,
@@ -275,7 +284,7 @@ pub fn claim(dir: &Path) -> Result<(), CgroupError> {
         fs::create_dir_all(parent).map_err(create_err)?;
     }
     match fs::create_dir(dir) {
-        Ok(()) => Ok(()),
+        Ok(()) => Ok(fs::symlink_metadata(dir).map_err(create_err)?.ino()),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(CgroupError::Exists {
             path: dir.to_owned(),
         }),
