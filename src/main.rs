@@ -95,7 +95,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Events(args) => commands::events::events(root, args).map(|()| 0),
         Command::Features => commands::features::features().map(|()| 0),
         Command::Validate(args) => commands::validate::validate(root, args),
-        Command::Doctor(args) => commands::doctor::doctor(args),
+        Command::Doctor(args) => commands::doctor::doctor(root, args),
         Command::Apparmor(cmd) => commands::apparmor::apparmor(cmd).map(|()| 0),
         Command::HookState(args) => {
             Err(bulwark::hooks::exec_with_state_bundle(&args.bundle, &args.path, &args.argv).into())

@@ -383,6 +383,9 @@ fn resolve_bundle_paths(spec: &mut Spec, bundle: &Path) -> Result<(), SpecError>
     Ok(())
 }
 
+/// Where bulwark puts a container whose spec names no cgroup (cgroupfs driver).
+pub const DEFAULT_CGROUP_PARENT: &str = "/bulwark";
+
 /// Without a cgroupsPath libcontainer would use ":youki:<id>", which on the cgroupfs
 /// driver becomes a directory of that literal name in every controller. bulwark's
 /// default groups its containers: "/bulwark/<id>", or "system.slice:bulwark:<id>" under
@@ -395,7 +398,7 @@ fn default_cgroups_path(spec: &mut Spec, input: &PipelineInput) {
         let path = if input.systemd_cgroup {
             format!("system.slice:bulwark:{}", input.container_id)
         } else {
-            format!("/bulwark/{}", input.container_id)
+            format!("{DEFAULT_CGROUP_PARENT}/{}", input.container_id)
         };
         linux.set_cgroups_path(Some(path.into()));
     }

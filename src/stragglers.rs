@@ -43,15 +43,7 @@ pub fn kill_create_stragglers(root: &Path, id: &str) -> usize {
 
 /// One scan of /proc: kills what it finds and waits for it to be gone.
 fn kill_once(root: &Path, id: &str) -> usize {
-    let own = std::process::id();
-    let stragglers: Vec<Pid> = fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .filter_map(Result::ok)
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&pid| pid as u32 != own && creates(pid, root, id))
-        .map(Pid::from_raw)
-        .collect();
+    let stragglers = create_processes(root, id);
     for &pid in &stragglers {
         tracing::warn!(%id, pid = pid.as_raw(), "killing a process of an interrupted create");
         let _ = kill(pid, Signal::SIGKILL);
@@ -61,6 +53,19 @@ fn kill_once(root: &Path, id: &str) -> usize {
         std::thread::sleep(EXIT_POLL);
     }
     stragglers.len()
+}
+
+/// Every process but this one running a `create`/`run` of `id` under `root`.
+fn create_processes(root: &Path, id: &str) -> Vec<Pid> {
+    let own = std::process::id();
+    fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| pid as u32 != own && creates(pid, root, id))
+        .map(Pid::from_raw)
+        .collect()
 }
 
 /// Whether `pid` runs bulwark's `create` or `run` of `id` under `root`.

@@ -46,8 +46,8 @@ fn processes_of_root(root: &str) -> Vec<(i32, String)> {
         .filter_map(|pid| {
             let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
             let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            let alive = common::proc_status(i64::from(pid), "State")
-                .is_some_and(|s| !s.starts_with('Z'));
+            let alive =
+                common::proc_status(i64::from(pid), "State").is_some_and(|s| !s.starts_with('Z'));
             (alive && cmdline.contains(root)).then_some((pid, cmdline))
         })
         .collect()
@@ -104,7 +104,10 @@ fn creates_killed_at_random_instants_leave_nothing_after_one_delete_force() {
             let left = rt.leftovers(&id);
             assert!(left.is_empty(), "{context}: left {left:?}");
             let in_cgroup = processes_in_cgroup(&format!("/bulwark/{id}"));
-            assert!(in_cgroup.is_empty(), "{context}: in the cgroup {in_cgroup:?}");
+            assert!(
+                in_cgroup.is_empty(),
+                "{context}: in the cgroup {in_cgroup:?}"
+            );
             let processes = processes_of_root(&root);
             assert!(processes.is_empty(), "{context}: processes {processes:?}");
             let mounts = host_mounts(&root);
@@ -120,7 +123,10 @@ fn creates_killed_at_random_instants_leave_nothing_after_one_delete_force() {
         assert!(left.is_empty(), "seed {seed:#x}: {id} left {left:?}");
     }
     let processes = processes_of_root(&root);
-    assert!(processes.is_empty(), "seed {seed:#x}: processes {processes:?}");
+    assert!(
+        processes.is_empty(),
+        "seed {seed:#x}: processes {processes:?}"
+    );
     let private = rt.root().join("@bulwark");
     let private_left: Vec<_> = fs::read_dir(&private)
         .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).collect())
@@ -137,33 +143,79 @@ fn creates_killed_at_random_instants_leave_nothing_after_one_delete_force() {
     );
 }
 
-/// A create SIGKILLed inside libcontainer's last state save (`State::save` truncates
-/// state.json, then writes it) leaves an empty state.json while the init waits for
-/// `start` in a full set of cgroups. The truncation is done here by hand on a created
-/// container: the same files, processes and cgroups as that kill, every time.
-fn created_with_torn_state(rt: &Runtime, bundle: &Bundle, id: &str) -> i32 {
+/// What a create SIGKILLed inside libcontainer leaves, made by hand on a created
+/// container (the same files, processes and cgroups as that kill, every time): the init
+/// waits for `start` in a full set of cgroups while libcontainer's state names no pid.
+#[derive(Clone, Copy)]
+enum Interrupted {
+    /// Killed inside libcontainer's last state save (`State::save` truncates
+    /// state.json, then writes it): an empty state.json.
+    TornState,
+    /// Killed after the init reported ready, before the state recorded its pid.
+    NoPidRecorded,
+}
+
+fn interrupted_create(rt: &Runtime, bundle: &Bundle, id: &str, how: Interrupted) -> i32 {
     rt.ok(&["create", "--bundle", bundle.path_str(), id]);
     let pid = rt.state(id)["pid"].as_i64().unwrap() as i32;
-    fs::write(rt.root().join(id).join("state.json"), b"").unwrap();
+    let state = rt.root().join(id).join("state.json");
+    match how {
+        Interrupted::TornState => fs::write(&state, b"").unwrap(),
+        Interrupted::NoPidRecorded => {
+            let mut saved: Value = serde_json::from_slice(&fs::read(&state).unwrap()).unwrap();
+            saved["status"] = json!("creating");
+            saved["pid"] = Value::Null;
+            fs::write(&state, saved.to_string()).unwrap();
+        }
+    }
     pid
 }
 
-#[test]
-fn an_interrupted_create_whose_state_is_torn_is_listed_and_one_delete_force_removes_it() {
+/// The leftovers check of `doctor --format json`.
+fn doctor_leftovers(rt: &Runtime) -> Value {
+    let out = rt.run(&["doctor", "--format", "json"]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    report["checks"]
+        .as_array()
+        .and_then(|checks| checks.iter().find(|c| c["name"] == "leftovers"))
+        .cloned()
+        .unwrap_or_else(|| panic!("no leftovers check: {report}"))
+}
+
+fn interrupted_create_is_found_and_removed_by_one_delete_force(how: Interrupted) {
     let rt = Runtime::new();
     let bundle = Bundle::new(&["/probe", "sleep", "300"]);
-    let id = unique_id("torn");
-    let pid = created_with_torn_state(&rt, &bundle, &id);
+    let id = unique_id("interrupted");
+    let pid = interrupted_create(&rt, &bundle, &id, how);
     let cgroups = common::cgroup_dirs(&format!("bulwark/{id}"));
     assert!(cgroups.len() > 1, "{cgroups:?}");
 
-    // The operator finds it: `list` shows the id as an interrupted create.
-    let listed: Value = serde_json::from_slice(&rt.ok(&["list", "--format", "json"]).stdout).unwrap();
+    // The operator finds it: `list` shows the id (as a create when libcontainer's
+    // state cannot be read; as libcontainer reports a state without a pid, stopped,
+    // otherwise), `doctor` names a create without state.
+    let listed: Value =
+        serde_json::from_slice(&rt.ok(&["list", "--format", "json"]).stdout).unwrap();
     let entry = listed
         .as_array()
         .and_then(|views| views.iter().find(|v| v["id"] == id.as_str()))
         .unwrap_or_else(|| panic!("{id} not listed: {listed}"));
-    assert_eq!(entry["status"], "creating", "{entry}");
+    let status = match how {
+        Interrupted::TornState => "creating",
+        Interrupted::NoPidRecorded => "stopped",
+    };
+    assert_eq!(entry["status"], status, "{entry}");
+    if matches!(how, Interrupted::TornState) {
+        let leftovers = doctor_leftovers(&rt);
+        assert_eq!(leftovers["ok"], false, "{leftovers}");
+        assert!(
+            leftovers["detail"]
+                .as_str()
+                .unwrap()
+                .contains("creates that never completed under")
+                && leftovers["detail"].as_str().unwrap().contains(&id),
+            "{leftovers}"
+        );
+    }
 
     rt.ok(&["delete", "--force", &id]);
     let state = common::proc_status(i64::from(pid), "State");
@@ -174,7 +226,23 @@ fn an_interrupted_create_whose_state_is_torn_is_listed_and_one_delete_force_remo
     rt.assert_nothing_left(&id);
     let processes = processes_of_root(rt.root().to_str().unwrap());
     assert!(processes.is_empty(), "{processes:?}");
+    let leftovers = doctor_leftovers(&rt);
+    assert!(
+        !leftovers["detail"].as_str().unwrap().contains(&id),
+        "{leftovers}"
+    );
     let again = Bundle::new(&["/probe", "exit", "0"]);
     rt.ok(&["run", "--bundle", again.path_str(), &id]);
     rt.assert_nothing_left(&id);
+}
+
+#[test]
+fn a_create_killed_inside_the_state_save_is_listed_and_one_delete_force_kills_its_init() {
+    interrupted_create_is_found_and_removed_by_one_delete_force(Interrupted::TornState);
+}
+
+#[test]
+fn a_create_killed_before_the_init_pid_was_recorded_is_listed_and_one_delete_force_kills_its_init()
+{
+    interrupted_create_is_found_and_removed_by_one_delete_force(Interrupted::NoPidRecorded);
 }

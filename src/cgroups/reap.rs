@@ -80,7 +80,10 @@ pub fn reap(claimed: &Path, inode: u64) -> Result<Reaped, CgroupError> {
 /// between (runc's `signalAllProcesses` freezes for the same reason). cgroup v2's
 /// `cgroup.kill` does all of it in the kernel.
 fn kill_all(dirs: &[(&CgroupMount, PathBuf)]) -> Result<usize, (PathBuf, String)> {
-    if let Some((_, dir)) = dirs.iter().find(|(m, dir)| !m.v1 && dir.join("cgroup.kill").exists()) {
+    if let Some((_, dir)) = dirs
+        .iter()
+        .find(|(m, dir)| !m.v1 && dir.join("cgroup.kill").exists())
+    {
         let procs = pids_in(dirs);
         let kill_file = dir.join("cgroup.kill");
         fs::write(&kill_file, "1").map_err(|e| (kill_file, e.to_string()))?;
@@ -161,10 +164,7 @@ fn remove_when_empty(cgroup: &Path, deadline: Instant) -> Result<usize, String> 
             Ok(()) => return Ok(1),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
             Err(e) if Instant::now() > deadline => {
-                return Err(format!(
-                    "{e}; processes still in it: {:?}",
-                    procs(cgroup)
-                ))
+                return Err(format!("{e}; processes still in it: {:?}", procs(cgroup)))
             }
             Err(_) => std::thread::sleep(POLL),
         }

@@ -1,18 +1,24 @@
 //! `bulwark doctor`: whether this host can give containers what bulwark promises
 //! (seeds: "Health Monitoring"). Each check is required (a failure means containers are
 //! refused or decisions cannot be made) or informational. Exits 1 when a required
-//! check fails, so it serves as a monitoring probe.
+//! check fails, so it serves as a monitoring probe. It also reports what interrupted
+//! creates left under `--root` (issue #22), for the operator to remove.
 
-use std::fs::OpenOptions;
+use std::fs::{self, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use serde::Serialize;
 use serde_json::json;
 
 use super::features::AppArmorState;
+use super::state::StateView;
+use crate::cgroups::{self, CgroupPath};
 use crate::cli::{Doctor, LogFormat};
 use crate::config::{LoadedConfig, OnUnavailable, PolicyBackend, SeccompProfileName};
+use crate::layout::{ContainerRecord, StateRoot};
+use crate::pipeline::DEFAULT_CGROUP_PARENT;
 use crate::policy::{opa, PolicySet};
 use crate::seccomp_profiles;
 
@@ -24,8 +30,9 @@ struct Check {
     detail: String,
 }
 
-pub fn doctor(args: Doctor) -> Result<i32> {
-    let checks = run_checks();
+pub fn doctor(root: &Path, args: Doctor) -> Result<i32> {
+    let mut checks = run_checks();
+    checks.push(leftovers(root));
     let healthy = checks.iter().all(|c| c.ok || !c.required);
     match args.format {
         LogFormat::Json => crate::outln!(
@@ -217,4 +224,73 @@ fn audit_log(config: &LoadedConfig) -> Check {
         ),
         Err(e) => check("audit", false, true, format!("{}: {e}", path.display())),
     }
+}
+
+/// Creates that never completed under the root (a record, no readable libcontainer
+/// state: interrupted, or still running at this instant) and cgroups under bulwark's default parent that no container
+/// of this root accounts for. Informational: `delete --force <id>` removes an
+/// interrupted create; a cgroup without a record is reported, never removed here (it
+/// may be another `--root`'s, and bulwark acts only on cgroups it can prove it made).
+fn leftovers(root: &Path) -> Check {
+    let Ok(root) = StateRoot::open(root, false) else {
+        return check(
+            "leftovers",
+            true,
+            false,
+            format!("no state root at {}", root.display()),
+        );
+    };
+    let mut known = root.container_ids().unwrap_or_default();
+    known.extend(root.private_ids());
+    let interrupted: Vec<String> = root
+        .private_ids()
+        .into_iter()
+        .filter(|id| StateView::load(&root, id).is_err())
+        .filter(|id| ContainerRecord::load(&root, id).is_ok())
+        .map(|id| id.to_string())
+        .collect();
+    let unaccounted: Vec<PathBuf> =
+        cgroups::claim_dir(&CgroupPath::Cgroupfs(PathBuf::from(DEFAULT_CGROUP_PARENT)))
+            .ok()
+            .and_then(|parent| fs::read_dir(parent).ok())
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .filter(|entry| entry.file_type().is_ok_and(|t| t.is_dir()))
+            .filter(|entry| !known.iter().any(|id| entry.file_name() == id.as_str()))
+            .map(|entry| entry.path())
+            .collect();
+    let mut findings = Vec::new();
+    if !interrupted.is_empty() {
+        findings.push(format!(
+            "creates that never completed under {}: {} (interrupted, unless still running; \
+             remove each with `bulwark --root {} delete --force <id>`)",
+            root.path().display(),
+            interrupted.join(", "),
+            root.path().display()
+        ));
+    }
+    if !unaccounted.is_empty() {
+        let dirs: Vec<String> = unaccounted
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        findings.push(format!(
+            "cgroups no container under {} accounts for: {} (another --root's, or not bulwark's)",
+            root.path().display(),
+            dirs.join(", ")
+        ));
+    }
+    if findings.is_empty() {
+        return check(
+            "leftovers",
+            true,
+            false,
+            format!(
+                "nothing left by interrupted creates under {}",
+                root.path().display()
+            ),
+        );
+    }
+    check("leftovers", false, false, findings.join("; "))
 }
