@@ -345,6 +345,9 @@ pub struct ResourceLimits {
     /// Largest `size=` a tmpfs mount may ask for (tmpfs is the only writable
     /// filesystem a container gets). Default 1 GiB.
     pub max_tmpfs_bytes: u64,
+    /// `linux.resources.unified` keys a spec may set (admission/unified.rs): files
+    /// that lift no limit. Default `memory.oom.group`, which kubelet sets on v2.
+    pub unified_allowed: Vec<String>,
 }
 
 impl Default for ResourceLimits {
@@ -357,6 +360,7 @@ impl Default for ResourceLimits {
             sandbox_cpu_quota: 10_000,
             sandbox_pids: 32,
             max_tmpfs_bytes: 1 << 30,
+            unified_allowed: vec!["memory.oom.group".to_owned()],
         }
     }
 }

@@ -283,3 +283,69 @@ fn an_rlimit_the_runtime_cannot_grant_is_refused_by_name_before_anything_is_made
     );
     rt.assert_nothing_left(&id);
 }
+
+/// cgroup v2 files a spec could set in `linux.resources.unified`, which libcgroups
+/// writes after the typed limits: each would lift an admitted limit or write into the
+/// cgroup tree (issue #21 item 3).
+const LIMIT_LIFTING_UNIFIED_KEYS: [(&str, &str); 5] = [
+    ("memory.max", "max"),
+    ("cpu.max", "max 100000"),
+    ("pids.max", "max"),
+    ("io.max", "8:0 rbps=max"),
+    ("cgroup.procs", "1"),
+];
+
+#[test]
+fn unified_keys_that_would_lift_a_limit_are_refused_at_create_and_update_by_name() {
+    let rt = Runtime::new();
+    let running = Bundle::new(&["/probe", "sleep", "300"]);
+    let running_id = unique_id("unified-update");
+    rt.ok(&[
+        "run",
+        "--detach",
+        "--bundle",
+        running.path_str(),
+        &running_id,
+    ]);
+    for (key, value) in LIMIT_LIFTING_UNIFIED_KEYS {
+        let path = format!("linux.resources.unified[{key:?}]");
+        let mut bundle = Bundle::new(&["/probe", "report"]);
+        bundle.set("/linux/resources/unified", json!({ key: value }));
+        let id = unique_id("unified");
+        let stderr = rt.fails(&["create", "--bundle", bundle.path_str(), &id]);
+        assert!(
+            stderr.contains("[resources.unified]")
+                && stderr.contains(&path)
+                && stderr.contains("admission.resources.unified_allowed"),
+            "{key}: {stderr}"
+        );
+        rt.assert_nothing_left(&id);
+
+        let request = json!({"pids": {"limit": 50}, "unified": { key: value }});
+        let args = ["update", "--resources", "-", &running_id];
+        let out = rt.run_with_stdin(&args, request.to_string().as_bytes());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{}", describe(&args, &out));
+        assert!(
+            stderr.contains("[resources.unified]") && stderr.contains(&path),
+            "{key}: {stderr}"
+        );
+    }
+    if cgroup_v1() {
+        let pids_max = Path::new("/sys/fs/cgroup/pids/bulwark")
+            .join(&running_id)
+            .join("pids.max");
+        assert_eq!(fs::read_to_string(&pids_max).unwrap().trim(), "64");
+    }
+    // The key kubelet sets on v2 lifts no limit: this rule lets it pass (on a v1 host
+    // `resources.unsupported` still refuses every unified key).
+    let mut bundle = Bundle::new(&["/probe", "report"]);
+    bundle.set("/linux/resources/unified", json!({"memory.oom.group": "1"}));
+    let id = unique_id("unified-oom-group");
+    let out = rt.run(&["create", "--bundle", bundle.path_str(), &id]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("[resources.unified]"), "{stderr}");
+    assert_eq!(out.status.success(), !cgroup_v1(), "{stderr}");
+    rt.ok(&["delete", "--force", &id]);
+    rt.ok(&["delete", "--force", &running_id]);
+}

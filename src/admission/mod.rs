@@ -21,6 +21,7 @@ mod rlimits;
 mod scheduling;
 mod seccomp;
 mod unapplied_resources;
+mod unified;
 mod user_namespaces;
 
 use std::cell::OnceCell;
@@ -133,6 +134,10 @@ const RESOURCES_CPU: Rule = Rule {
 const RESOURCES_PIDS: Rule = Rule {
     id: resources::PIDS,
     check: resources::pids_limit,
+};
+const RESOURCES_UNIFIED: Rule = Rule {
+    id: unified::UNIFIED,
+    check: unified::unified,
 };
 const RESOURCES_UNSUPPORTED: Rule = Rule {
     id: unapplied_resources::UNSUPPORTED,
@@ -268,6 +273,7 @@ const RULES: &[Rule] = &[
     RESOURCES_CPU,
     RESOURCES_PIDS,
     RESOURCES_DISK,
+    RESOURCES_UNIFIED,
     RESOURCES_UNSUPPORTED,
     IMAGES_UNKNOWN,
     IMAGES_UNAPPROVED,
@@ -318,6 +324,7 @@ const UPDATE_RULES: &[Rule] = &[
     RESOURCES_MEMORY,
     RESOURCES_CPU,
     RESOURCES_PIDS,
+    RESOURCES_UNIFIED,
     RESOURCES_UNSUPPORTED,
     PRIVILEGED_DEVICES,
     PROCESS_SCHEDULING,
