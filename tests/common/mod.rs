@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
+pub mod console;
 pub mod opa;
 
 pub const BULWARK: &str = env!("CARGO_BIN_EXE_bulwark");
