@@ -517,6 +517,16 @@ impl OpenPath for File {
 // ---------------------------------------------------------------------------
 // report
 
+/// The pids limit of this process's cgroup as the container sees it (its cgroup
+/// namespace root): the v1 pids controller's file, or v2's. Tests compare it with the
+/// limit the spec asked for, observed where the kernel enforces it.
+fn pids_max() -> Option<String> {
+    ["/sys/fs/cgroup/pids/pids.max", "/sys/fs/cgroup/pids.max"]
+        .iter()
+        .find_map(|path| std::fs::read_to_string(path).ok())
+        .map(|limit| limit.trim().to_owned())
+}
+
 fn cmd_report() -> Result<(), Failure> {
     // Snapshot fds before any probe opens (and closes) its own.
     let fds = open_fds();
@@ -598,6 +608,7 @@ fn cmd_report() -> Result<(), Failure> {
         ),
         ("hostname", Json::opt_str(hostname())),
         ("pid", Json::Int(pid.into())),
+        ("pids_max", Json::opt_str(pids_max())),
         ("ppid", Json::Int(ppid.into())),
     ]);
     print_line(report.to_string().as_bytes())
