@@ -466,6 +466,7 @@ enum DevNullOutcome {
 ///   host path gives a working 1:3 /dev/null in the container's /tmp and the container
 ///   runs confined, while a link to /dev/zero meets rootfs/device.rs `verify_dev_null`
 ///   (the 1:3 identity check), which refuses it.
+///
 /// In every case the host file and the host's core_pattern are unchanged, nothing is
 /// mounted over them and nothing is left behind.
 #[test]
