@@ -66,14 +66,15 @@ fn cri_compliant_pod_runs_hardened() {
     // a read-only root.
     common::assert_hardened(&report, 65532, 65532);
 
-    // The pids limit came from the handler's base spec (CRI has no field for
-    // it). The app container's spec names its image.
-    let spec = cd.captured_spec(&id);
+    // The pids limit comes from the handler's base spec (CRI has no field for it),
+    // read where the kernel enforces it: the container's own pids cgroup.
     assert_eq!(
-        spec["linux"]["resources"]["pids"]["limit"],
-        json!(BASE_PIDS_LIMIT),
-        "{spec}"
+        report["pids_max"],
+        json!(BASE_PIDS_LIMIT.to_string()),
+        "{report}"
     );
+    // The app container's spec names its image.
+    let spec = cd.captured_spec(&id);
     let annotations = &spec["annotations"];
     assert_eq!(annotations["io.kubernetes.cri.container-type"], "container");
     assert_eq!(
@@ -261,8 +262,13 @@ fn cri_removal_leaves_nothing_behind() {
     assert_eq!(cd.leftovers(), Vec::<String>::new(), "{}", cd.describe());
 }
 
+/// A Kubernetes secret volume bound `readonly: true` is read-only where it counts: in
+/// the container's mount table (`ro` in /proc/self/mountinfo) and for a write, which
+/// fails with EROFS although the file is writable by everyone (so only the read-only
+/// mount can refuse it); the host copy is unchanged.
 #[test]
 fn cri_secret_volume_is_visible_read_only() {
+    use std::os::unix::fs::PermissionsExt;
     // What kubelet hands a pod for a Kubernetes secret volume: a directory under its
     // pod directory (kubelet mounts a tmpfs there), bound into the container. bulwark
     // admits binds from this pod's own kubelet directory only.
@@ -273,13 +279,13 @@ fn cri_secret_volume_is_visible_read_only() {
         "kubelet/pods/{pod_uid}/volumes/kubernetes.io~secret/creds"
     ));
     std::fs::create_dir_all(&volume).unwrap();
-    // kubelet's defaultMode 0644: readable by the remapped uid 65532.
-    std::fs::write(volume.join("token"), "cri-volume-s3cr3t").unwrap();
+    let token = volume.join("token");
+    std::fs::write(&token, "cri-volume-s3cr3t").unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o666)).unwrap();
     let pod_id = cd
         .run_pod(&config)
         .unwrap_or_else(|e| panic!("RunPodSandbox: {e}\n{}", cd.describe()));
-    let mut container =
-        Containerd::container_config("reader", &["cat", "/var/run/secrets/app/token"]);
+    let mut container = Containerd::container_config("reader", &["sleep", "300"]);
     container.mounts.push(k8s_cri::v1::Mount {
         container_path: "/var/run/secrets/app".to_owned(),
         host_path: volume.to_string_lossy().into_owned(),
@@ -287,24 +293,40 @@ fn cri_secret_volume_is_visible_read_only() {
         ..Default::default()
     });
     let id = cd.create_and_start(&pod_id, &config, container);
-    let status = cd.wait_exited(&id);
-    assert_eq!(status.exit_code, 0, "{status:?}\n{}", cd.describe());
-    assert!(
-        cd.container_log(&status).contains("cri-volume-s3cr3t"),
-        "{}",
-        cd.describe()
+    let exec = |cmd: &[&str]| {
+        let out = cd
+            .exec_sync(&id, cmd)
+            .unwrap_or_else(|e| panic!("ExecSync: {e}\n{}", cd.describe()));
+        assert_eq!(out.exit_code, 0, "{cmd:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(
+        exec(&["/probe", "cat", "/var/run/secrets/app/token"]),
+        "cri-volume-s3cr3t"
     );
-    let spec = cd.captured_spec(&id);
-    let bind = spec["mounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["destination"] == "/var/run/secrets/app")
-        .unwrap_or_else(|| panic!("no secret volume bind: {spec}"));
+    let writes: Value = serde_json::from_str(&exec(&[
+        "/probe",
+        "write-each",
+        "overwritten",
+        "/var/run/secrets/app/token",
+    ]))
+    .unwrap();
+    assert_eq!(writes, json!({"/var/run/secrets/app/token": "EROFS"}));
+    let report = report_in(&exec(&["/probe", "report"]), &|| cd.describe());
+    let mount = common::probe_mount(&report, "/var/run/secrets/app");
     assert!(
-        bind["options"].as_array().unwrap().contains(&json!("ro")),
-        "{bind}"
+        mount["options"]
+            .as_str()
+            .unwrap()
+            .split(',')
+            .any(|o| o == "ro"),
+        "{mount}"
     );
+    assert_eq!(
+        std::fs::read_to_string(&token).unwrap(),
+        "cri-volume-s3cr3t"
+    );
+    assert!(!volume.join("planted").exists());
 }
 
 /// Issue #16 item 1: a container whose process exits on its own just as it is stopped.

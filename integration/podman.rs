@@ -245,10 +245,16 @@ fn podman_user_root_is_remapped_or_refused_per_config() {
     );
 }
 
+/// The control first: while the container runs, the check sees its state directory and
+/// bulwark's private directory, so an empty answer after `rm` means they were removed.
 #[test]
 fn podman_kill_and_rm_leave_nothing_in_the_runtime_root() {
     let pm = Podman::new();
     let cid = pm.run_detached(&[], &["sleep", "300"]);
+    let running = left_in_runtime_root(&pm);
+    for own in [pm.path("rt").join(&cid), pm.path("rt/@bulwark").join(&cid)] {
+        assert!(running.contains(&own), "{own:?} not seen in {running:?}");
+    }
     pm.podman_ok(&["kill", &cid]);
     pm.podman_ok(&["rm", &cid]);
     let left = left_in_runtime_root(&pm);

@@ -58,18 +58,35 @@ test_reasons_is_a_sorted_array if {
 
 test_deny_has_reasons if {
 	inp := object.union(base_input, {"agent": {"id": "nobody", "task": null}})
-	not decision.allow with input as inp
 	decision.reasons == ["unknown agent \"nobody\""] with input as inp
 }
 
+# What a document that is not an object at all (or no input) is refused for: every
+# field is missing.
+all_shape_errors := [
+	"input field agent.id is missing or not a string or null",
+	"input field agent.task is missing or not a string or null",
+	"input field agent.trusted is missing or not true or false",
+	"input field container.engine is missing or not a string",
+	"input field container.id is missing or not a string",
+	"input field container.type must be \"container\" or \"sandbox\"",
+	"input field image is missing or not an object or null",
+	"input field operation must be one of \"create\", \"exec\", \"update\"",
+	"input field process.capabilities is missing or not an array of strings",
+	"input field resources.cpus is missing or not a number or null",
+	"input field resources.memory_bytes is missing or not a number or null",
+	"input field resources.pids is missing or not a number or null",
+	"input field secrets is missing or not an array of strings",
+	"input is not a bulwark.io/v1 document: version must be \"bulwark.io/v1\"",
+]
+
 test_no_input_is_denied if {
-	not decision.allow
-	count(decision.reasons) > 0
+	decision.reasons == all_shape_errors
 }
 
 test_non_object_input_is_denied if {
-	not decision.allow with input as "create"
-	not decision.allow with input as []
+	decision.reasons == all_shape_errors with input as "create"
+	decision.reasons == all_shape_errors with input as []
 }
 
 test_unknown_operation_is_denied if {

@@ -35,7 +35,7 @@ test_agent_without_secrets_list_gets_none if {
 
 test_secret_names_are_exact if {
 	inp := object.union(base_input, {"secrets": ["OPENAI-API-KEY"]})
-	not decision.allow with input as inp
+	decision.reasons == ["agent \"research-agent\" may not receive secret \"OPENAI-API-KEY\""] with input as inp
 }
 
 # ---- no trusted agent, no secrets (issue #15) ------------------------------------------
@@ -53,7 +53,7 @@ test_no_agent_gets_no_secret if {
 }
 
 test_no_agent_gets_no_secret_even_when_agents_are_not_required if {
-	not decision.allow with input as no_agent_input with data.bulwark_data.require_agent as false
+	decision.reasons == ["container \"c1\" may not receive secret \"openai-api-key\": it has no agent (annotation bulwark.io/agent)"] with input as no_agent_input with data.bulwark_data.require_agent as false
 }
 
 test_no_agent_without_secrets_allowed if {
@@ -65,8 +65,8 @@ test_data_may_let_a_container_without_an_agent_receive_secrets if {
 }
 
 test_secrets_without_trusted_agent_must_be_true_exactly if {
-	not decision.allow with input as no_agent_input with data.bulwark_data.secrets_without_trusted_agent as "true"
-	not decision.allow with input as no_agent_input with data.bulwark_data as {}
+	decision.reasons == ["container \"c1\" may not receive secret \"openai-api-key\": it has no agent (annotation bulwark.io/agent)"] with input as no_agent_input with data.bulwark_data.secrets_without_trusted_agent as "true"
+	decision.reasons == ["container \"c1\" may not receive secret \"openai-api-key\": it has no agent (annotation bulwark.io/agent)"] with input as no_agent_input with data.bulwark_data as {}
 }
 
 test_claimed_agent_unlocks_none_of_its_secrets if {
@@ -81,7 +81,7 @@ test_claim_from_a_pod_author_is_a_claim_too if {
 }
 
 test_only_trusted_true_makes_an_identity if {
-	not decision.allow with input as object.union(base_input, {"agent": {"trusted": "true"}})
+	decision.reasons == ["input field agent.trusted is missing or not true or false"] with input as object.union(base_input, {"agent": {"trusted": "true"}})
 	r := decision.reasons with input as object.union(base_input, {"agent": {"trusted": 1}})
 	r == ["input field agent.trusted is missing or not true or false"]
 }

@@ -124,18 +124,18 @@ test_image_by_name_any_tag if {
 
 test_image_lookalike_refused if {
 	inp := with_image(base_input, "localhost/bulwark-probe2:latest", "localhost", "bulwark-probe2", "latest", null)
-	not decision.allow with input as inp
+	decision.reasons == ["agent \"research-agent\" may not run image \"localhost/bulwark-probe2:latest\" (allowed: localhost/bulwark-probe)"] with input as inp
 }
 
 test_image_other_registry_same_repository_refused if {
 	inp := with_image(base_input, "evil.example/bulwark-probe:latest", "evil.example", "bulwark-probe", "latest", null)
-	not decision.allow with input as inp
+	decision.reasons == ["agent \"research-agent\" may not run image \"evil.example/bulwark-probe:latest\" (allowed: localhost/bulwark-probe)"] with input as inp
 }
 
 test_image_namespace_entry if {
 	inp := with_image(base_input, "docker.io/library/alpine:3.20", "docker.io", "library/alpine", "3.20", null)
 	decision.allow with input as inp with data.bulwark_data.agents["research-agent"].images as ["docker.io/library/"]
-	not decision.allow with input as inp with data.bulwark_data.agents["research-agent"].images as ["docker.io/lib"]
+	decision.reasons == ["agent \"research-agent\" may not run image \"docker.io/library/alpine:3.20\" (allowed: docker.io/lib)"] with input as inp with data.bulwark_data.agents["research-agent"].images as ["docker.io/lib"]
 }
 
 test_image_pinned_tag if {
@@ -143,7 +143,7 @@ test_image_pinned_tag if {
 	v1 := with_image(base_input, "localhost/bulwark-probe:v1", "localhost", "bulwark-probe", "v1", null)
 	v2 := with_image(base_input, "localhost/bulwark-probe:v2", "localhost", "bulwark-probe", "v2", null)
 	decision.allow with input as v1 with data.bulwark_data.agents["research-agent"].images as pinned
-	not decision.allow with input as v2 with data.bulwark_data.agents["research-agent"].images as pinned
+	decision.reasons == ["agent \"research-agent\" may not run image \"localhost/bulwark-probe:v2\" (allowed: localhost/bulwark-probe:v1)"] with input as v2 with data.bulwark_data.agents["research-agent"].images as pinned
 }
 
 test_image_pinned_digest if {
@@ -152,7 +152,7 @@ test_image_pinned_digest if {
 	tagged := with_image(base_input, "localhost/bulwark-probe:v1", "localhost", "bulwark-probe", "v1", digest)
 	untagged := with_image(base_input, "localhost/bulwark-probe:v1", "localhost", "bulwark-probe", "v1", null)
 	decision.allow with input as tagged with data.bulwark_data.agents["research-agent"].images as pinned
-	not decision.allow with input as untagged with data.bulwark_data.agents["research-agent"].images as pinned
+	decision.reasons == ["agent \"research-agent\" may not run image \"localhost/bulwark-probe:v1\" (allowed: localhost/bulwark-probe@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef)"] with input as untagged with data.bulwark_data.agents["research-agent"].images as pinned
 }
 
 test_agent_without_images_runs_none if {
@@ -192,7 +192,7 @@ test_capability_allowed_list_in_reason_sorted if {
 
 test_capability_checked_on_exec_not_update if {
 	inp := with_process(base_input, {"capabilities": ["CAP_KILL"]})
-	not decision.allow with input as object.union(inp, {"operation": "exec"})
+	decision.reasons == ["agent \"research-agent\" may not use capability CAP_KILL (allowed: none)"] with input as object.union(inp, {"operation": "exec"})
 	decision.allow with input as object.union(inp, {"operation": "update"})
 }
 
@@ -259,7 +259,7 @@ test_task_unknown if {
 
 test_task_checked_on_exec if {
 	inp := object.union(build_input, {"operation": "exec", "agent": {"id": "build-agent", "task": "deploy"}})
-	not decision.allow with input as inp
+	decision.reasons == ["agent \"build-agent\" may not run task \"deploy\" (allowed: compile, serve-docs)"] with input as inp
 }
 
 test_task_narrows_capabilities if {

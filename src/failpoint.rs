@@ -3,9 +3,10 @@
 //!
 //! Why: an engine (or the OOM killer) may kill the runtime at any instant, and a killed
 //! create must still be cleaned up completely by `delete --force`. Killing bulwark after
-//! a delay (tests/secrets.rs) samples that at random; these points make the states that
-//! matter reproducible (tests/faults.rs). SIGKILL, not an error return: no destructor,
-//! no cleanup path and no flush may run, exactly as under a real kill.
+//! a delay samples that at random and cannot show where the kill landed; these points
+//! make the states that matter reproducible (tests/faults.rs). SIGKILL, not an error
+//! return: no destructor, no cleanup path and no flush may run, exactly as under a real
+//! kill.
 //!
 //! Cost when unset: one environment lookup per process, cached. The variable grants
 //! nothing: whoever can set bulwark's environment can already kill it.

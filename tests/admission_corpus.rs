@@ -1,8 +1,11 @@
 //! The admission corpus (tests/admission-corpus/): real and hand-written config.json
 //! documents, each with the exact set of rule ids bulwark must refuse it with
 //! (`expected.json`; an empty set means admitted). For every document:
-//! `bulwark validate --format json` gives that set, `validate` (text) names it, and a
-//! refused document's `create` exits 1 naming every id and leaves nothing behind.
+//! `bulwark validate --format json` gives that set, `validate` (text) names it, a
+//! refused document's `create` exits 1 naming every id and leaves nothing behind, and an
+//! admitted document's `create` succeeds (it runs what `validate` does not: secrets
+//! planning, bind source and namespace path resolution, the version check, the policy)
+//! and `delete --force` leaves nothing behind.
 //!
 //! Placeholders in the documents, substituted per case (see the corpus README.md):
 //! `@ROOTFS@` a rootfs holding the probe, `@ENGINE@` a temp dir standing in for the
@@ -383,9 +386,33 @@ fn check(rt: &Runtime, pods: &Pods, file: &str, want: &BTreeSet<String>) -> Vec<
         }
     }
 
-    // (c) create: refused with every id, nothing left behind. Admitted documents are not
-    // created (podman's userdata mounts point at stand-in files).
-    if !admitted {
+    // (c) create: an admitted document is created and deleted, leaving nothing; a
+    // refused one is refused with every id, nothing left behind.
+    if admitted {
+        let log = case.bundle.with_file_name("create.log");
+        let args = [
+            "--debug",
+            "--log",
+            log.to_str().unwrap(),
+            "create",
+            "--bundle",
+            case.bundle_str(),
+            &case.id,
+        ];
+        let out = rt.run(&args);
+        outputs.push(describe(&args, &out));
+        if out.status.code() != Some(0) {
+            problems.push(format!("create: exit {:?}, want 0", out.status.code()));
+            problems.push(fs::read_to_string(&log).unwrap_or_default());
+        }
+        let args = ["delete", "--force", &case.id];
+        let out = rt.run(&args);
+        outputs.push(describe(&args, &out));
+        let left = rt.leftovers(&case.id);
+        if !left.is_empty() {
+            problems.push(format!("create + delete --force: left behind {left:?}"));
+        }
+    } else {
         let args = ["create", "--bundle", case.bundle_str(), &case.id];
         let out = rt.run(&args);
         outputs.push(describe(&args, &out));

@@ -421,62 +421,181 @@ fn bundle_on_the_rootfs_dev(args: &[&str]) -> Bundle {
     bundle
 }
 
-/// CVE-2025-31133 / CVE-2025-52565: the image's `/dev/null` or `/dev/console` is a
-/// symlink (to `/proc/sys/kernel/core_pattern` or a host file), so the runtime's
-/// masked-path binds of "/dev/null" or its console bind would make that file writable
-/// or bind over it. With the image's own /dev in use (no /dev tmpfs), bulwark (through
-/// libcontainer, which verifies /dev/null is the 1:3 device) refuses a symlinked
-/// /dev/null, and a symlinked /dev/console reaches nothing: the host file and the
-/// host's core_pattern are unchanged, nothing is mounted over them, every masked path is
-/// still masked inside, and a write to /dev/console reaches nothing.
+/// The bundle in a user namespace mapping 0..65536 to host 100000.., with the rootfs
+/// owned by the mapped root: libcontainer then binds the host's device nodes into /dev
+/// instead of mknod-ing them (rootfs/device.rs `bind_dev`, taken in a user namespace).
+fn in_user_namespace(bundle: &mut Bundle) {
+    use std::os::unix::fs::lchown;
+    let mut namespaces = bundle.config["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .clone();
+    namespaces.push(json!({"type": "user"}));
+    bundle.set("/linux/namespaces", Value::Array(namespaces));
+    let mapping = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    bundle.set("/linux/uidMappings", mapping.clone());
+    bundle.set("/linux/gidMappings", mapping);
+    fs::set_permissions(bundle.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let rootfs = bundle.path().join("rootfs");
+    lchown(&rootfs, Some(100000), Some(100000)).unwrap();
+    for entry in fs::read_dir(&rootfs).unwrap() {
+        lchown(entry.unwrap().path(), Some(100000), Some(100000)).unwrap();
+    }
+}
+
+/// How the create of a container whose image's `/dev/null` is a symlink must end.
+enum DevNullOutcome {
+    /// Refused, the stderr naming the check that refused it.
+    Refused(String),
+    /// Runs hardened: the link was resolved inside the rootfs and reached nothing.
+    RunsConfined,
+}
+
+/// CVE-2025-31133: the image's `/dev/null` is a symlink (to a host file, to
+/// `/proc/sys/kernel/core_pattern`, to another device), so the runtime's masked-path
+/// binds of "/dev/null" would bind that file over every masked path, or its device setup
+/// would write through the link. With the image's own /dev in use (no /dev tmpfs), the
+/// protections each case meets are, in libcontainer 0.7:
+/// - rootfs/device.rs `create_container_dev_path` resolves the device path inside the
+///   rootfs (`safe_path::scoped_join`): the node is made where the link points *in the
+///   container*; for core_pattern that is the container's own procfs file, and mknod
+///   fails with EEXIST there; for the host path it is the container's /tmp (a `nodev`
+///   tmpfs), where the reopen of /dev/null fails with EACCES (process/init/process.rs
+///   `reopen_dev_null`);
+/// - in a user namespace the host's /dev/null is bound there instead, so a link to the
+///   host path gives a working 1:3 /dev/null in the container's /tmp and the container
+///   runs confined, while a link to /dev/zero meets rootfs/device.rs `verify_dev_null`
+///   (the 1:3 identity check), which refuses it.
+///
+/// In every case the host file and the host's core_pattern are unchanged, nothing is
+/// mounted over them and nothing is left behind.
 #[test]
-fn dev_null_and_console_symlinks_reach_no_host_file() {
+fn dev_null_symlinks_reach_no_host_file() {
+    let target = HostFile::new();
+    let core_pattern = fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap();
+    let rt = Runtime::new();
+    let host_link = target.path.to_str().unwrap();
+    let reopen_nodev = "failed to open /dev/null inside the container err=Os { code: 13, \
+                        kind: PermissionDenied";
+    let identity = "device dev null major/minor mismatch: expected 1/3, actual 1/5";
+
+    let cases: [(bool, &str, Option<&str>); 4] = [
+        (false, host_link, Some(reopen_nodev)),
+        // The expected message names the resolved path; filled in per bundle below.
+        (false, "/proc/sys/kernel/core_pattern", None),
+        (true, "/dev/zero", Some(identity)),
+        (true, host_link, None),
+    ];
+    for (userns, link, message) in cases {
+        let mut bundle = bundle_on_the_rootfs_dev(&["/probe", "report"]);
+        if userns {
+            in_user_namespace(&mut bundle);
+        }
+        symlink(link, bundle.path().join("rootfs/dev/null")).unwrap();
+        let outcome = match (userns, message) {
+            (_, Some(message)) => DevNullOutcome::Refused(message.to_owned()),
+            (false, None) => DevNullOutcome::Refused(format!(
+                "failed to mknod device err=Nix(EEXIST) path=\\\"{}/rootfs{link}\\\"",
+                bundle.path_str()
+            )),
+            (true, None) => DevNullOutcome::RunsConfined,
+        };
+        let id = unique_id("devnull");
+        let out = rt.run(&["run", "--bundle", bundle.path_str(), &id]);
+        let context = format!(
+            "userns {userns}, /dev/null -> {link}: {}",
+            describe(&["run"], &out)
+        );
+        match outcome {
+            DevNullOutcome::Refused(message) => {
+                assert_eq!(out.status.code(), Some(1), "{context}");
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                assert!(stderr.contains(&message), "expected {message:?}: {context}");
+                assert!(stdout(&out).is_empty(), "the container ran: {context}");
+            }
+            DevNullOutcome::RunsConfined => {
+                assert_eq!(out.status.code(), Some(0), "{context}");
+                assert_hardened(&probe_report(&out.stdout), 65532, 65532);
+            }
+        }
+        target.assert_unchanged(&context);
+        rt.assert_no_leftovers_or_mounts(&id);
+    }
+    assert_eq!(
+        fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap(),
+        core_pattern
+    );
+}
+
+/// CVE-2025-52565: the image's `/dev/console` is a symlink (to a host file or to
+/// `/proc/sys/kernel/core_pattern`), so the runtime's bind of the pty slave onto
+/// /dev/console, done for a `terminal: true` process, would land on the link's target.
+/// libcontainer 0.7 opens the mount target with O_NOFOLLOW (tty.rs `mount_console`),
+/// so the create is refused with ELOOP before any pty master reaches the console socket;
+/// the host file and the host's core_pattern are unchanged and nothing is left behind.
+/// The control: the same bundle without the link runs, sends the master, and its
+/// /dev/console is the devpts pty slave (136:N) mounted there.
+#[test]
+fn dev_console_symlink_refused_by_the_console_bind() {
+    use common::console::ConsoleSocket;
     let target = HostFile::new();
     let core_pattern = fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap();
     let rt = Runtime::new();
     let host_link = target.path.to_str().unwrap();
 
-    for link in [host_link, "/proc/sys/kernel/core_pattern"] {
-        let bundle = bundle_on_the_rootfs_dev(&["/probe", "report"]);
-        symlink(link, bundle.path().join("rootfs/dev/null")).unwrap();
-        let id = unique_id("devnull");
-        let out = rt.run(&["run", "--bundle", bundle.path_str(), &id]);
-        assert_eq!(out.status.code(), Some(1), "{}", describe(&["run"], &out));
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains("cannot create container"), "{stderr}");
-        assert!(
-            stdout(&out).is_empty(),
-            "the container ran: {}",
-            stdout(&out)
-        );
-        target.assert_unchanged(&stderr);
-        rt.assert_no_leftovers_or_mounts(&id);
-    }
-
-    // /dev/console: the container runs, and reaches neither the file nor core_pattern.
-    for link in [host_link, "/proc/sys/kernel/core_pattern"] {
-        let bundle = bundle_on_the_rootfs_dev(&["/probe", "sleep", "300"]);
-        symlink(link, bundle.path().join("rootfs/dev/console")).unwrap();
+    for link in [None, Some(host_link), Some("/proc/sys/kernel/core_pattern")] {
+        let mut bundle = bundle_on_the_rootfs_dev(&["/probe", "sleep", "300"]);
+        bundle.set("/process/terminal", json!(true));
+        if let Some(link) = link {
+            symlink(link, bundle.path().join("rootfs/dev/console")).unwrap();
+        }
+        let console = ConsoleSocket::new();
         let id = unique_id("console");
-        rt.ok(&["run", "--detach", "--bundle", bundle.path_str(), &id]);
-        let report = probe_report(&rt.ok(&["exec", &id, "/probe", "report"]).stdout);
-        assert_hardened(&report, 65532, 65532);
-        // The link reaches neither the host file nor core_pattern from inside.
-        let writes = probe_report(
-            &rt.ok(&[
-                "exec",
-                &id,
-                "/probe",
-                "write-each",
-                "escaped\n",
-                "/dev/console",
-            ])
-            .stdout,
-        );
-        let console = &writes["/dev/console"];
-        assert!(console.is_string() && console != "ok", "{writes}");
-        rt.ok(&["delete", "--force", &id]);
-        target.assert_unchanged(&format!("{report}"));
+        let args = [
+            "run",
+            "--detach",
+            "--console-socket",
+            console.path_str(),
+            "--bundle",
+            bundle.path_str(),
+            &id,
+        ];
+        let out = rt.run(&args);
+        let context = format!("/dev/console -> {link:?}: {}", describe(&args, &out));
+        if link.is_none() {
+            assert_eq!(out.status.code(), Some(0), "{context}");
+            let master = console.master(Duration::from_secs(5));
+            assert!(master.is_some(), "no pty master sent: {context}");
+            let stat: Value = serde_json::from_slice(
+                &rt.ok(&["exec", &id, "/probe", "stat", "/dev/console"])
+                    .stdout,
+            )
+            .unwrap();
+            assert_eq!(stat["file_type"], "char", "{stat}");
+            assert!(stat["rdev"].as_str().unwrap().starts_with("136:"), "{stat}");
+            let report = probe_report(&rt.ok(&["exec", &id, "/probe", "report"]).stdout);
+            assert_eq!(
+                probe_mount(&report, "/dev/console")["fs_type"],
+                "devpts",
+                "{report}"
+            );
+            assert_hardened(&report, 65532, 65532);
+            rt.ok(&["delete", "--force", &id]);
+        } else {
+            assert_eq!(out.status.code(), Some(1), "{context}");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                stderr.contains(
+                    "failed to create /dev/console err=Os { code: 40, kind: FilesystemLoop"
+                ),
+                "expected ELOOP from the O_NOFOLLOW open: {context}"
+            );
+            assert!(
+                console.master(Duration::from_millis(200)).is_none(),
+                "a pty master was sent: {context}"
+            );
+        }
+        target.assert_unchanged(&context);
         rt.assert_no_leftovers_or_mounts(&id);
     }
     assert_eq!(

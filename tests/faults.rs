@@ -71,13 +71,13 @@ impl Drop for Tmpfs {
 }
 
 /// A secrets source directory with one secret, and the config allowing it.
-fn secrets_setup() -> (common::Sources, PathBuf, String) {
+fn secrets_setup() -> (common::Sources, PathBuf, String, String) {
     // Policy data that lets a container without a trusted agent receive secrets: the
     // faults are the subject here, tests/policy.rs covers the scoping.
     let sources = common::Sources::new();
-    let (file, _value) = sources.add("token");
+    let (file, value) = sources.add("token");
     let config = sources.config("");
-    (sources, file, config)
+    (sources, file, config, value)
 }
 
 /// Nothing of `id` left, the secrets tmpfs included, and `pid` (if any) dead.
@@ -105,7 +105,7 @@ fn assert_reusable(rt: &Runtime, id: &str) {
 /// Runs a create that SIGKILLs itself at `point`, checks what it left for the engine
 /// to clean, then `delete --force` once and checks nothing remains.
 fn killed_at(point: &str) {
-    let (_sources, secret, config) = secrets_setup();
+    let (_sources, secret, config, value) = secrets_setup();
     let rt = Runtime::with_config(&config);
     let mut bundle = Bundle::new(&["/probe", "sleep", "300"]);
     bundle.set(
@@ -123,11 +123,15 @@ fn killed_at(point: &str) {
         describe(&["create"], &out)
     );
     let private = rt.root().join("@bulwark").join(&id);
+    let delivered = point != "after-decision";
     let secrets_mounted = !host_mounts(private.join("secrets").to_str().unwrap()).is_empty();
+    assert_eq!(secrets_mounted, delivered, "{point}: secrets tmpfs mounted");
+    // The secret's file with its value, from the delivery on: what the kill left behind.
+    let token = private.join("secrets/token");
     assert_eq!(
-        secrets_mounted,
-        point != "after-decision",
-        "{point}: secrets tmpfs mounted"
+        fs::read_to_string(&token).ok(),
+        delivered.then(|| value.clone()),
+        "{point}: secret file"
     );
     assert_eq!(
         private.join("config.json").exists(),
@@ -151,6 +155,10 @@ fn killed_at(point: &str) {
         out.status.success(),
         "{point}: {}",
         describe(&["delete", "--force", &id], &out)
+    );
+    assert!(
+        !token.exists(),
+        "{point}: the secret file outlived delete --force"
     );
     assert_clean(&rt, &id, pid);
     assert_reusable(&rt, &id);

@@ -169,16 +169,49 @@ fn pause_and_resume() {
     let bundle = Bundle::new(&["/probe", "sleep", "300"]);
     let id = unique_id("pause");
     rt.ok(&["run", "--detach", "--bundle", bundle.path_str(), &id]);
+    let pid = rt.state(&id)["pid"].as_i64().unwrap();
+    let proc_state = || {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let state = stat.rsplit(')').next().unwrap().split_whitespace().next();
+        (state.unwrap().to_owned(), stat)
+    };
+    // The control: the running probe sleeps or runs (S, R), its cgroup is not frozen.
+    let running = || {
+        let (state, stat) = proc_state();
+        assert!(matches!(state.as_str(), "S" | "R"), "{stat}");
+    };
+    running();
+    assert_eq!(freezer_states(&id), ["THAWED"]);
     rt.ok(&["pause", &id]);
     assert_eq!(rt.state(&id)["status"], "paused");
-    let pid = rt.state(&id)["pid"].as_i64().unwrap();
-    // The freezer stops the process: the kernel reports it in the stopped state.
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let proc_state = stat.rsplit(')').next().unwrap().split_whitespace().next();
-    assert!(matches!(proc_state, Some("D" | "T" | "t")), "{stat}");
+    // The kernel's view, not bulwark's: the cgroup is frozen and its process is held
+    // by the freezer (cgroup v1 shows a frozen task as D, v2 as stopped).
+    assert_eq!(freezer_states(&id), ["FROZEN"]);
+    let (state, stat) = proc_state();
+    assert!(matches!(state.as_str(), "D" | "T" | "t"), "{stat}");
     rt.ok(&["resume", &id]);
     assert_eq!(rt.state(&id)["status"], "running");
+    assert_eq!(freezer_states(&id), ["THAWED"]);
+    running();
     rt.ok(&["delete", "--force", &id]);
+}
+
+/// The freezer state of container `id`'s cgroup in every hierarchy that has one:
+/// cgroup v1's `freezer.state`, or v2's `cgroup.freeze` (1 is FROZEN).
+fn freezer_states(id: &str) -> Vec<String> {
+    let relative = format!("bulwark/{id}");
+    let mut states: Vec<String> = common::cgroup_dirs(&relative)
+        .iter()
+        .filter_map(|dir| {
+            if let Ok(v1) = fs::read_to_string(dir.join("freezer.state")) {
+                return Some(v1.trim().to_owned());
+            }
+            let v2 = fs::read_to_string(dir.join("cgroup.freeze")).ok()?;
+            Some(if v2.trim() == "1" { "FROZEN" } else { "THAWED" }.to_owned())
+        })
+        .collect();
+    states.dedup();
+    states
 }
 
 #[test]

@@ -345,9 +345,13 @@ def kubelet_pod(uid):
     return "@ENGINE@/var/lib/kubelet/pods/" + uid
 
 
-CRI_SECCOMP = {"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
-               "syscalls": [{"names": ["accept", "read", "write", "exit", "exit_group", "futex", "nanosleep"],
-                             "action": "SCMP_ACT_ALLOW"}]}
+# A stand-in for containerd's RuntimeDefault (an allowlist of ~300 syscalls): some of the
+# syscalls it denies, denied. The admitted documents are created, so the profile must let
+# a container start.
+CRI_SECCOMP = {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+               "syscalls": [{"names": ["add_key", "bpf", "kexec_load", "keyctl", "open_by_handle_at",
+                                       "perf_event_open", "request_key", "userfaultfd"],
+                             "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}
 CRI_MASKED = ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
               "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"]
 CRI_READONLY = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
