@@ -38,12 +38,13 @@ use tempfile::TempDir;
 
 /// Every rule id admission has (src/admission/*.rs) that fires under the test config.
 /// `images.digest` needs `require_digest = true`: tests/admission_images.rs covers it.
-const RULE_IDS: [&str; 33] = [
+const RULE_IDS: [&str; 34] = [
     "engine.identity",
     "resources.memory-limit",
     "resources.cpu-limit",
     "resources.pids-limit",
     "resources.disk",
+    "resources.unified",
     "resources.unsupported",
     "images.unknown",
     "images.unapproved",

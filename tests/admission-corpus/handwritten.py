@@ -523,6 +523,10 @@ case("resources.unsupported--field-not-in-the-spec", ["resources.unsupported"],
      lambda s: ptr(s, L + "memory/highWatermark", 100663296))
 case("resources.unsupported--blkio-leaf-weight", ["resources.unsupported"],
      lambda s: ptr(s, L + "blockIO", {"weight": 500, "leafWeight": 300}))
+# Issue #21 item 3: a unified key that lifts a limit. This host (and CI) is cgroup v1,
+# where resources.unsupported refuses every unified key too.
+case("resources.unified--memory-max-lifts-the-limit", ["resources.unified", "resources.unsupported"],
+     lambda s: ptr(s, L + "unified", {"memory.max": "max"}))
 # Issue #16 item 5: an rlimit setrlimit(2) would refuse, named before anything is made.
 case("process.rlimits--nofile-above-nr-open", ["process.rlimits"],
      lambda s: ptr(s, "process/rlimits", [{"type": "RLIMIT_NOFILE", "hard": 4294967296, "soft": 1024}]))
