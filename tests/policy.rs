@@ -358,3 +358,83 @@ fn an_agent_the_host_does_not_trust_unlocks_no_secret() {
     assert!(!stderr.contains(&value), "{stderr}");
     rt.assert_no_leftovers_or_mounts(&id);
 }
+
+/// Issue #21 item 6: a 200 from OPA whose decision is no clean allow is OPA's denial,
+/// never "unavailable": with `on_unavailable = "embedded"` these answers fell back to
+/// the embedded policies, which admitted the container (and `allow: true` with reasons
+/// was admitted outright). Each is now refused, without a fallback, naming what was
+/// wrong with the answer.
+#[test]
+fn a_malformed_or_ambiguous_opa_decision_is_a_denial_never_a_fallback() {
+    let cases = [
+        ("reasons-string", "reasons is not an array"),
+        ("allow-string", "allow is missing or not a bool"),
+        ("null-result", "null"),
+        (
+            "allow-with-reasons",
+            "allowed and gave reasons: conflicting reason",
+        ),
+    ];
+    for (mode, expected) in cases {
+        let opa = OpaServer::start(mode);
+        let rt = Runtime::with_config(&opa_config(
+            &opa.socket(),
+            "on_unavailable = \"embedded\"\n",
+        ));
+        let id = unique_id(mode);
+        let bundle = Bundle::new(&["/probe", "report"]);
+        let stderr = rt.fails(&["run", "--bundle", bundle.path_str(), &id]);
+        assert!(
+            stderr.contains("refused by policy (opa, bulwark/decision)")
+                && stderr.contains(expected),
+            "{mode}: {stderr}"
+        );
+        rt.assert_no_leftovers_or_mounts(&id);
+        let record = last_record(&rt, &id);
+        assert_eq!(record["verdict"], "refuse", "{mode}: {record}");
+        assert_eq!(record["policy"]["fallback"], false, "{mode}: {record}");
+        assert_eq!(record["policy"]["backend"], "opa", "{mode}: {record}");
+    }
+}
+
+/// Issue #21 item 6: the embedded fallback decides while OPA, whose data the host
+/// cannot see, is down: it grants nothing that only policy data grants. A container
+/// asking for a secret (which the embedded policies' own data would give its agent)
+/// is refused in degraded mode, naming the outage; the positive control, the same
+/// container without the secret, is admitted by the fallback.
+#[test]
+fn the_embedded_fallback_grants_no_secret_while_opa_is_down() {
+    let sources = Sources::new();
+    let (mut bundle, value) = secret_bundle(&sources);
+    bundle.set("/annotations/bulwark.io~1agent", json!("research-agent"));
+    let opa = OpaServer::start("status500");
+    let rt = Runtime::with_config(&format!(
+        "{}{}",
+        opa_config(&opa.socket(), "on_unavailable = \"embedded\"\n"),
+        sources.secrets_table("")
+    ));
+    let id = unique_id("degraded-secret");
+    let out = rt.run(&["run", "--bundle", bundle.path_str(), &id]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        common::describe(&["run"], &out)
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(&value));
+    assert!(
+        stderr.contains("OPA is unavailable (OPA answered 500")
+            && stderr.contains("the embedded fallback grants no secret"),
+        "{stderr}"
+    );
+    rt.assert_no_leftovers_or_mounts(&id);
+    let record = last_record(&rt, &id);
+    assert_eq!(record["verdict"], "refuse", "{record}");
+    assert_eq!(record["policy"]["fallback"], true, "{record}");
+
+    let plain = Bundle::new(&["/probe", "exit", "0"]);
+    let id = unique_id("degraded-plain");
+    rt.ok(&["run", "--bundle", plain.path_str(), &id]);
+    assert_eq!(last_record(&rt, &id)["policy"]["fallback"], true);
+}

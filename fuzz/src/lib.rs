@@ -459,8 +459,8 @@ pub fn exec_process(data: &[u8]) -> Verdict {
 
 /// `opa_response`: the bytes as the body of OPA's answer to a decision query. Only a
 /// JSON object whose `result` is `true`, or an object with `"allow": true` (and
-/// `reasons`, if any, an array of strings), allows; every such body does; any other
-/// body denies or is an error. A non-200 answer never allows, whatever its body.
+/// `reasons`, if any, an empty array), allows; every such body does; any other body
+/// denies or is an error. A non-200 answer never allows, whatever its body.
 pub fn opa_response(data: &[u8]) -> Verdict {
     const PATH: &str = "bulwark/decision";
     let decision = policy::opa_decision(opa::read_answer(200, data), PATH);
@@ -472,7 +472,8 @@ pub fn opa_response(data: &[u8]) -> Verdict {
             fields.get("allow") == Some(&Value::Bool(true))
                 && match fields.get("reasons") {
                     None | Some(Value::Null) => true,
-                    Some(Value::Array(reasons)) => reasons.iter().all(Value::is_string),
+                    // An allow with reasons contradicts itself: refused.
+                    Some(Value::Array(reasons)) => reasons.is_empty(),
                     Some(_) => false,
                 }
         }

@@ -20,6 +20,11 @@ Fault modes (--mode), applied to /v1/data requests after the body has been read:
              {"allow": true, "reasons": []}: a client that does not cap what it reads allows
   undefined  200 {} (no result: the decision is undefined)
   deny       200 {"result": {"allow": false, "reasons": ["denied by test server"]}}
+  reasons-string      200 {"result": {"allow": false, "reasons": "denied as a string"}}
+  allow-string        200 {"result": {"allow": "false"}}
+  null-result         200 {"result": null}
+  allow-with-reasons  200 {"result": {"allow": true, "reasons": ["conflicting reason"]}}
+             (well-formed answers that are no clean allow: each must be a denial)
   hangup     close the connection without answering
 
 Usage: opa_server.py --socket PATH [--mode MODE] [--delay S] [--ready-file PATH]
@@ -45,7 +50,15 @@ sys.dont_write_bytecode = True  # leave no __pycache__ in the work tree
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bulwark_opa  # noqa: E402
 
-MODES = ("normal", "status400", "status500", "slow", "garbage", "oversized", "undefined", "deny", "hangup")
+# Fixed answers, by mode: each is a 200 OPA could give for a policy that went wrong.
+FIXED_RESULTS = {
+    "deny": {"allow": False, "reasons": ["denied by test server"]},
+    "reasons-string": {"allow": False, "reasons": "denied as a string"},
+    "allow-string": {"allow": "false"},
+    "null-result": None,
+    "allow-with-reasons": {"allow": True, "reasons": ["conflicting reason"]},
+}
+MODES = ("normal", "status400", "status500", "slow", "garbage", "oversized", "undefined", "hangup") + tuple(FIXED_RESULTS)
 MAX_BODY = 16 << 20
 SEGMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -184,8 +197,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_body(200, self.server.oversized_body)
         elif mode == "undefined":
             self.send_json(200, {})
-        elif mode == "deny":
-            self.send_json(200, {"result": {"allow": False, "reasons": ["denied by test server"]}})
+        elif mode in FIXED_RESULTS:
+            self.send_json(200, {"result": FIXED_RESULTS[mode]})
         elif mode == "hangup":
             self.close_connection = True
             try:

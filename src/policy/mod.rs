@@ -90,12 +90,29 @@ fn fallback_hint(backend: &str) -> &'static str {
     }
 }
 
+/// The reasons on one line: a reason quoting a caller's value (an agent id with a
+/// newline) must not split the refusal line engines and logs read (issue #21 item 8).
 fn reasons_text(reasons: &[String]) -> String {
     if reasons.is_empty() {
-        "the policy gave no reason".to_owned()
-    } else {
-        reasons.join("; ")
+        return "the policy gave no reason".to_owned();
     }
+    reasons
+        .iter()
+        .map(|reason| {
+            reason
+                .chars()
+                .flat_map(|c| {
+                    let escaped: Vec<char> = if c.is_control() {
+                        c.escape_default().collect()
+                    } else {
+                        vec![c]
+                    };
+                    escaped
+                })
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Asks the configured engine about `input`.
@@ -127,6 +144,7 @@ pub fn decide(config: &PolicyConfig, input: &Value) -> Outcome {
                     if config.on_unavailable == OnUnavailable::Embedded {
                         outcome.fallback = true;
                         decide_embedded(config, input, &mut outcome);
+                        degrade(input, &mut outcome);
                     }
                 }
             }
@@ -163,14 +181,61 @@ fn decide_embedded(config: &PolicyConfig, input: &Value, outcome: &mut Outcome) 
 }
 
 /// The decision in OPA's answer (see [`opa::read_answer`]); an error when OPA could not
-/// decide. `decide` and the fuzz target `opa_response` share it.
+/// decide (no answer, a non-200 status, a body that is not a JSON object). A 200 whose
+/// decision is malformed (`"reasons": "…"`, `"allow": "false"`, `null`) is OPA's answer
+/// and a denial: treated as "unavailable" it sent the decision to the embedded
+/// fallback, which admitted what OPA's policy had not (issue #21 item 6). `decide` and
+/// the fuzz target `opa_response` share it.
 pub fn opa_decision(
     answer: Result<Option<Value>, opa::OpaError>,
     path: &str,
 ) -> Result<Decision, String> {
-    answer
-        .map_err(|e| e.to_string())
-        .and_then(|document| parse_decision(document, path))
+    let document = answer.map_err(|e| e.to_string())?;
+    Ok(
+        parse_decision(document, path).unwrap_or_else(|malformed| Decision {
+            allow: false,
+            reasons: vec![format!(
+                "OPA answered with a malformed decision, refused: {malformed}"
+            )],
+        }),
+    )
+}
+
+/// The embedded policies decide in OPA's place with the host's own data, while the
+/// data OPA's policy would have used is out of reach: what only data can grant (a
+/// secret, a capability) is not granted in degraded mode (seeds, "Graceful
+/// Degradation": the built-in policy is the less permissive one).
+fn degrade(input: &Value, outcome: &mut Outcome) {
+    let Some(decision) = outcome.decision.as_mut().filter(|d| d.allow) else {
+        return;
+    };
+    let asked = |pointer: &str| {
+        input
+            .pointer(pointer)
+            .and_then(Value::as_array)
+            .is_some_and(|items| !items.is_empty())
+    };
+    let unavailable = format!(
+        "OPA is unavailable ({})",
+        outcome.error.as_deref().unwrap_or("no answer")
+    );
+    let mut reasons = Vec::new();
+    if asked("/secrets") {
+        reasons.push(format!(
+            "{unavailable}: the embedded fallback grants no secret"
+        ));
+    }
+    if asked("/process/capabilities") {
+        reasons.push(format!(
+            "{unavailable}: the embedded fallback grants no capability"
+        ));
+    }
+    if !reasons.is_empty() {
+        *decision = Decision {
+            allow: false,
+            reasons,
+        };
+    }
 }
 
 /// Reads a decision document. Undefined is a denial (OPA's convention: no rule
@@ -202,6 +267,17 @@ fn parse_decision(document: Option<Value>, path: &str) -> Result<Decision, Strin
                     .ok_or_else(|| malformed("a reason is not a string"))?,
                 Some(_) => return Err(malformed("reasons is not an array")),
             };
+            if allow && !reasons.is_empty() {
+                // An allow that gives reasons contradicts itself (bulwark's own policy
+                // allows exactly when there are none): the reasons win.
+                return Ok(Decision {
+                    allow: false,
+                    reasons: vec![format!(
+                        "the policy allowed and gave reasons: {}; an allow must have none",
+                        reasons.join("; ")
+                    )],
+                });
+            }
             Ok(Decision { allow, reasons })
         }
         Some(other) => Err(malformed(&crate::admission::show(&other))),
@@ -229,6 +305,30 @@ mod tests {
         ] {
             assert!(parse_decision(Some(bad), path).is_err());
         }
+    }
+
+    #[test]
+    fn an_allow_with_reasons_and_a_malformed_opa_answer_deny() {
+        let path = "bulwark/decision";
+        let both = parse_decision(Some(json!({"allow": true, "reasons": ["no"]})), path).unwrap();
+        assert!(!both.allow);
+        assert!(both.reasons[0].contains("allowed and gave reasons: no"));
+        for body in [
+            r#"{"result": null}"#,
+            r#"{"result": {"allow": "false"}}"#,
+            r#"{"result": {"allow": false, "reasons": "no"}}"#,
+        ] {
+            let decision = opa_decision(opa::read_answer(200, body.as_bytes()), path).unwrap();
+            assert!(!decision.allow, "{body}");
+            assert!(decision.reasons[0].contains("malformed decision"), "{body}");
+        }
+        assert!(opa_decision(opa::read_answer(500, b"{}"), path).is_err());
+    }
+
+    #[test]
+    fn a_reason_never_splits_the_refusal_line() {
+        let text = reasons_text(&["agent \"a\nb\" is not known".to_owned()]);
+        assert_eq!(text, "agent \"a\\nb\" is not known");
     }
 
     #[test]
