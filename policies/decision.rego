@@ -16,8 +16,18 @@ default allow := false
 
 allow if count(reasons) == 0
 
+# Wrong policy data denies everything, naming the entries (bulwark.data_shape): a
+# mistake in data must never read as "no limit".
+reasons := sort(data.bulwark.data_shape.errors) if count(data.bulwark.data_shape.errors) > 0
+
 # A malformed input is refused with what is wrong with it, and nothing else: the other
 # rules read the fields it names, and an undefined field must never end up allowing.
-reasons := sort(data.bulwark.shape.errors) if count(data.bulwark.shape.errors) > 0
+reasons := sort(data.bulwark.shape.errors) if {
+	count(data.bulwark.data_shape.errors) == 0
+	count(data.bulwark.shape.errors) > 0
+}
 
-reasons := sort(data.bulwark.task.deny | data.bulwark.secrets.deny) if count(data.bulwark.shape.errors) == 0
+reasons := sort(data.bulwark.task.deny | data.bulwark.secrets.deny) if {
+	count(data.bulwark.data_shape.errors) == 0
+	count(data.bulwark.shape.errors) == 0
+}

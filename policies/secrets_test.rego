@@ -64,8 +64,9 @@ test_data_may_let_a_container_without_an_agent_receive_secrets if {
 	decision.allow with input as no_agent_input with data.bulwark_data.secrets_without_trusted_agent as true
 }
 
+# A flag of the wrong type is wrong data: everything is denied, naming it (data_shape).
 test_secrets_without_trusted_agent_must_be_true_exactly if {
-	decision.reasons == ["container \"c1\" may not receive secret \"openai-api-key\": it has no agent (annotation bulwark.io/agent)"] with input as no_agent_input with data.bulwark_data.secrets_without_trusted_agent as "true"
+	decision.reasons == ["policy data: bulwark_data.secrets_without_trusted_agent must be true or false"] with input as no_agent_input with data.bulwark_data.secrets_without_trusted_agent as "true"
 	decision.reasons == ["container \"c1\" may not receive secret \"openai-api-key\": it has no agent (annotation bulwark.io/agent)"] with input as no_agent_input with data.bulwark_data as {}
 }
 

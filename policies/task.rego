@@ -123,3 +123,18 @@ deny contains msg if {
 	value > ceiling
 	msg := sprintf("%s may not use %s %v%s (at most %v%s)", [scope.label, r.what, value, r.unit, ceiling, r.unit])
 }
+
+# A ceiling bounds a real limit: 0 or a negative value (-1 is "unlimited" for memory and
+# pids) is no limit within it (issue #21 item 8; admission refuses them too, the policy
+# must not rely on it).
+deny contains msg if {
+	lib.checks_resources
+	some scope in lib.scopes
+	some r in resources
+	ceiling := object.get(scope.limits, r.max, null)
+	is_number(ceiling)
+	value := input.resources[r.field]
+	is_number(value)
+	value <= 0
+	msg := sprintf("%s may not use %s %v%s (a limit above 0, at most %v%s)", [scope.label, r.what, value, r.unit, ceiling, r.unit])
+}

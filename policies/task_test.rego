@@ -49,9 +49,12 @@ test_no_agent_refused_when_required if {
 	r == ["container \"c1\" has no agent (annotation bulwark.io/agent), which this host requires"]
 }
 
-test_require_agent_must_be_true_exactly if {
+# A flag of the wrong type is wrong data: everything is denied, naming it (data_shape),
+# where it used to read as false and admit a container without an agent.
+test_require_agent_must_be_a_boolean if {
 	inp := object.union(with_agent(null, null), {"secrets": []})
-	decision.allow with input as inp with data.bulwark_data.require_agent as "yes"
+	d := decision with input as inp with data.bulwark_data.require_agent as "yes"
+	d == {"allow": false, "reasons": ["policy data: bulwark_data.require_agent must be true or false"]}
 }
 
 test_known_agent_allowed_when_required if {
@@ -289,4 +292,18 @@ test_task_without_limits_uses_agent_limits if {
 
 test_agent_task_is_free_without_tasks_table if {
 	decision.allow with input as with_agent("research-agent", "anything")
+}
+
+no_limit_within_the_ceiling(resources) if {
+	d := decision with input as object.union(base_input, {"resources": resources})
+	d.allow == false
+	some reason in d.reasons
+	contains(reason, "(a limit above 0, at most")
+}
+
+test_a_zero_or_negative_limit_is_no_limit_within_the_ceiling if {
+	no_limit_within_the_ceiling({"memory_bytes": 0, "cpus": 0.5, "pids": 64})
+	no_limit_within_the_ceiling({"memory_bytes": -1, "cpus": 0.5, "pids": 64})
+	no_limit_within_the_ceiling({"memory_bytes": 268435456, "cpus": 0, "pids": 64})
+	no_limit_within_the_ceiling({"memory_bytes": 268435456, "cpus": 0.5, "pids": -1})
 }

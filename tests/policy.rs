@@ -438,3 +438,51 @@ fn the_embedded_fallback_grants_no_secret_while_opa_is_down() {
     rt.ok(&["run", "--bundle", plain.path_str(), &id]);
     assert_eq!(last_record(&rt, &id)["policy"]["fallback"], true);
 }
+
+/// Issue #21 item 7: policy data of the wrong type (an agent set to `null` to revoke
+/// it, a ceiling written as a string) read as "no limit" in OPA's server mode, which
+/// admitted the agent's container; now both engines deny every request while the data
+/// is wrong, naming the entry, and ask OPA for strict builtin errors.
+#[test]
+fn wrong_policy_data_denies_in_opa_and_regorus_alike() {
+    let bundle = {
+        let mut bundle = Bundle::new(&["/probe", "exit", "0"]);
+        bundle.set("/annotations/bulwark.io~1agent", json!("research-agent"));
+        bundle
+    };
+    let cases: [(&str, fn(&mut Value), &str); 2] = [
+        (
+            "null-agent",
+            |data| data["bulwark_data"]["agents"]["research-agent"] = Value::Null,
+            "policy data: agent \"research-agent\" is not an object (to revoke an agent, remove its entry)",
+        ),
+        (
+            "string-ceiling",
+            |data| {
+                data["bulwark_data"]["agents"]["research-agent"]["max_memory_bytes"] = json!("512Mi")
+            },
+            "policy data: agent \"research-agent\": max_memory_bytes must be a number above 0",
+        ),
+    ];
+    for (name, edit, reason) in cases {
+        let policies = common::policies_dir(edit);
+        let embedded = Runtime::with_config(&format!(
+            "{}[policy]\npolicies_dir = {:?}\n",
+            common::TEST_CONFIG,
+            policies.path()
+        ));
+        let opa = OpaServer::start_with_policies("normal", policies.path());
+        let via_opa = Runtime::with_config(&opa_config(&opa.socket(), ""));
+        for (backend, rt) in [("embedded", &embedded), ("opa", &via_opa)] {
+            let id = unique_id(name);
+            let stderr = rt.fails(&["run", "--bundle", bundle.path_str(), &id]);
+            assert!(
+                stderr.contains(&format!(
+                    "refused by policy ({backend}, bulwark/decision): {reason}"
+                )),
+                "{name} {backend}: {stderr}"
+            );
+            rt.assert_no_leftovers_or_mounts(&id);
+        }
+    }
+}

@@ -4,7 +4,9 @@
 policies/data.json loaded, as `opa run --server --addr unix://PATH policies/` would serve
 them. Standing in for the `opa` binary, which Debian 12 does not ship.
 
-  POST /v1/data/<path>   {"input": ...}  -> 200 {"result": ...}, or 200 {} when undefined
+  POST /v1/data/<path>?strict-builtin-errors=true  {"input": ...}
+                                         -> 200 {"result": ...}, or 200 {} when undefined
+                                            (400 without strict-builtin-errors=true)
   GET  /v1/data/<path>                   -> the same without input
   GET  /health                           -> 200 {} (in every mode)
   malformed body                         -> 400 {"code": "invalid_parameter", "message": ...}
@@ -131,8 +133,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_error_doc(404, "resource_not_found", f"{path} not found")
 
     def do_POST(self):
-        path = self.path.split("?", 1)[0]
-        if path == "/v1/data" or path.startswith("/v1/data/"):
+        path, _, query = self.path.partition("?")
+        if (path == "/v1/data" or path.startswith("/v1/data/")) and "strict-builtin-errors=true" not in query.split("&"):
+            # bulwark must ask OPA to fail on a builtin error (a wrong type in policy data)
+            # rather than to treat it as undefined, which can turn into an allow.
+            self.read_body()
+            self.send_error_doc(400, "invalid_parameter", "test server: query without strict-builtin-errors=true")
+        elif path == "/v1/data" or path.startswith("/v1/data/"):
             self.data(path, read_body=True)
         else:
             self.read_body()  # keep the connection in step

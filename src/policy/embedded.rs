@@ -10,10 +10,14 @@ use sha2::{Digest, Sha256};
 use crate::bounded_read::{read_path_bounded, BoundedReadError};
 
 /// policies/ as built into the binary (test modules excluded).
-const BUILT_IN: [(&str, &str); 5] = [
+const BUILT_IN: [(&str, &str); 6] = [
     (
         "decision.rego",
         include_str!("../../policies/decision.rego"),
+    ),
+    (
+        "data_shape.rego",
+        include_str!("../../policies/data_shape.rego"),
     ),
     ("lib.rego", include_str!("../../policies/lib.rego")),
     ("secrets.rego", include_str!("../../policies/secrets.rego")),

@@ -49,10 +49,13 @@ pub fn query(
 ) -> Result<Option<Value>, OpaError> {
     let body = serde_json::to_vec(&serde_json::json!({ "input": input }))
         .expect("a JSON value serializes");
+    // strict-builtin-errors: a builtin failing on a wrong type in policy data (an agent
+    // entry that is `null`, a string ceiling) is an error OPA reports, not an undefined
+    // value a rule can read as "no limit" (issue #21 item 7); regorus always fails so.
     let (status, bytes) = request(
         config,
         Method::POST,
-        &format!("/v1/data/{decision_path}"),
+        &format!("/v1/data/{decision_path}?strict-builtin-errors=true"),
         Bytes::from(body),
     )?;
     read_answer(status.as_u16(), &bytes)

@@ -26,6 +26,25 @@ pub struct OpaServer {
 
 impl OpaServer {
     pub fn start(mode: &str) -> Self {
+        Self::start_with(mode, &[])
+    }
+
+    /// Serving the policies and data.json of `dir` (see `common::policies_dir`) instead
+    /// of the shipped ones.
+    pub fn start_with_policies(mode: &str, dir: &Path) -> Self {
+        let data = dir.join("data.json");
+        Self::start_with(
+            mode,
+            &[
+                "--policies".as_ref(),
+                dir.as_os_str(),
+                "--data".as_ref(),
+                data.as_os_str(),
+            ],
+        )
+    }
+
+    fn start_with(mode: &str, extra: &[&std::ffi::OsStr]) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("bulwark-opa-")
             .tempdir()
@@ -41,6 +60,7 @@ impl OpaServer {
             .arg(&ready)
             .arg("--bindings")
             .arg(bindings())
+            .args(extra)
             .stdin(Stdio::null())
             .spawn()
             .expect("start opa_server.py");
