@@ -439,6 +439,9 @@ fn the_embedded_fallback_grants_no_secret_while_opa_is_down() {
     assert_eq!(last_record(&rt, &id)["policy"]["fallback"], true);
 }
 
+/// An edit of the shipped policy data.
+type DataEdit = fn(&mut Value);
+
 /// Issue #21 item 7: policy data of the wrong type (an agent set to `null` to revoke
 /// it, a ceiling written as a string) read as "no limit" in OPA's server mode, which
 /// admitted the agent's container; now both engines deny every request while the data
@@ -450,7 +453,7 @@ fn wrong_policy_data_denies_in_opa_and_regorus_alike() {
         bundle.set("/annotations/bulwark.io~1agent", json!("research-agent"));
         bundle
     };
-    let cases: [(&str, fn(&mut Value), &str); 2] = [
+    let cases: [(&str, DataEdit, &str); 2] = [
         (
             "null-agent",
             |data| data["bulwark_data"]["agents"]["research-agent"] = Value::Null,
