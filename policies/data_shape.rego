@@ -17,7 +17,7 @@ agent_fields := (list_fields | limit_fields) | {"tasks"}
 
 flag_fields := {"require_agent", "secrets_without_trusted_agent"}
 
-top_fields := flag_fields | {"agents"}
+top_fields := flag_fields | {"agents", "sandbox_images"}
 
 # No data at all is no agent: lib's defaults apply.
 default root := {}
@@ -38,6 +38,12 @@ errors contains msg if {
 	value := root[flag]
 	not is_boolean(value)
 	msg := sprintf("policy data: bulwark_data.%s must be true or false", [flag])
+}
+
+errors contains "policy data: bulwark_data.sandbox_images must be a list of strings" if {
+	is_object(root)
+	"sandbox_images" in object.keys(root)
+	not string_list(root.sandbox_images)
 }
 
 errors contains "policy data: bulwark_data.agents is not an object" if {

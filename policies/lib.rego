@@ -23,6 +23,9 @@ default secrets_without_trusted_agent := false
 
 secrets_without_trusted_agent if data.bulwark_data.secrets_without_trusted_agent == true
 
+# The pause images a sandbox may run; undefined (no restriction) when the data names none.
+sandbox_images := data.bulwark_data.sandbox_images if is_array(data.bulwark_data.sandbox_images)
+
 # ---- who asks ----------------------------------------------------------------------
 
 sandbox if input.container.type == "sandbox"
@@ -66,6 +69,11 @@ known_task if {
 	has_tasks
 	task_id in object.keys(agent.tasks)
 }
+
+# The input's image in a reason.
+image_label := sprintf("image \"%s\"", [input.image.reference]) if is_object(input.image)
+
+image_label := "an image bulwark could not identify" if not is_object(input.image)
 
 # Labels used in every reason.
 agent_label := sprintf("agent \"%s\"", [agent_id])

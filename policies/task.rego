@@ -45,6 +45,18 @@ deny contains msg if {
 	msg := sprintf("unknown agent \"%s\"", [lib.agent_id])
 }
 
+# A sandbox is exempt from the agent checks because it runs the pod's pause process, not
+# an agent's workload. Anyone invoking the runtime can label a container a CRI sandbox
+# (issue #21 item 8), so the exemption holds only for the pause images the data names:
+# a "sandbox" running another image is refused.
+deny contains msg if {
+	lib.sandbox
+	input.operation == "create"
+	allowed := lib.sandbox_images
+	not data.bulwark.lib.image_allowed(input.image, allowed)
+	msg := sprintf("sandbox container \"%s\" may not run %s: a sandbox runs a pause image (allowed: %s)", [lib.container_id, lib.image_label, data.bulwark.lib.describe_list(allowed)])
+}
+
 # ---- tasks -------------------------------------------------------------------------
 
 task_names := sort(object.keys(lib.agent.tasks)) if lib.has_tasks

@@ -99,7 +99,10 @@ test_task_without_agent if {
 sandbox_input := object.union(base_input, {
 	"container": {"id": "s1", "engine": "cri", "type": "sandbox", "sandbox_id": "s1", "pod_uid": "u1"},
 	"agent": {"id": "research-agent", "task": null, "trusted": false},
-	"image": null,
+	"image": {
+		"reference": "registry.k8s.io/pause:3.10", "registry": "registry.k8s.io",
+		"repository": "pause", "tag": "3.10", "digest": null, "source": "cri-annotation",
+	},
 	"secrets": [],
 	"resources": {"memory_bytes": null, "cpus": null, "pids": null},
 })
@@ -111,6 +114,19 @@ test_sandbox_allowed if {
 test_sandbox_allowed_with_unknown_agent_and_required_agent if {
 	inp := object.union(sandbox_input, {"agent": {"id": "ghost", "task": "x"}})
 	decision.allow with input as inp with data.bulwark_data.require_agent as true
+}
+
+# Anyone invoking the runtime can call a container a sandbox: the exemption from the
+# agent checks holds only for the pause images in the data (issue #21 item 8).
+test_a_self_declared_sandbox_running_another_image_is_refused if {
+	inp := with_image(sandbox_input, "localhost/bulwark-probe:v2", "localhost", "bulwark-probe", "v2", null)
+	d := decision with input as inp with data.bulwark_data.require_agent as true
+	d == {"allow": false, "reasons": ["sandbox container \"s1\" may not run image \"localhost/bulwark-probe:v2\": a sandbox runs a pause image (allowed: registry.k8s.io/pause, localhost/bulwark-pause)"]}
+}
+
+test_a_sandbox_of_unknown_image_is_refused if {
+	d := decision with input as object.union(sandbox_input, {"image": null})
+	d.reasons == ["sandbox container \"s1\" may not run an image bulwark could not identify: a sandbox runs a pause image (allowed: registry.k8s.io/pause, localhost/bulwark-pause)"]
 }
 
 test_sandbox_exec_allowed if {
