@@ -23,6 +23,7 @@ use crate::seccomp_profiles::{self, ProfileError};
 mod mounts;
 mod network;
 mod process;
+mod scratch;
 mod verify;
 
 pub use mounts::is_own_cgroup_bind;
@@ -168,14 +169,19 @@ impl<'a> Baseline<'a> {
         }
 
         let own_cgroup_v1 = self.own_cgroup_v1_mounts(spec);
-        if let Some(mut mounts) = spec.mounts().clone() {
-            for (index, mount) in mounts.iter_mut().enumerate() {
-                self.harden_mount(index, mount, &mut changes);
-            }
-            let rootfs = spec.root().as_ref().map(|r| r.path().clone());
-            if let Some(rootfs) = rootfs.filter(|p| p.is_absolute()) {
-                read_only_cgroup_v1(&rootfs, &mut mounts, &mut changes, own_cgroup_v1.as_deref());
-            }
+        let mut mounts = spec.mounts().clone().unwrap_or_default();
+        for (index, mount) in mounts.iter_mut().enumerate() {
+            self.harden_mount(index, mount, &mut changes);
+        }
+        let rootfs = spec.root().as_ref().map(|r| r.path().clone());
+        if let Some(rootfs) = rootfs.filter(|p| p.is_absolute()) {
+            read_only_cgroup_v1(&rootfs, &mut mounts, &mut changes, own_cgroup_v1.as_deref());
+        }
+        // Only with a root to make read-only (every spec the pipeline passes has one).
+        if spec.root().is_some() {
+            scratch::add(self.config, &mut mounts, &mut changes);
+        }
+        if !mounts.is_empty() || spec.mounts().is_some() {
             spec.set_mounts(Some(mounts));
         }
         network::unprivileged_ports(spec, &mut changes);
@@ -659,7 +665,9 @@ mod tests {
 
     #[test]
     fn a_joined_pid_namespace_on_cgroup_v1_gets_its_own_cgroups_bound_read_only() {
-        let config = permissive();
+        // The mounts under test only, without the scratch tmpfs after them.
+        let mut config = permissive();
+        config.scratch_dirs.clear();
         let mut host = host(false);
         host.cgroup_v1_hierarchies = vec![
             "/sys/fs/cgroup/memory".into(),

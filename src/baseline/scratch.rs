@@ -1,0 +1,127 @@
+//! The baseline's scratch space: the rootfs is always read-only, so where the engine
+//! mounted nothing at a configured scratch directory (`baseline.scratch_dirs`: /tmp,
+//! /var/tmp, /run), a bounded tmpfs goes there, with runc's `tmpcopyup` so that the
+//! image's files in it stay visible (crate::scratch does the copy-up). Podman's
+//! `--read-only` gives the same three; a process that finds no writable /tmp fails in
+//! ways far from the cause.
+
+use std::path::{Component, Path, PathBuf};
+
+use libcontainer::oci_spec::runtime::{Mount, MountBuilder};
+use serde_json::Value;
+
+use super::Change;
+use crate::config::BaselineConfig;
+use crate::scratch::TMPCOPYUP;
+
+/// Adds a tmpfs at each scratch directory no mount in `mounts` has as its destination.
+/// Each goes before the first mount below it (Podman binds /run/.containerenv, bulwark
+/// /run/secrets), which it would otherwise cover.
+pub(super) fn add(config: &BaselineConfig, mounts: &mut Vec<Mount>, changes: &mut Vec<Change>) {
+    let mut added = Vec::new();
+    for dir in &config.scratch_dirs {
+        if mounts.iter().any(|m| normal(m.destination()) == *dir) {
+            continue;
+        }
+        let at = mounts
+            .iter()
+            .position(|m| normal(m.destination()).starts_with(dir))
+            .unwrap_or(mounts.len());
+        mounts.insert(at, tmpfs(config, dir));
+        added.push(dir);
+    }
+    // Recorded once all are in place, so each names its index in the finished list.
+    for (index, mount) in mounts.iter().enumerate() {
+        if !added.iter().any(|dir| mount.destination() == *dir) {
+            continue;
+        }
+        changes.push(Change {
+            control: "scratch-dirs",
+            path: format!("mounts[{index}]"),
+            before: Value::Null,
+            after: serde_json::to_value(mount).unwrap_or(Value::Null),
+            reason: "the rootfs is read-only: a bounded tmpfs (baseline.tmpfs_size_bytes) \
+                     holds the image's contents and the process's writes here \
+                     (baseline.scratch_dirs)",
+        });
+    }
+}
+
+fn tmpfs(config: &BaselineConfig, dir: &Path) -> Mount {
+    let mut options = vec!["nosuid".to_owned(), "nodev".to_owned()];
+    if config.tmpfs_noexec {
+        options.push("noexec".to_owned());
+    }
+    options.push(format!("size={}", config.tmpfs_size_bytes));
+    options.push(TMPCOPYUP.to_owned());
+    MountBuilder::default()
+        .destination(dir)
+        .typ("tmpfs")
+        .source("tmpfs")
+        .options(options)
+        .build()
+        .expect("every field of a scratch mount is set")
+}
+
+/// A destination as the comparison needs it: without `.` components, repeated or
+/// trailing slashes. (`..` is kept: libcontainer resolves it in the rootfs, so such a
+/// destination is never taken for a scratch directory.)
+fn normal(path: &Path) -> PathBuf {
+    path.components()
+        .filter(|c| !matches!(c, Component::CurDir))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mount(destination: &str, typ: &str) -> Mount {
+        MountBuilder::default()
+            .destination(destination)
+            .typ(typ)
+            .source(typ)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn scratch_dirs_go_where_the_engine_mounted_nothing_and_before_mounts_below() {
+        let config = BaselineConfig::default();
+        let mut mounts = vec![
+            mount("/proc", "proc"),
+            mount("/tmp/", "tmpfs"),
+            mount("/run/.containerenv", "bind"),
+        ];
+        let mut changes = Vec::new();
+        add(&config, &mut mounts, &mut changes);
+        let destinations: Vec<_> = mounts
+            .iter()
+            .map(|m| m.destination().to_str().unwrap())
+            .collect();
+        assert_eq!(
+            destinations,
+            ["/proc", "/tmp/", "/run", "/run/.containerenv", "/var/tmp"]
+        );
+        assert_eq!(
+            changes.iter().map(|c| c.path.as_str()).collect::<Vec<_>>(),
+            ["mounts[2]", "mounts[4]"]
+        );
+        assert_eq!(
+            mounts[2].options().as_ref().unwrap(),
+            &["nosuid", "nodev", "size=67108864", "tmpcopyup"]
+        );
+    }
+
+    #[test]
+    fn no_scratch_dirs_adds_nothing() {
+        let config = BaselineConfig {
+            scratch_dirs: Vec::new(),
+            ..BaselineConfig::default()
+        };
+        let mut mounts = vec![mount("/proc", "proc")];
+        let mut changes = Vec::new();
+        add(&config, &mut mounts, &mut changes);
+        assert_eq!((mounts.len(), changes.len()), (1, 0));
+    }
+}
