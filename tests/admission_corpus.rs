@@ -35,7 +35,7 @@ use tempfile::TempDir;
 
 /// Every rule id admission has (src/admission/*.rs) that fires under the test config.
 /// `images.digest` needs `require_digest = true`: tests/admission_images.rs covers it.
-const RULE_IDS: [&str; 33] = [
+const RULE_IDS: [&str; 34] = [
     "engine.identity",
     "resources.memory-limit",
     "resources.cpu-limit",
@@ -49,6 +49,7 @@ const RULE_IDS: [&str; 33] = [
     "mounts.host-path",
     "mounts.propagation",
     "mounts.kernel-fs",
+    "mounts.options",
     "privileged.writable-sysfs",
     "privileged.capabilities",
     "privileged.devices",
