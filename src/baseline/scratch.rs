@@ -15,8 +15,11 @@ use crate::config::BaselineConfig;
 use crate::scratch::TMPCOPYUP;
 
 /// Adds a tmpfs at each scratch directory no mount in `mounts` has as its destination.
-/// Each goes before the first mount below it (Podman binds /run/.containerenv, bulwark
-/// /run/secrets), which it would otherwise cover.
+/// Each goes as early as it can: right after the last mount at one of its parents (a
+/// volume at /var holds /var/tmp), before every other mount. A mount below it would
+/// otherwise be covered, and "below" is not a matter of spelling: kubelet binds the
+/// service account token at /var/run/secrets/…, which libcontainer resolves through the
+/// image's /var/run -> /run link to below /run.
 pub(super) fn add(config: &BaselineConfig, mounts: &mut Vec<Mount>, changes: &mut Vec<Change>) {
     let mut added = Vec::new();
     for dir in &config.scratch_dirs {
@@ -25,8 +28,8 @@ pub(super) fn add(config: &BaselineConfig, mounts: &mut Vec<Mount>, changes: &mu
         }
         let at = mounts
             .iter()
-            .position(|m| normal(m.destination()).starts_with(dir))
-            .unwrap_or(mounts.len());
+            .rposition(|m| dir.starts_with(normal(m.destination())))
+            .map_or(0, |parent| parent + 1);
         mounts.insert(at, tmpfs(config, dir));
         added.push(dir);
     }
@@ -86,11 +89,13 @@ mod tests {
     }
 
     #[test]
-    fn scratch_dirs_go_where_the_engine_mounted_nothing_and_before_mounts_below() {
+    fn scratch_dirs_go_where_the_engine_mounted_nothing_before_all_but_their_parents() {
         let config = BaselineConfig::default();
         let mut mounts = vec![
             mount("/proc", "proc"),
             mount("/tmp/", "tmpfs"),
+            mount("/var", "bind"),
+            mount("/var/run/secrets/kubernetes.io/serviceaccount", "bind"),
             mount("/run/.containerenv", "bind"),
         ];
         let mut changes = Vec::new();
@@ -101,14 +106,22 @@ mod tests {
             .collect();
         assert_eq!(
             destinations,
-            ["/proc", "/tmp/", "/run", "/run/.containerenv", "/var/tmp"]
+            [
+                "/run",
+                "/proc",
+                "/tmp/",
+                "/var",
+                "/var/tmp",
+                "/var/run/secrets/kubernetes.io/serviceaccount",
+                "/run/.containerenv"
+            ]
         );
         assert_eq!(
             changes.iter().map(|c| c.path.as_str()).collect::<Vec<_>>(),
-            ["mounts[2]", "mounts[4]"]
+            ["mounts[0]", "mounts[4]"]
         );
         assert_eq!(
-            mounts[2].options().as_ref().unwrap(),
+            mounts[0].options().as_ref().unwrap(),
             &["nosuid", "nodev", "size=67108864", "tmpcopyup"]
         );
     }
