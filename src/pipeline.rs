@@ -500,13 +500,16 @@ mod tests {
             spec.root().as_ref().unwrap().path(),
             &canonical.join("rootfs")
         );
-        let mounts = spec.mounts().as_ref().unwrap();
-        assert_eq!(
-            mounts[0].source().as_ref().unwrap(),
-            &bundle.path().join("data")
-        );
+        let source = |destination: &str| {
+            let mounts = spec.mounts().as_ref().unwrap();
+            let mount = mounts
+                .iter()
+                .find(|m| m.destination() == Path::new(destination));
+            mount.unwrap().source().clone().unwrap()
+        };
+        assert_eq!(source("/data"), bundle.path().join("data"));
         // Only bind sources are paths; "proc" names the filesystem.
-        assert_eq!(mounts[1].source().as_ref().unwrap(), Path::new("proc"));
+        assert_eq!(source("/proc"), Path::new("proc"));
     }
 
     #[test]

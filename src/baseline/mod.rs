@@ -178,7 +178,7 @@ impl<'a> Baseline<'a> {
             read_only_cgroup_v1(&rootfs, &mut mounts, &mut changes, own_cgroup_v1.as_deref());
         }
         // Only with a root to make read-only (every spec the pipeline passes has one).
-        if spec.root().is_some() {
+        if spec.root().is_some() && !crate::scratch::has_user_namespace(spec) {
             scratch::add(self.config, &mut mounts, &mut changes);
         }
         if !mounts.is_empty() || spec.mounts().is_some() {
@@ -338,9 +338,12 @@ mod tests {
         }
     }
 
+    /// Without scratch directories: these tests look at the spec's own mounts by index
+    /// (scratch::tests covers the scratch tmpfs).
     fn permissive() -> BaselineConfig {
         let mut config = BaselineConfig::default();
         config.apparmor.allow_missing = true;
+        config.scratch_dirs.clear();
         config
     }
 
@@ -665,9 +668,7 @@ mod tests {
 
     #[test]
     fn a_joined_pid_namespace_on_cgroup_v1_gets_its_own_cgroups_bound_read_only() {
-        // The mounts under test only, without the scratch tmpfs after them.
-        let mut config = permissive();
-        config.scratch_dirs.clear();
+        let config = permissive();
         let mut host = host(false);
         host.cgroup_v1_hierarchies = vec![
             "/sys/fs/cgroup/memory".into(),

@@ -3,7 +3,9 @@
 //! /var/tmp, /run), a bounded tmpfs goes there, with runc's `tmpcopyup` so that the
 //! image's files in it stay visible (crate::scratch does the copy-up). Podman's
 //! `--read-only` gives the same three; a process that finds no writable /tmp fails in
-//! ways far from the cause.
+//! ways far from the cause. Not for a container with a user namespace, where the
+//! copy-up cannot be done (crate::scratch): an empty tmpfs would hide what the image
+//! keeps there.
 
 use std::path::{Component, Path, PathBuf};
 

@@ -24,6 +24,11 @@
 //! host's copy is detached as soon as create returns (`binds::unstage`, as for staged
 //! binds): the tmpfs then lives exactly as long as the container's mounts.
 //!
+//! Not for a container with a user namespace: libcontainer's init opens a bind source
+//! (canonicalize, open_tree by path) as the namespace's root, to whom bulwark's private
+//! directory (root-owned, 0700) is closed. There `tmpcopyup` is taken out with a change
+//! saying so and libcontainer mounts the tmpfs empty, as runc does with `notmpcopyup`.
+//!
 //! Limits: the tmpfs keeps the `size=` the baseline requires and admission bounds
 //! (`resources.disk`). Its pages are charged to the memory cgroup of the process that
 //! writes them: everything the container writes to the container's limit, the copied
@@ -37,7 +42,7 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
-use libcontainer::oci_spec::runtime::{Mount, Spec};
+use libcontainer::oci_spec::runtime::{LinuxNamespaceType, Mount, Spec};
 use libcontainer::rootfs::utils::parse_mount;
 use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
@@ -94,6 +99,7 @@ pub struct Plan {
 /// names both `tmpcopyup` and `notmpcopyup`, the last one wins (runc's rule).
 pub fn plan(spec: &mut Spec, changes: &mut Vec<Change>) -> Plan {
     let mut plan = Plan::default();
+    let stageable = !has_user_namespace(spec);
     let Some(mounts) = spec.mounts_mut() else {
         return plan;
     };
@@ -111,7 +117,7 @@ pub fn plan(spec: &mut Spec, changes: &mut Vec<Change>) -> Plan {
             .filter(|o| !EXTENSIONS.contains(&o.as_str()))
             .cloned()
             .collect();
-        if copy_up {
+        if copy_up && stageable {
             plan.copy_up.push(index);
         }
         if options.len() == before.len() {
@@ -122,14 +128,29 @@ pub fn plan(spec: &mut Spec, changes: &mut Vec<Change>) -> Plan {
             path: format!("mounts[{index}].options"),
             before: serde_json::to_value(&before).unwrap_or(Value::Null),
             after: serde_json::to_value(&options).unwrap_or(Value::Null),
-            reason: "runc's tmpcopyup and notmpcopyup and crun's copy-symlink are not mount \
-                     options: bulwark copies the image's contents into the tmpfs itself \
-                     (tmpcopyup); copy-symlink has no effect on the non-link sources bulwark \
-                     binds",
+            reason: if copy_up && !stageable {
+                "tmpcopyup is not done for a container with a user namespace: libcontainer \
+                 0.7 opens a bind source from inside it, where bulwark's private directory \
+                 is out of reach, so the tmpfs is mounted empty"
+            } else {
+                "runc's tmpcopyup and notmpcopyup and crun's copy-symlink are not mount \
+                 options: bulwark copies the image's contents into the tmpfs itself \
+                 (tmpcopyup); copy-symlink has no effect on the non-link sources bulwark \
+                 binds"
+            },
         });
         mount.set_options(Some(options));
     }
     plan
+}
+
+/// Whether the container gets a user namespace: its init then resolves bind sources
+/// as the namespace's root, which cannot search bulwark's 0700 private directory.
+pub fn has_user_namespace(spec: &Spec) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::User))
 }
 
 impl Plan {
