@@ -174,12 +174,12 @@ impl<'a> Baseline<'a> {
             self.harden_mount(index, mount, &mut changes);
         }
         let rootfs = spec.root().as_ref().map(|r| r.path().clone());
-        if let Some(rootfs) = rootfs.filter(|p| p.is_absolute()) {
-            read_only_cgroup_v1(&rootfs, &mut mounts, &mut changes, own_cgroup_v1.as_deref());
+        if let Some(rootfs) = rootfs.as_ref().filter(|p| p.is_absolute()) {
+            read_only_cgroup_v1(rootfs, &mut mounts, &mut changes, own_cgroup_v1.as_deref());
         }
         // Only with a root to make read-only (every spec the pipeline passes has one).
-        if spec.root().is_some() && !crate::scratch::has_user_namespace(spec) {
-            scratch::add(self.config, &mut mounts, &mut changes);
+        if let Some(rootfs) = rootfs.filter(|_| !crate::scratch::has_user_namespace(spec)) {
+            scratch::add(self.config, &rootfs, &mut mounts, &mut changes);
         }
         if !mounts.is_empty() || spec.mounts().is_some() {
             spec.set_mounts(Some(mounts));

@@ -7,9 +7,14 @@
 //! copy-up cannot be done (crate::scratch): an empty tmpfs would hide what the image
 //! keeps there.
 
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::io::AsRawFd;
 use std::path::{Component, Path, PathBuf};
 
 use libcontainer::oci_spec::runtime::{Mount, MountBuilder};
+use nix::errno::Errno;
+use nix::fcntl::{open, openat2, OFlag, OpenHow, ResolveFlag};
+use nix::sys::stat::Mode;
 use serde_json::Value;
 
 use super::Change;
@@ -22,10 +27,19 @@ use crate::scratch::TMPCOPYUP;
 /// otherwise be covered, and "below" is not a matter of spelling: kubelet binds the
 /// service account token at /var/run/secrets/…, which libcontainer resolves through the
 /// image's /var/run -> /run link to below /run.
-pub(super) fn add(config: &BaselineConfig, mounts: &mut Vec<Mount>, changes: &mut Vec<Change>) {
+pub(super) fn add(
+    config: &BaselineConfig,
+    rootfs: &Path,
+    mounts: &mut Vec<Mount>,
+    changes: &mut Vec<Change>,
+) {
     let mut added = Vec::new();
     for dir in &config.scratch_dirs {
         if mounts.iter().any(|m| normal(m.destination()) == *dir) {
+            continue;
+        }
+        if !mountable(rootfs, dir) {
+            tracing::debug!(dir = %dir.display(), "no scratch tmpfs: a link on the way dangles in the rootfs");
             continue;
         }
         let at = mounts
@@ -49,6 +63,40 @@ pub(super) fn add(config: &BaselineConfig, mounts: &mut Vec<Mount>, changes: &mu
                      holds the image's contents and the process's writes here \
                      (baseline.scratch_dirs)",
         });
+    }
+}
+
+/// Whether libcontainer can mount on `dir` in `rootfs`: it resolves there (links
+/// followed inside the rootfs, as libpathrs does) to a directory, or is missing with no
+/// link on the way, so that libcontainer creates it. Through a link that dangles in the
+/// rootfs (`/run -> /host/dir`) libcontainer's mkdir fails and with it the container,
+/// which ran before the scratch tmpfs existed: the directory is left read-only instead.
+/// An unreadable rootfs is the pipeline's to refuse; here it leaves the decision to
+/// libcontainer.
+fn mountable(rootfs: &Path, dir: &Path) -> bool {
+    let Ok(root) = open(
+        rootfs,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    ) else {
+        return true;
+    };
+    // SAFETY: open returned a new descriptor that nothing else owns.
+    let root = unsafe { OwnedFd::from_raw_fd(root) };
+    let relative = dir.strip_prefix("/").unwrap_or(dir);
+    let resolve = |extra: ResolveFlag| {
+        let how = OpenHow::new()
+            .flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
+            .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS | extra);
+        openat2(root.as_raw_fd(), relative, how).map(|fd| {
+            // SAFETY: openat2 returned a new descriptor that nothing else owns.
+            drop(unsafe { OwnedFd::from_raw_fd(fd) })
+        })
+    };
+    match resolve(ResolveFlag::empty()) {
+        Ok(()) => true,
+        Err(Errno::ENOENT) => resolve(ResolveFlag::RESOLVE_NO_SYMLINKS) == Err(Errno::ENOENT),
+        Err(_) => false,
     }
 }
 
@@ -101,7 +149,12 @@ mod tests {
             mount("/run/.containerenv", "bind"),
         ];
         let mut changes = Vec::new();
-        add(&config, &mut mounts, &mut changes);
+        add(
+            &config,
+            Path::new("/nonexistent"),
+            &mut mounts,
+            &mut changes,
+        );
         let destinations: Vec<_> = mounts
             .iter()
             .map(|m| m.destination().to_str().unwrap())
@@ -129,6 +182,28 @@ mod tests {
     }
 
     #[test]
+    fn no_scratch_tmpfs_through_a_link_that_dangles_in_the_rootfs() {
+        let rootfs = tempfile::tempdir().unwrap();
+        let host = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(host.path(), rootfs.path().join("run")).unwrap();
+        std::fs::create_dir(rootfs.path().join("var")).unwrap();
+        std::os::unix::fs::symlink("/var/tmp", rootfs.path().join("tmp")).unwrap();
+        let mut mounts = Vec::new();
+        add(
+            &BaselineConfig::default(),
+            rootfs.path(),
+            &mut mounts,
+            &mut Vec::new(),
+        );
+        let destinations: Vec<_> = mounts
+            .iter()
+            .map(|m| m.destination().to_str().unwrap())
+            .collect();
+        // /var/tmp is missing with no link on the way: libcontainer makes it.
+        assert_eq!(destinations, ["/var/tmp"]);
+    }
+
+    #[test]
     fn no_scratch_dirs_adds_nothing() {
         let config = BaselineConfig {
             scratch_dirs: Vec::new(),
@@ -136,7 +211,12 @@ mod tests {
         };
         let mut mounts = vec![mount("/proc", "proc")];
         let mut changes = Vec::new();
-        add(&config, &mut mounts, &mut changes);
+        add(
+            &config,
+            Path::new("/nonexistent"),
+            &mut mounts,
+            &mut changes,
+        );
         assert_eq!((mounts.len(), changes.len()), (1, 0));
     }
 }
