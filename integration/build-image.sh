@@ -3,13 +3,15 @@
 # docker-archive tarball that `podman load -i` (or `ctr images import`) accepts.
 #
 # Usage: integration/build-image.sh <static-binary> <out.tar> <image-name:tag>
-#                                   [--user UID:GID] [--cmd ARG]
+#                                   [--user UID:GID] [--cmd ARG] [--add DIR]
 #
 # The image's rootfs holds only the binary at /probe, the empty mount points a
 # runtime expects, and a minimal /etc/passwd + /etc/group (root and nonroot
 # 65532), so a test container has no shell or package manager to fall back on.
 # Entrypoint ["/probe"], cmd [ARG] from --cmd (default "report"; catatonit as a
-# pause image takes "-P"), user from --user (default 0:0).
+# pause image takes "-P"), user from --user (default 0:0). --add DIR copies
+# DIR's tree into the rootfs as it is (modes, owners, symbolic links as links),
+# for tests that need files in the image.
 #
 # No registry is needed: umoci builds the layout and skopeo converts it. All
 # work happens in a private temporary directory removed at exit; the output
@@ -26,7 +28,7 @@ die() {
 }
 
 usage() {
-	printf 'usage: %s <static-binary> <out.tar> <image-name:tag> [--user UID:GID] [--cmd ARG]\n' "$prog" >&2
+	printf 'usage: %s <static-binary> <out.tar> <image-name:tag> [--user UID:GID] [--cmd ARG] [--add DIR]\n' "$prog" >&2
 	exit 2
 }
 
@@ -37,11 +39,13 @@ name=$3
 shift 3
 user=0:0
 cmd=report
+add=
 while [[ $# -gt 0 ]]; do
 	[[ $# -ge 2 ]] || usage
 	case $1 in
 	--user) user=$2 ;;
 	--cmd) cmd=$2 ;;
+	--add) add=$2 ;;
 	*) usage ;;
 	esac
 	shift 2
@@ -50,6 +54,7 @@ done
 [[ $user =~ ^[0-9]+:[0-9]+$ ]] || die "--user must be numeric UID:GID, got '$user'"
 [[ -f $binary ]] || die "binary '$binary' does not exist or is not a regular file"
 [[ -x $binary ]] || die "binary '$binary' is not executable"
+[[ -z $add || -d $add ]] || die "--add '$add' is not a directory"
 # A dynamically linked binary would fail inside the image with a confusing
 # "no such file or directory" from the loader, so refuse it here.
 if command -v file >/dev/null 2>&1; then
@@ -110,6 +115,9 @@ root:x:0:
 nonroot:x:65532:
 EOF
 chmod 0644 "$rootfs/etc/passwd" "$rootfs/etc/group"
+if [[ -n $add ]]; then
+	cp -a -- "$add"/. "$rootfs"/ || die "cannot copy '$add' into the rootfs"
+fi
 find "$rootfs" -exec touch -h -d "$epoch" {} +
 
 umoci repack "${rootless[@]}" --image "$layout:$tag" \

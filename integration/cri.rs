@@ -15,6 +15,7 @@ mod harness;
 mod stragglers;
 
 use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use harness::{Containerd, BASE_PIDS_LIMIT};
@@ -327,6 +328,55 @@ fn cri_secret_volume_is_visible_read_only() {
         "cri-volume-s3cr3t"
     );
     assert!(!volume.join("planted").exists());
+}
+
+/// Issue #23: a pod that asks for a writable root (`readOnlyRootFilesystem: false`) and
+/// has an emptyDir volume gets a read-only root all the same, a writable emptyDir (a
+/// directory kubelet makes 0777 in its pod directory, bound in) and the baseline's
+/// writable /tmp; before, /tmp was EROFS.
+#[test]
+fn cri_writable_root_request_gets_a_read_only_root_a_writable_empty_dir_and_tmp() {
+    let cd = Containerd::new();
+    let config = cd.pod_config("scratch");
+    let pod_uid = config.metadata.as_ref().unwrap().uid.clone();
+    let volume = cd.path(&format!(
+        "kubelet/pods/{pod_uid}/volumes/kubernetes.io~empty-dir/cache"
+    ));
+    std::fs::create_dir_all(&volume).unwrap();
+    std::fs::set_permissions(&volume, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let pod_id = cd
+        .run_pod(&config)
+        .unwrap_or_else(|e| panic!("RunPodSandbox: {e}\n{}", cd.describe()));
+    let mut container = Containerd::container_config("writer", &["sleep", "300"]);
+    container.mounts.push(k8s_cri::v1::Mount {
+        container_path: "/cache".to_owned(),
+        host_path: volume.to_string_lossy().into_owned(),
+        ..Default::default()
+    });
+    let security = container
+        .linux
+        .as_mut()
+        .and_then(|l| l.security_context.as_mut())
+        .unwrap();
+    security.readonly_rootfs = false;
+    let id = cd.create_and_start(&pod_id, &config, container);
+    let run = |cmd: &[&str]| {
+        let out = cd
+            .exec_sync(&id, cmd)
+            .unwrap_or_else(|e| panic!("ExecSync {cmd:?}: {e}\n{}", cd.describe()));
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+        (out.exit_code, stderr)
+    };
+    assert_eq!(
+        run(&["/probe", "write", "/cache/f", "kept"]),
+        (0, String::new())
+    );
+    assert_eq!(std::fs::read_to_string(volume.join("f")).unwrap(), "kept");
+    assert_eq!(run(&["/probe", "write", "/tmp/f", "x"]), (0, String::new()));
+    assert_eq!(
+        run(&["/probe", "write", "/f", "x"]),
+        (1, "EROFS".to_owned())
+    );
 }
 
 /// Issue #16 item 1: a container whose process exits on its own just as it is stopped.

@@ -54,6 +54,11 @@ pub enum ConfigError {
         "host config {path}: baseline.tmpfs_size_bytes must be between 1 and admission.resources.max_tmpfs_bytes ({max}); tmpfs reads 0 as unlimited"
     )]
     TmpfsSize { path: PathBuf, max: u64 },
+    #[error(
+        "host config {path}: baseline.scratch_dirs entry {entry:?} must be an absolute path \
+         without \".\" or \"..\", not / and not under /proc, /sys or /dev"
+    )]
+    ScratchDir { path: PathBuf, entry: PathBuf },
     #[error("host config {path}: admission.resources.max_cpus must be a number of CPUs above 0 (like 4 or 0.5), not {max_cpus}")]
     MaxCpus { path: PathBuf, max_cpus: f64 },
     #[error(
@@ -490,6 +495,10 @@ pub struct BaselineConfig {
     pub tmpfs_noexec: bool,
     /// `size=` given to a tmpfs mount that has none. Default 64 MiB.
     pub tmpfs_size_bytes: u64,
+    /// Where the baseline mounts a bounded scratch tmpfs (`tmpfs_size_bytes`, the
+    /// image's contents copied up) when the engine mounted nothing there: the rootfs
+    /// is always read-only. Default /tmp, /var/tmp and /run; empty turns it off.
+    pub scratch_dirs: Vec<PathBuf>,
     pub non_root: NonRootConfig,
     pub seccomp: SeccompConfig,
     pub apparmor: AppArmorConfig,
@@ -529,6 +538,7 @@ impl Default for BaselineConfig {
             allowed_capabilities: Vec::new(),
             tmpfs_noexec: false,
             tmpfs_size_bytes: 64 << 20,
+            scratch_dirs: ["/tmp", "/var/tmp", "/run"].map(PathBuf::from).to_vec(),
             non_root: NonRootConfig::default(),
             seccomp: SeccompConfig::default(),
             apparmor: AppArmorConfig::default(),
@@ -678,6 +688,16 @@ fn validate(config: &HostConfig, path: &Path) -> Result<(), ConfigError> {
         return Err(ConfigError::TmpfsSize {
             path: path.to_owned(),
             max: max_tmpfs,
+        });
+    }
+    if let Some(entry) = config.baseline.scratch_dirs.iter().find(|dir| {
+        !is_plain_absolute(dir)
+            || dir.as_path() == Path::new("/")
+            || ["/proc", "/sys", "/dev"].iter().any(|k| dir.starts_with(k))
+    }) {
+        return Err(ConfigError::ScratchDir {
+            path: path.to_owned(),
+            entry: entry.clone(),
         });
     }
     // TOML reads nan and inf: a NaN ceiling would refuse every quota with "at most NaN

@@ -33,6 +33,7 @@ pub mod output;
 pub mod pipeline;
 pub mod policy;
 pub mod sandboxes;
+pub mod scratch;
 pub mod seccomp_profiles;
 pub mod secrets;
 pub mod stragglers;

@@ -8,7 +8,7 @@
 //!
 //! Stages, in order: read (size-limited) → admission → resolve bundle-relative paths → default
 //! cgroupsPath → the mandatory baseline → admission's checks of the ids the process runs
-//! as → secrets → bind sources and namespace paths, each opened and checked once (create
+//! as → secrets → runc's mount extensions (crate::scratch) → bind sources and namespace paths, each opened and checked once (create
 //! mounts and joins those descriptors). Before any of it, on the engine's raw document,
 //! CRI sandbox limits and admission. The policy decision plugs in here.
 
@@ -30,6 +30,7 @@ use crate::engine::binding::{self, Binding, Evidence, Sandboxes};
 use crate::engine::Engine;
 use crate::namespace_paths;
 use crate::policy::input::PolicyContext;
+use crate::scratch;
 use crate::secrets::{self, Delivery, SecretsError};
 
 /// A config.json larger than this is refused before it is parsed. Real specs are tens of
@@ -140,6 +141,8 @@ pub struct Effective {
     pub changes: Vec<Change>,
     pub context: PolicyContext,
     pub secrets: Delivery,
+    /// The tmpfs mounts whose image contents create copies up (crate::scratch).
+    pub scratch: scratch::Plan,
     /// The engine's bind sources, open and admitted, for create to stage (crate::binds).
     pub binds: Vec<Pinned>,
     /// The namespace paths, open and verified, for create to join through
@@ -230,6 +233,8 @@ pub fn effective_spec_of(
         },
         &mut changes,
     )?;
+    // Last of the rewrites: the mount indices it keeps are final.
+    let scratch = scratch::plan(&mut spec, &mut changes);
     let binds = pin_binds(&spec, &engine, input)?;
     let namespaces = open_namespaces(&spec, &binding)?;
     Ok(Effective {
@@ -237,6 +242,7 @@ pub fn effective_spec_of(
         changes,
         context,
         secrets,
+        scratch,
         binds,
         namespaces,
         engine_seccomp,
@@ -246,6 +252,12 @@ pub fn effective_spec_of(
 /// Where a container's binds are staged: beside its secrets, in its private directory.
 pub fn binds_dir(secrets_dir: &Path) -> PathBuf {
     secrets_dir.with_file_name("binds")
+}
+
+/// Where a container's copied-up tmpfs mounts are staged (crate::scratch), beside its
+/// binds.
+pub fn scratch_dir(secrets_dir: &Path) -> PathBuf {
+    secrets_dir.with_file_name("scratch")
 }
 
 /// Opens every bind source of the engine's spec and admits it again on that descriptor,
@@ -491,13 +503,16 @@ mod tests {
             spec.root().as_ref().unwrap().path(),
             &canonical.join("rootfs")
         );
-        let mounts = spec.mounts().as_ref().unwrap();
-        assert_eq!(
-            mounts[0].source().as_ref().unwrap(),
-            &bundle.path().join("data")
-        );
+        let source = |destination: &str| {
+            let mounts = spec.mounts().as_ref().unwrap();
+            let mount = mounts
+                .iter()
+                .find(|m| m.destination() == Path::new(destination));
+            mount.unwrap().source().clone().unwrap()
+        };
+        assert_eq!(source("/data"), bundle.path().join("data"));
         // Only bind sources are paths; "proc" names the filesystem.
-        assert_eq!(mounts[1].source().as_ref().unwrap(), Path::new("proc"));
+        assert_eq!(source("/proc"), Path::new("proc"));
     }
 
     #[test]

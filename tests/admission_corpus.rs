@@ -53,6 +53,7 @@ const RULE_IDS: [&str; 34] = [
     "mounts.host-path",
     "mounts.propagation",
     "mounts.kernel-fs",
+    "mounts.options",
     "privileged.writable-sysfs",
     "privileged.capabilities",
     "privileged.devices",

@@ -354,7 +354,8 @@ fn a_container_without_secrets_gets_no_secrets_mount() {
         !mounts.iter().any(|m| m["source"] == "bulwark-secrets"),
         "{report}"
     );
-    assert!(!Path::new(&bundle.path().join("rootfs/run")).exists());
+    // No mount point made for it either (/run itself is the baseline's scratch tmpfs).
+    assert!(!Path::new(&bundle.path().join("rootfs/run/secrets")).exists());
 }
 
 /// Kubernetes secret volumes under containerd CRI are kubelet's tmpfs, bound from the

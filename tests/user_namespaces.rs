@@ -183,6 +183,17 @@ fn a_mapping_without_the_processs_ids_is_refused_at_admission() {
 fn a_safe_mapping_runs_as_a_high_host_uid_and_hardened() {
     let rt = Runtime::new();
     let mut bundle = Bundle::new(&["/probe", "sleep", "60"]);
+    // runc's tmpcopyup cannot be done under a user namespace (crate::scratch): the tmpfs
+    // is mounted empty, not staged where the namespace's root cannot reach it (EACCES in
+    // libcontainer's canonicalize before).
+    let mut mounts = bundle.config["mounts"].as_array().unwrap().clone();
+    mounts.push(
+        json!({"destination": "/data", "type": "tmpfs", "source": "tmpfs",
+                       "options": ["nosuid", "nodev", "tmpcopyup", "size=1m"]}),
+    );
+    bundle.set("/mounts", Value::Array(mounts));
+    // The namespace's root cannot make the mount point in the host root's rootfs.
+    fs::create_dir(bundle.path().join("rootfs/data")).unwrap();
     with_user_namespace(
         &mut bundle,
         one_range(0, 100_000, 65536),
@@ -197,7 +208,9 @@ fn a_safe_mapping_runs_as_a_high_host_uid_and_hardened() {
     assert_eq!(host_ids(pid, "Gid"), [host; 4]);
 
     let exec = rt.ok(&["exec", &id, "/probe", "report"]);
-    assert_hardened(&probe_report(&exec.stdout), REMAPPED, REMAPPED);
+    let report = probe_report(&exec.stdout);
+    assert_hardened(&report, REMAPPED, REMAPPED);
+    assert_eq!(common::probe_mount(&report, "/data")["fs_type"], "tmpfs");
     rt.ok(&["delete", "--force", &id]);
     rt.assert_nothing_left(&id);
 }

@@ -195,6 +195,16 @@ network_config_dir = "{net}"
     }
 
     fn load_probe_image(&self) {
+        self.load_image(IMAGE, None);
+    }
+
+    /// Builds the probe image as `name` with `add`'s tree copied into its rootfs
+    /// (integration/build-image.sh --add) and loads it into this instance.
+    pub fn load_image_with(&self, name: &str, add: &Path) {
+        self.load_image(name, Some(add));
+    }
+
+    fn load_image(&self, name: &str, add: Option<&Path>) {
         let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
         let probe = std::env::var_os("BULWARK_PROBE")
             .map(PathBuf::from)
@@ -208,10 +218,12 @@ network_config_dir = "{net}"
         );
         let tar = self.path("probe.tar");
         let script = manifest.join("integration/build-image.sh");
-        let built = Command::new(&script)
-            .arg(&probe)
-            .arg(&tar)
-            .arg(IMAGE)
+        let mut build = Command::new(&script);
+        build.arg(&probe).arg(&tar).arg(name);
+        if let Some(add) = add {
+            build.arg("--add").arg(add);
+        }
+        let built = build
             .stdin(Stdio::null())
             .output()
             .expect("run integration/build-image.sh");
@@ -322,7 +334,7 @@ network_config_dir = "{net}"
     /// registry request. The limits are what bulwark's admission requires
     /// (memory, CPU, pids); `run_unlimited_expect` leaves them out.
     pub fn run_expect(&self, opts: &[&str], cmd: &[&str], code: i32) -> Output {
-        self.podman_expect(&Self::run_args(opts, cmd), code)
+        self.podman_expect(&Self::run_args(IMAGE, opts, cmd), code)
     }
 
     /// Like `run_expect`, without the resource limits.
@@ -349,11 +361,13 @@ network_config_dir = "{net}"
         self.podman_expect(&args, code)
     }
 
-    fn run_args<'a>(opts: &[&'a str], cmd: &[&'a str]) -> Vec<&'a str> {
+    /// The arguments of `podman run` with the limits admission requires, `opts`,
+    /// `image` and `cmd`.
+    pub fn run_args<'a>(image: &'a str, opts: &[&'a str], cmd: &[&'a str]) -> Vec<&'a str> {
         let mut args = vec!["run", "--network", "none", "--pull", "never"];
         args.extend_from_slice(&["--memory", "128m", "--cpus", "1", "--pids-limit", "64"]);
         args.extend_from_slice(opts);
-        args.push(IMAGE);
+        args.push(image);
         args.extend_from_slice(cmd);
         args
     }

@@ -159,6 +159,10 @@ const RESOURCES_DISK: Rule = Rule {
     id: mounts::DISK,
     check: mounts::disk,
 };
+const MOUNTS_OPTIONS: Rule = Rule {
+    id: mounts::OPTIONS,
+    check: mounts::known_options,
+};
 const IMAGES_UNKNOWN: Rule = Rule {
     id: images::UNKNOWN,
     check: images::unknown,
@@ -284,6 +288,7 @@ const RULES: &[Rule] = &[
     MOUNTS_PROPAGATION,
     MOUNTS_KERNEL_FS,
     MOUNTS_WRITABLE_KERNEL_FS,
+    MOUNTS_OPTIONS,
     PRIVILEGED_CAPABILITIES,
     PRIVILEGED_DEVICES,
     PRIVILEGED_MASKED_PATHS,

@@ -17,6 +17,7 @@ pub const PROPAGATION: &str = "mounts.propagation";
 pub const WRITABLE_KERNEL_FS: &str = "privileged.writable-sysfs";
 pub const KERNEL_FS: &str = "mounts.kernel-fs";
 pub const DISK: &str = "resources.disk";
+pub const OPTIONS: &str = "mounts.options";
 
 /// Never a bind source, nor an ancestor of one, whatever the allowlist says.
 const FORBIDDEN: [&str; 16] = [
@@ -343,6 +344,73 @@ pub fn disk(input: &Input, out: &mut Findings) {
                     allowed,
                 );
             }
+        }
+    }
+}
+
+/// The parameters the kernel's tmpfs takes (mm/shmem.c `shmem_fs_parameters`).
+const TMPFS_PARAMETERS: [&str; 20] = [
+    "size",
+    "nr_blocks",
+    "nr_inodes",
+    "mode",
+    "uid",
+    "gid",
+    "huge",
+    "mpol",
+    "inode32",
+    "inode64",
+    "noswap",
+    "quota",
+    "usrquota",
+    "grpquota",
+    "usrquota_block_hardlimit",
+    "usrquota_inode_hardlimit",
+    "grpquota_block_hardlimit",
+    "grpquota_inode_hardlimit",
+    "casefold",
+    "strict_encoding",
+];
+
+/// Mount options libcontainer 0.7 would lose or pass on to the kernel: a container
+/// must not be created with less than it asked for, nor fail with an EINVAL from deep
+/// inside rootfs preparation. `idmap`/`ridmap` (Podman's `--volume …:idmap`) are
+/// dropped without a word by libcontainer's `parse_mount` (rootfs/utils.rs), and
+/// `idmap=…` goes to the kernel as data. On a tmpfs, a word libcontainer does not take
+/// for a mount flag (`MountOption`, `MountRecursive`) reaches tmpfs as a parameter
+/// (fsconfig), which answers EINVAL for any it does not know. runc's `tmpcopyup` and
+/// `notmpcopyup` and crun's `copy-symlink` are bulwark's to handle (crate::scratch).
+pub fn known_options(input: &Input, out: &mut Findings) {
+    use libcontainer::syscall::linux::{MountOption, MountRecursive};
+    use std::str::FromStr;
+    for (index, mount) in mounts(input.spec) {
+        let tmpfs = mount["type"] == "tmpfs";
+        for (position, option) in options(mount).into_iter().enumerate() {
+            let key = option.split_once('=').map_or(option, |(key, _)| key);
+            let allowed = if matches!(key, "idmap" | "ridmap") {
+                "no idmap: libcontainer 0.7 cannot make id-mapped mounts; ids are mapped by \
+                 the container's user namespace (linux.uidMappings, linux.gidMappings)"
+                    .to_owned()
+            } else if tmpfs
+                && !option.contains('=')
+                && (MountOption::from_str(option).is_ok()
+                    || MountRecursive::from_str(option).is_ok()
+                    || crate::scratch::EXTENSIONS.contains(&option))
+            {
+                continue;
+            } else if tmpfs && !TMPFS_PARAMETERS.contains(&key) {
+                format!(
+                    "a mount flag, tmpcopyup, notmpcopyup or a tmpfs parameter ({})",
+                    TMPFS_PARAMETERS.join(", ")
+                )
+            } else {
+                continue;
+            };
+            out.push(
+                format!("mounts[{index}].options[{position}]"),
+                format!("{option:?}"),
+                allowed,
+            );
         }
     }
 }

@@ -23,6 +23,7 @@ use crate::seccomp_profiles::{self, ProfileError};
 mod mounts;
 mod network;
 mod process;
+mod scratch;
 mod verify;
 
 pub use mounts::is_own_cgroup_bind;
@@ -168,14 +169,19 @@ impl<'a> Baseline<'a> {
         }
 
         let own_cgroup_v1 = self.own_cgroup_v1_mounts(spec);
-        if let Some(mut mounts) = spec.mounts().clone() {
-            for (index, mount) in mounts.iter_mut().enumerate() {
-                self.harden_mount(index, mount, &mut changes);
-            }
-            let rootfs = spec.root().as_ref().map(|r| r.path().clone());
-            if let Some(rootfs) = rootfs.filter(|p| p.is_absolute()) {
-                read_only_cgroup_v1(&rootfs, &mut mounts, &mut changes, own_cgroup_v1.as_deref());
-            }
+        let mut mounts = spec.mounts().clone().unwrap_or_default();
+        for (index, mount) in mounts.iter_mut().enumerate() {
+            self.harden_mount(index, mount, &mut changes);
+        }
+        let rootfs = spec.root().as_ref().map(|r| r.path().clone());
+        if let Some(rootfs) = rootfs.as_ref().filter(|p| p.is_absolute()) {
+            read_only_cgroup_v1(rootfs, &mut mounts, &mut changes, own_cgroup_v1.as_deref());
+        }
+        // Only with a root to make read-only (every spec the pipeline passes has one).
+        if let Some(rootfs) = rootfs.filter(|_| !crate::scratch::has_user_namespace(spec)) {
+            scratch::add(self.config, &rootfs, &mut mounts, &mut changes);
+        }
+        if !mounts.is_empty() || spec.mounts().is_some() {
             spec.set_mounts(Some(mounts));
         }
         network::unprivileged_ports(spec, &mut changes);
@@ -332,9 +338,12 @@ mod tests {
         }
     }
 
+    /// Without scratch directories: these tests look at the spec's own mounts by index
+    /// (scratch::tests covers the scratch tmpfs).
     fn permissive() -> BaselineConfig {
         let mut config = BaselineConfig::default();
         config.apparmor.allow_missing = true;
+        config.scratch_dirs.clear();
         config
     }
 

@@ -99,6 +99,7 @@ fn build(
         changes,
         mut context,
         secrets,
+        scratch,
         binds,
         namespaces,
         engine_seccomp,
@@ -140,6 +141,13 @@ fn build(
     failpoint::hit(failpoint::AFTER_SECRETS);
     let binds_dir = pipeline::binds_dir(&secrets_dir);
     binds::stage(&binds, &binds_dir, &mut spec)?;
+    let scratch_dir = pipeline::scratch_dir(&secrets_dir);
+    let rootfs = spec
+        .root()
+        .as_ref()
+        .map(|r| r.path().clone())
+        .unwrap_or_default();
+    scratch.stage(&rootfs, &scratch_dir, &mut spec)?;
     // libcontainer joins the namespaces through bulwark's verified descriptors, which
     // its processes inherit; `namespaces` keeps them open until build() returns.
     namespace_paths::point_at_descriptors(&namespaces, &mut spec);
@@ -147,11 +155,6 @@ fn build(
     hooks::route_through_state_shim(&mut spec, bundle, Path::new(hooks::BULWARK_EXE));
     let spec_path = root.effective_spec_path(id);
     pipeline::write_effective_spec(&spec, &spec_path)?;
-    let rootfs = spec
-        .root()
-        .as_ref()
-        .map(|r| r.path().clone())
-        .unwrap_or_default();
     // The record names the cgroup before it is made: a create killed between the two
     // leaves a record `delete --force` cleans up by (an rmdir of a cgroup that was never
     // made is nothing), where a cgroup made first was left behind with no record.
@@ -207,9 +210,10 @@ fn build(
         .with_detach(detach)
         .with_no_pivot(opts.no_pivot)
         .build();
-    // The init has cloned the staged binds into its mount namespace (or failed): they
-    // leave the host's tree now.
+    // The init has cloned the staged binds and scratch tmpfs mounts into its mount
+    // namespace (or failed): they leave the host's tree now.
     binds::unstage(&binds_dir)?;
+    binds::unstage(&scratch_dir)?;
     let container = built.with_context(|| format!("cannot create container {id}"))?;
     if oom_killer_disabled(&spec) {
         cgroups::disable_oom_killer(&cgroup_path(&spec)?)?;

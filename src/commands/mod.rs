@@ -146,6 +146,7 @@ fn remove_container_after(
     // directory goes: removing it recursively would stop at the mount.
     crate::secrets::remove(&root.secrets_dir(id))?;
     crate::binds::unstage(&crate::pipeline::binds_dir(&root.secrets_dir(id)))?;
+    crate::binds::unstage(&crate::pipeline::scratch_dir(&root.secrets_dir(id)))?;
     removed?;
     reaped.with_context(|| format!("cannot delete container {id}; retry `delete --force {id}`"))?;
     root.release(id)?;

@@ -298,6 +298,14 @@ case("resources.disk--block-device", ["resources.disk"],
 case("resources.disk--no-type", ["resources.disk"],
      lambda s: s["mounts"].append({"destination": "/data", "source": "/srv", "options": ["rw"]}))
 case("admitted--tmpfs-without-size", [], tmpfs())
+# runc's and Podman's extensions are bulwark's to handle; what libcontainer would lose or
+# hand the kernel is refused by name
+case("admitted--podman-tmpfs-tmpcopyup", [], tmpfs("rw", "rprivate", "tmpcopyup", "size=1m"))
+case("admitted--tmpfs-notmpcopyup-and-parameters", [],
+     tmpfs("notmpcopyup", "mode=1777", "uid=1000", "nr_inodes=100", "inode64", "rro", "size=1m"))
+case("mounts.options--tmpfs-idmap", ["mounts.options"], tmpfs("idmap", "size=1m"))
+case("mounts.options--tmpfs-unknown-parameter", ["mounts.options"], tmpfs("sizee=1m"))
+case("mounts.options--tmpfs-unknown-word", ["mounts.options"], tmpfs("copyup", "size=1m"))
 
 # Everything at once: every violation is reported, not just the first.
 def everything(s):
