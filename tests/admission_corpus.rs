@@ -38,7 +38,7 @@ use tempfile::TempDir;
 
 /// Every rule id admission has (src/admission/*.rs) that fires under the test config.
 /// `images.digest` needs `require_digest = true`: tests/admission_images.rs covers it.
-const RULE_IDS: [&str; 34] = [
+const RULE_IDS: [&str; 35] = [
     "engine.identity",
     "resources.memory-limit",
     "resources.cpu-limit",
