@@ -25,15 +25,6 @@ fn host_dir(prefix: &str) -> TempDir {
     tempfile::Builder::new().prefix(prefix).tempdir().unwrap()
 }
 
-fn entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 fn add_mounts(bundle: &mut Bundle, extra: &[Value]) {
     let mut mounts = bundle.config["mounts"].as_array().unwrap().clone();
     mounts.extend(extra.iter().cloned());
@@ -426,16 +417,8 @@ fn bundle_on_the_rootfs_dev(args: &[&str]) -> Bundle {
 /// instead of mknod-ing them (rootfs/device.rs `bind_dev`, taken in a user namespace).
 fn in_user_namespace(bundle: &mut Bundle) {
     use std::os::unix::fs::lchown;
-    let mut namespaces = bundle.config["linux"]["namespaces"]
-        .as_array()
-        .unwrap()
-        .clone();
-    namespaces.push(json!({"type": "user"}));
-    bundle.set("/linux/namespaces", Value::Array(namespaces));
     let mapping = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    bundle.set("/linux/uidMappings", mapping.clone());
-    bundle.set("/linux/gidMappings", mapping);
-    fs::set_permissions(bundle.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    common::with_user_namespace(bundle, mapping.clone(), mapping);
     let rootfs = bundle.path().join("rootfs");
     lchown(&rootfs, Some(100000), Some(100000)).unwrap();
     for entry in fs::read_dir(&rootfs).unwrap() {
@@ -635,7 +618,11 @@ fn assert_refused_and_host_untouched(
         )) && stderr.contains("failed to prepare rootfs"),
         "{stderr}"
     );
-    assert!(entries(host).is_empty(), "{:?}", entries(host));
+    assert!(
+        common::sorted_names(host).is_empty(),
+        "{:?}",
+        common::sorted_names(host)
+    );
     let needle = host.to_str().unwrap();
     assert!(host_mounts(needle).is_empty(), "{:?}", host_mounts(needle));
     rt.assert_no_leftovers_or_mounts(&id);
@@ -739,9 +726,9 @@ fn a_proc_symlink_in_the_rootfs_is_refused() {
             stdout(&out)
         );
         assert!(
-            entries(host.path()).is_empty(),
+            common::sorted_names(host.path()).is_empty(),
             "{:?}",
-            entries(host.path())
+            common::sorted_names(host.path())
         );
         rt.assert_no_leftovers_or_mounts(&id);
     }
@@ -771,9 +758,9 @@ fn a_secrets_target_that_is_a_link_to_a_host_directory_is_refused() {
     );
     assert!(!stderr.contains(&value) && !stdout(&out).contains(&value));
     assert!(
-        entries(host.path()).is_empty(),
+        common::sorted_names(host.path()).is_empty(),
         "{:?}",
-        entries(host.path())
+        common::sorted_names(host.path())
     );
     rt.assert_no_leftovers_or_mounts(&id);
 }

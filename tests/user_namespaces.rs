@@ -6,31 +6,16 @@
 mod common;
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Output, Stdio};
 
 use common::{
-    assert_hardened, describe, output_via_files, probe_report, proc_status, unique_id, Bundle,
-    Runtime, BULWARK,
+    assert_hardened, describe, output_via_files, probe_report, proc_status, unique_id,
+    with_user_namespace, Bundle, Runtime, BULWARK,
 };
 use serde_json::{json, Value};
 
 /// The uid/gid the baseline runs a root process as (`baseline.non_root`, default).
 const REMAPPED: u32 = 65532;
-
-/// A new user namespace with these mappings. The bundle directory is opened up so the
-/// container's root, a high host uid, can reach its rootfs (runc asks the same).
-fn with_user_namespace(bundle: &mut Bundle, uids: Value, gids: Value) {
-    let mut namespaces = bundle.config["linux"]["namespaces"]
-        .as_array()
-        .unwrap()
-        .clone();
-    namespaces.push(json!({"type": "user"}));
-    bundle.set("/linux/namespaces", Value::Array(namespaces));
-    bundle.set("/linux/uidMappings", uids);
-    bundle.set("/linux/gidMappings", gids);
-    fs::set_permissions(bundle.path(), fs::Permissions::from_mode(0o755)).unwrap();
-}
 
 fn one_range(container: u32, host: u32, size: u32) -> Value {
     json!([{"containerID": container, "hostID": host, "size": size}])

@@ -6,7 +6,6 @@
 
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
-use std::path::Path;
 
 use crate::harness::{probe_report, Podman, IMAGE};
 
@@ -150,19 +149,14 @@ fn podman_copy_up_keeps_the_images_files_and_never_follows_a_link_out() {
         );
         assert_eq!(write(&pm, image, opts, "/var/tmp/new"), Ok(()), "{opts:?}");
         assert_eq!(write(&pm, image, opts, "/tmp/new"), Ok(()), "{opts:?}");
-        assert_eq!(listing(&outside), ["secret"], "{opts:?}");
+        assert_eq!(
+            crate::common::sorted_names(&outside),
+            ["secret"],
+            "{opts:?}"
+        );
     }
     assert_eq!(
         fs::read_to_string(outside.join("secret")).unwrap(),
         "host secret"
     );
-}
-
-fn listing(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }

@@ -258,14 +258,7 @@ fn copy_dir(
                     .map_err(io_err("read the link", &entry_path))?;
                 symlinkat(link.as_os_str(), Some(target.as_raw_fd()), name.as_c_str())
                     .map_err(io_err("create the link", &entry_path))?;
-                fchownat(
-                    Some(target.as_raw_fd()),
-                    name.as_c_str(),
-                    Some(Uid::from_raw(stat.st_uid)),
-                    Some(Gid::from_raw(stat.st_gid)),
-                    AtFlags::AT_SYMLINK_NOFOLLOW,
-                )
-                .map_err(io_err("chown the link", &entry_path))?;
+                chown_entry(target, &name, &stat).map_err(io_err("chown the link", &entry_path))?;
             }
             SFlag::S_IFIFO => {
                 mknodat(
@@ -276,14 +269,7 @@ fn copy_dir(
                     0,
                 )
                 .map_err(io_err("create", &entry_path))?;
-                fchownat(
-                    Some(target.as_raw_fd()),
-                    name.as_c_str(),
-                    Some(Uid::from_raw(stat.st_uid)),
-                    Some(Gid::from_raw(stat.st_gid)),
-                    AtFlags::AT_SYMLINK_NOFOLLOW,
-                )
-                .map_err(io_err("chown", &entry_path))?;
+                chown_entry(target, &name, &stat).map_err(io_err("chown", &entry_path))?;
                 // Just made, in a directory only root reaches: no link can be there.
                 fchmodat(
                     Some(target.as_raw_fd()),
@@ -299,6 +285,18 @@ fn copy_dir(
         }
     }
     Ok(())
+}
+
+/// Gives the entry `name` just made in `target` the owner of the image's entry, without
+/// following it (a link is chowned itself).
+fn chown_entry(target: &OwnedFd, name: &std::ffi::CStr, stat: &FileStat) -> nix::Result<()> {
+    fchownat(
+        Some(target.as_raw_fd()),
+        name,
+        Some(Uid::from_raw(stat.st_uid)),
+        Some(Gid::from_raw(stat.st_gid)),
+        AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
 }
 
 /// Owner first: chown clears the set-id bits a chmod then sets again.

@@ -923,3 +923,28 @@ pub fn pod_pids_unknown_to_the_host(member: i64, count: i64) {
         .expect("run nsenter (util-linux)");
     assert!(out.status.success(), "ns_last_pid {last}: {out:?}");
 }
+
+/// The names in `dir`, sorted.
+pub fn sorted_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A new user namespace with these mappings. The bundle directory is opened up so the
+/// container's root, a high host uid, can reach its rootfs (runc asks the same).
+pub fn with_user_namespace(bundle: &mut Bundle, uids: Value, gids: Value) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut namespaces = bundle.config["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .clone();
+    namespaces.push(serde_json::json!({"type": "user"}));
+    bundle.set("/linux/namespaces", Value::Array(namespaces));
+    bundle.set("/linux/uidMappings", uids);
+    bundle.set("/linux/gidMappings", gids);
+    fs::set_permissions(bundle.path(), fs::Permissions::from_mode(0o755)).unwrap();
+}
