@@ -17,7 +17,8 @@ use bulwark::admission::{Refused, Violation};
 use bulwark::baseline::{Baseline, HostSupport};
 use bulwark::cli::{Cli, Command, Exec};
 use bulwark::config::{
-    AdmissionConfig, BaselineConfig, LoadedConfig, SecretsConfig, GRANTABLE_CAPABILITIES,
+    AdmissionConfig, BaselineConfig, LoadedConfig, NonRootMode, SecretsConfig,
+    GRANTABLE_CAPABILITIES,
 };
 use bulwark::engine::binding::NoSandboxes;
 use bulwark::exec_process::{self, ExecError, ExecRefused};
@@ -25,7 +26,7 @@ use bulwark::image_groups::RootGroups;
 use bulwark::pipeline::{self, PipelineInput, SpecError, MAX_SPEC_BYTES};
 use bulwark::policy::{self, opa};
 use clap::Parser;
-use libcontainer::oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
+use libcontainer::oci_spec::runtime::{LinuxDeviceType, LinuxNamespaceType, Process, Spec};
 use serde_json::Value;
 
 /// Where the files the seeds refer to live: a bundle with an empty rootfs, a rootfs with
@@ -46,6 +47,9 @@ pub enum Verdict {
     Refused,
     /// Not a document the code accepts: an error with a message.
     Error,
+    /// host_config: a config that loads, under which the compliant spec is refused, so
+    /// the baseline invariant could not be checked (never counted as Admitted).
+    LoadedOnly,
 }
 
 struct Setup {
@@ -246,6 +250,7 @@ pub fn spec_admission(data: &[u8]) -> Verdict {
         "admitted a spec that breaks the baseline: {unmet:#?}"
     );
     assert_user_namespace_confined(&spec, setup.admission.user_namespaces.min_host_id);
+    assert_nothing_of_the_host_is_reached(&spec, setup);
     if let Some(hooks) = spec.hooks() {
         let lists = [
             hooks.prestart(),
@@ -266,6 +271,80 @@ pub fn spec_admission(data: &[u8]) -> Verdict {
     let read_back: Spec = serde_json::from_slice(&written).expect("the effective spec reads back");
     assert_eq!(read_back, spec, "the effective spec changes when read back");
     Verdict::Admitted
+}
+
+/// Device nodes a container may have (runc's default set, by type/major/minor).
+const STANDARD_DEVICES: [(i64, i64); 7] = [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 2)];
+
+/// An admitted spec, checked with predicates of its own rather than the rules that
+/// admitted it (issue #18 item 6), against the bypass classes of the enforcement issue:
+/// every bind source lies in the bundle's rootfs or bulwark's secrets directory (the
+/// fuzz caller is no engine, so nothing of the host is engine-managed), no namespace is
+/// joined by path (there are no sandboxes to join), the cgroup is a new one strictly
+/// below a configured parent with no `.`/`..`/empty component, and every device node
+/// is one of the standard character devices.
+fn assert_nothing_of_the_host_is_reached(spec: &Spec, setup: &Setup) {
+    let rootfs = setup.bundle.join("rootfs");
+    for mount in spec.mounts().iter().flatten() {
+        let is_bind = mount.typ().as_deref() == Some("bind")
+            || mount
+                .options()
+                .iter()
+                .flatten()
+                .any(|o| o == "bind" || o == "rbind");
+        if !is_bind {
+            continue;
+        }
+        let source = mount.source().clone().unwrap_or_default();
+        let source = if source.is_absolute() {
+            source
+        } else {
+            setup.bundle.join(source)
+        };
+        let resolved = std::fs::canonicalize(&source).unwrap_or(source);
+        assert!(
+            resolved.starts_with(&rootfs) || resolved.starts_with(&setup.secrets_dir),
+            "admitted a bind of {} at {}",
+            resolved.display(),
+            mount.destination().display()
+        );
+    }
+    let Some(linux) = spec.linux() else {
+        return;
+    };
+    for namespace in linux.namespaces().iter().flatten() {
+        assert!(
+            namespace.path().is_none(),
+            "admitted a join of {:?} at {:?} with no sandbox to join",
+            namespace.typ(),
+            namespace.path()
+        );
+    }
+    let cgroup = linux
+        .cgroups_path()
+        .as_ref()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let parts: Vec<&str> = cgroup.split('/').collect();
+    let confined = setup.admission.cgroups.parents.iter().any(|parent| {
+        cgroup.starts_with(&format!("{}/", parent.display()))
+            && cgroup.len() > parent.as_os_str().len() + 1
+    });
+    assert!(
+        confined
+            && parts[0].is_empty()
+            && parts[1..]
+                .iter()
+                .all(|p| !p.is_empty() && *p != "." && *p != ".."),
+        "admitted the cgroup {cgroup:?}"
+    );
+    for device in linux.devices().iter().flatten() {
+        assert!(
+            device.typ() == LinuxDeviceType::C
+                && STANDARD_DEVICES.contains(&(device.major(), device.minor())),
+            "admitted the device {device:?}"
+        );
+    }
 }
 
 /// An admitted spec's ids mappings, checked apart from admission's own arithmetic: none
@@ -359,24 +438,39 @@ pub fn host_config(data: &[u8]) -> Verdict {
     let setup = setup();
     let baseline = Baseline::new(&config.baseline, &setup.host);
     let path = setup.bundle.join("config.json");
+    // The compliant spec names no image an engine vouches for; the image rules are
+    // spec_admission's subject. Without this, a config that does not allow unknown
+    // images refused it before the baseline was ever checked.
+    let mut admission = config.admission.clone();
+    admission.images.allow_unknown = true;
     let input = PipelineInput {
         bundle: &setup.bundle,
         container_id: CONTAINER_ID,
         systemd_cgroup: false,
         baseline: &baseline,
-        admission: &config.admission,
+        admission: &admission,
         secrets: &config.secrets,
         secrets_dir: &setup.secrets_dir,
         sandboxes: &NoSandboxes,
     };
-    if let Ok(effective) = pipeline::effective_spec_of(compliant_spec(), &path, &input) {
-        let unmet = baseline.unmet_in_spec(&effective.spec);
-        assert!(
-            unmet.is_empty(),
-            "under this config the baseline is broken: {unmet:#?}"
-        );
+    // Admitted only when the baseline invariant ran (issue #18 item 5: a config under
+    // which the compliant spec is refused reached no check, and counted as Admitted).
+    let mut spec = compliant_spec();
+    if config.baseline.non_root.mode == NonRootMode::Refuse {
+        // uid 0 exercises the remap; a config that refuses root gets a non-root user.
+        spec["process"]["user"] = serde_json::json!({"uid": 1000, "gid": 1000});
     }
-    Verdict::Admitted
+    match pipeline::effective_spec_of(spec, &path, &input) {
+        Ok(effective) => {
+            let unmet = baseline.unmet_in_spec(&effective.spec);
+            assert!(
+                unmet.is_empty(),
+                "under this config the baseline is broken: {unmet:#?}"
+            );
+            Verdict::Admitted
+        }
+        Err(_) => Verdict::LoadedOnly,
+    }
 }
 
 /// A spec the test configuration admits, with what the baseline rewrites left out.
