@@ -139,8 +139,7 @@ fn features_are_truthful() {
     let rt = Runtime::new();
     let features: Value = serde_json::from_slice(&rt.ok(&["features"]).stdout).unwrap();
     assert_eq!(features["linux"]["seccomp"]["enabled"], true);
-    let apparmor = fs::read_to_string("/sys/module/apparmor/parameters/enabled")
-        .is_ok_and(|v| v.starts_with('Y'));
+    let apparmor = common::host_apparmor_enabled();
     assert_eq!(features["linux"]["apparmor"]["enabled"], apparmor);
     let namespaces = features["linux"]["namespaces"].as_array().unwrap();
     for ns in ["pid", "network", "mount", "ipc", "uts"] {

@@ -240,8 +240,7 @@ fn doctor_reports_apparmor_and_opa_health() {
     };
     assert_eq!(check("opa")["ok"], true, "{report}");
     assert_eq!(check("seccomp")["ok"], true, "{report}");
-    let apparmor_enabled = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
-        .is_ok_and(|v| v.starts_with('Y'));
+    let apparmor_enabled = common::host_apparmor_enabled();
     if !apparmor_enabled {
         // The test config accepts the missing AppArmor: reported, not fatal.
         assert!(check("apparmor")["detail"]

@@ -116,6 +116,14 @@ pub fn assert_hardened_stacked(report: &Value, uid: u32, gid: u32, engine_errnos
         "{report}"
     );
     assert_eq!(report["root_write_errno"], "EROFS", "{report}");
+    // The AppArmor label, where the kernel has AppArmor (the VM lane of issue #17); on a
+    // kernel without it there is no label at all (the test config's allow_missing).
+    let expected_label = if host_apparmor_enabled() {
+        json!("bulwark-default (enforce)")
+    } else {
+        Value::Null
+    };
+    assert_eq!(report["apparmor"], expected_label, "{report}");
     // EPERM exactly: a probe that failed for any other reason (a missing kernel
     // feature, a bad argument, a fork the pids limit refused, a timeout) proves nothing
     // about the baseline. Without the baseline none of these answers EPERM
@@ -947,4 +955,9 @@ pub fn with_user_namespace(bundle: &mut Bundle, uids: Value, gids: Value) {
     bundle.set("/linux/uidMappings", uids);
     bundle.set("/linux/gidMappings", gids);
     fs::set_permissions(bundle.path(), fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Whether the host kernel has AppArmor enabled (stock Debian and Ubuntu kernels do).
+pub fn host_apparmor_enabled() -> bool {
+    fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|v| v.starts_with('Y'))
 }
