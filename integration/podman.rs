@@ -556,6 +556,42 @@ fn podman_agent_claim_unlocks_no_secret() {
     );
 }
 
+/// Issue #21 item 1: the policy decided on the file name a Podman secret was mounted
+/// as, not on the secret: `--secret signing-key,target=/run/secrets/openai-api-key`
+/// was allowed as research-agent's `openai-api-key` and the container read
+/// signing-key's value. A secret is delivered under its own name or not at all; the
+/// positive control mounts research-agent's own secret under its name.
+#[test]
+fn podman_secret_mounted_under_another_secrets_name_is_refused() {
+    let pm = Podman::new();
+    pm.set_bulwark_config(&trusts_podman_agents());
+    let value = format!("podman-alias-s3cr3t-{}", std::process::id());
+    pm.secret_create("signing-key", &value);
+    pm.secret_create("openai-api-key", "podman-alias-granted");
+    let args = [
+        "--rm",
+        "--secret",
+        "signing-key,target=/run/secrets/openai-api-key",
+        "--annotation",
+        "bulwark.io/agent=research-agent",
+    ];
+    let cat = ["cat", "/run/secrets/openai-api-key"];
+    let out = pm.run_expect(&args, &cat, 126);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Podman secret \"signing-key\" is mounted as \"openai-api-key\""),
+        "{}",
+        pm.describe(&args, &out)
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(&value));
+    assert!(!stderr.contains(&value));
+    assert!(host_mounts_below(&pm.path("rt")).is_empty());
+
+    let own_name = [&["--rm"][..], &AGENT_SECRET[..]].concat();
+    let out = pm.run_expect(&own_name, &cat, 0);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "podman-alias-granted");
+}
+
 // ---------------------------------------------------------------------------
 // Issue #15 classes 1, 2 and 4 through Podman: what Podman's flags make of the spec is
 // decided on the kernel object it names, and a race on a name never reaches the host.

@@ -81,12 +81,17 @@ pub enum SecretsError {
     TooMany { count: usize, max: usize },
     #[error(
         "secrets: Podman secret at {destination}: bulwark delivers secrets only as \
-         {target}/NAME (use --secret NAME or --secret NAME,target={target}/FILE)"
+         {target}/NAME (use --secret NAME)"
     )]
     PodmanTarget {
         destination: PathBuf,
         target: PathBuf,
     },
+    #[error(
+        "secrets: Podman secret {secret:?} is mounted as {name:?}: bulwark delivers a \
+         secret under its own name, the one the policy decides on (use --secret {secret})"
+    )]
+    PodmanAlias { secret: String, name: String },
     #[error(
         "secrets: Podman's {target} directory ({source_dir}) holds default mounts \
          (mounts.conf); they cannot be combined with bulwark's secrets tmpfs"
@@ -340,7 +345,7 @@ fn podman_binds(spec: &Spec, input: &PlanInput) -> Result<PodmanBinds, SecretsEr
             continue;
         };
         let destination = normalized(mount.destination());
-        if let ["secrets", _] = within.as_slice() {
+        if let ["secrets", secret] = within.as_slice() {
             let name = destination
                 .strip_prefix(target)
                 .ok()
@@ -352,6 +357,17 @@ fn podman_binds(spec: &Spec, input: &PlanInput) -> Result<PodmanBinds, SecretsEr
                     target: target.clone(),
                 });
             };
+            // Podman names the file in userdata/secrets after the secret (libpod
+            // createSecretMountDir), in its own root-owned state: the secret's identity.
+            // The policy decides on the name, so a secret is delivered under its own
+            // name only (issue #21 item 1: `--secret signing-key,target=…/openai-api-key`
+            // was decided, and read, as openai-api-key).
+            if name != *secret {
+                return Err(SecretsError::PodmanAlias {
+                    secret: (*secret).to_owned(),
+                    name: name.to_owned(),
+                });
+            }
             found.secrets.push(Secret {
                 name: name.to_owned(),
                 source: source.to_owned(),
@@ -528,7 +544,7 @@ mod tests {
             .path()
             .join(format!("overlay-containers/{ID}/userdata/run/secrets"));
         std::fs::create_dir_all(&run_secrets).unwrap();
-        let secret = format!("/graph/overlay-containers/{ID}/userdata/secrets/db");
+        let secret = format!("/graph/overlay-containers/{ID}/userdata/secrets/db_password");
         let mut spec = spec(
             rootfs.path(),
             json!([
@@ -578,6 +594,16 @@ mod tests {
         assert!(matches!(
             plan_with(&mut elsewhere, Engine::Podman, &SecretsConfig::default()),
             Err(SecretsError::PodmanTarget { .. })
+        ));
+        // Podman's file is named after the secret: mounted under another name, refused.
+        let mut alias = spec(
+            rootfs.path(),
+            json!([{"destination": "/run/secrets/openai-api-key", "type": "bind", "source": secret}]),
+            json!({}),
+        );
+        assert!(matches!(
+            plan_with(&mut alias, Engine::Podman, &SecretsConfig::default()),
+            Err(SecretsError::PodmanAlias { secret, name }) if secret == "db" && name == "openai-api-key"
         ));
         let runroot = tempfile::tempdir().unwrap();
         let run_secrets = runroot
