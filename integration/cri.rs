@@ -275,11 +275,7 @@ fn cri_secret_volume_is_visible_read_only() {
     // admits binds from this pod's own kubelet directory only.
     let cd = Containerd::new();
     let config = cd.pod_config("secret");
-    let pod_uid = config.metadata.as_ref().unwrap().uid.clone();
-    let volume = cd.path(&format!(
-        "kubelet/pods/{pod_uid}/volumes/kubernetes.io~secret/creds"
-    ));
-    std::fs::create_dir_all(&volume).unwrap();
+    let volume = cd.kubelet_volume(&config, "kubernetes.io~secret", "creds");
     let token = volume.join("token");
     std::fs::write(&token, "cri-volume-s3cr3t").unwrap();
     std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o666)).unwrap();
@@ -338,11 +334,7 @@ fn cri_secret_volume_is_visible_read_only() {
 fn cri_writable_root_request_gets_a_read_only_root_a_writable_empty_dir_and_tmp() {
     let cd = Containerd::new();
     let config = cd.pod_config("scratch");
-    let pod_uid = config.metadata.as_ref().unwrap().uid.clone();
-    let volume = cd.path(&format!(
-        "kubelet/pods/{pod_uid}/volumes/kubernetes.io~empty-dir/cache"
-    ));
-    std::fs::create_dir_all(&volume).unwrap();
+    let volume = cd.kubelet_volume(&config, "kubernetes.io~empty-dir", "cache");
     std::fs::set_permissions(&volume, std::fs::Permissions::from_mode(0o777)).unwrap();
     let pod_id = cd
         .run_pod(&config)

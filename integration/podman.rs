@@ -533,18 +533,13 @@ fn podman_agent_claim_unlocks_no_secret() {
         "bulwark.io/agent=research-agent",
     ];
     let cat = ["cat", "/run/secrets/openai-api-key"];
-    let out = pm.run_expect(&args, &cat, 126);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains(
-            "may not receive secret \"openai-api-key\": its agent \"research-agent\" is a claim, not an identity (annotation bulwark.io/agent from engine \"podman\", which host config policy.trusted_agent_engines does not trust)"
-        ),
-        "{}",
-        pm.describe(&args, &out)
+    assert_secret_refused(
+        &pm,
+        &args,
+        &cat,
+        &value,
+        "may not receive secret \"openai-api-key\": its agent \"research-agent\" is a claim, not an identity (annotation bulwark.io/agent from engine \"podman\", which host config policy.trusted_agent_engines does not trust)",
     );
-    assert!(!String::from_utf8_lossy(&out.stdout).contains(&value));
-    assert!(!stderr.contains(&value));
-    assert!(host_mounts_below(&pm.path("rt")).is_empty());
 
     pm.set_bulwark_config(&trusts_podman_agents());
     let out = pm.run_expect(&args, &cat, 0);
@@ -554,6 +549,17 @@ fn podman_agent_claim_unlocks_no_secret() {
         "{}",
         pm.describe(&args, &out)
     );
+}
+
+/// `podman run args… cmd` is refused by bulwark (exit 126) saying `reason`, the secret's
+/// `value` appears in neither output, and no tmpfs is left mounted.
+fn assert_secret_refused(pm: &Podman, args: &[&str], cmd: &[&str], value: &str, reason: &str) {
+    let out = pm.run_expect(args, cmd, 126);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(reason), "{}", pm.describe(args, &out));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(value));
+    assert!(!stderr.contains(value));
+    assert!(host_mounts_below(&pm.path("rt")).is_empty());
 }
 
 /// Issue #21 item 1: the policy decided on the file name a Podman secret was mounted
@@ -576,16 +582,13 @@ fn podman_secret_mounted_under_another_secrets_name_is_refused() {
         "bulwark.io/agent=research-agent",
     ];
     let cat = ["cat", "/run/secrets/openai-api-key"];
-    let out = pm.run_expect(&args, &cat, 126);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("Podman secret \"signing-key\" is mounted as \"openai-api-key\""),
-        "{}",
-        pm.describe(&args, &out)
+    assert_secret_refused(
+        &pm,
+        &args,
+        &cat,
+        &value,
+        "Podman secret \"signing-key\" is mounted as \"openai-api-key\"",
     );
-    assert!(!String::from_utf8_lossy(&out.stdout).contains(&value));
-    assert!(!stderr.contains(&value));
-    assert!(host_mounts_below(&pm.path("rt")).is_empty());
 
     let own_name = [&["--rm"][..], &AGENT_SECRET[..]].concat();
     let out = pm.run_expect(&own_name, &cat, 0);

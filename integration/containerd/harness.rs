@@ -155,6 +155,16 @@ impl Containerd {
         self.base.join(rel)
     }
 
+    /// A volume directory kubelet would make for the pod of `config` (`kind` is
+    /// kubelet's plugin directory, e.g. `kubernetes.io~secret`), created; bulwark admits
+    /// binds from a pod's own kubelet directory only.
+    pub fn kubelet_volume(&self, config: &PodSandboxConfig, kind: &str, name: &str) -> PathBuf {
+        let pod_uid = &config.metadata.as_ref().unwrap().uid;
+        let volume = self.path(&format!("kubelet/pods/{pod_uid}/volumes/{kind}/{name}"));
+        std::fs::create_dir_all(&volume).unwrap();
+        volume
+    }
+
     fn path_str(&self, rel: &str) -> String {
         self.path(rel).to_string_lossy().into_owned()
     }

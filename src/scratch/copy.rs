@@ -203,24 +203,9 @@ fn copy_dir(
             SFlag::S_IFDIR => {
                 mkdirat(Some(target.as_raw_fd()), name.as_c_str(), Mode::S_IRWXU)
                     .map_err(io_err("create", &entry_path))?;
-                let flags =
-                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-                let from = openat(
-                    Some(source.as_raw_fd()),
-                    name.as_c_str(),
-                    flags,
-                    Mode::empty(),
-                )
-                .map(owned)
-                .map_err(io_err("open", &entry_path))?;
-                let to = openat(
-                    Some(target.as_raw_fd()),
-                    name.as_c_str(),
-                    flags,
-                    Mode::empty(),
-                )
-                .map(owned)
-                .map_err(io_err("open the copy of", &entry_path))?;
+                let from = open_subdir(source, &name).map_err(io_err("open", &entry_path))?;
+                let to =
+                    open_subdir(target, &name).map_err(io_err("open the copy of", &entry_path))?;
                 copy_dir(&from, &to, &entry_path, depth + 1)?;
                 set_owner_and_mode(&to, &stat, &entry_path)?;
             }
@@ -285,6 +270,12 @@ fn copy_dir(
         }
     }
     Ok(())
+}
+
+/// The directory `name` in `dir`, never through a link.
+fn open_subdir(dir: &OwnedFd, name: &std::ffi::CStr) -> nix::Result<OwnedFd> {
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    openat(Some(dir.as_raw_fd()), name, flags, Mode::empty()).map(owned)
 }
 
 /// Gives the entry `name` just made in `target` the owner of the image's entry, without
