@@ -345,7 +345,7 @@ fn container_stores(spec: &Value, id: &str) -> Vec<PathBuf> {
 
 /// Parses a store file that root owns and only root may change, as may its directory:
 /// anyone else able to write it could name any image.
-fn read_trusted<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, StorageError> {
+pub(crate) fn read_trusted<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, StorageError> {
     let untrusted = |reason| StorageError::Untrusted {
         path: path.to_owned(),
         reason,

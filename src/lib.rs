@@ -32,6 +32,7 @@ pub mod logging;
 pub mod namespace_paths;
 pub mod output;
 pub mod pipeline;
+pub mod podman_secret_store;
 pub mod policy;
 pub mod sandboxes;
 pub mod scratch;

@@ -18,7 +18,7 @@
 //! altogether, which is why the README's trust boundary asks operators to make bulwark
 //! the node's only runtime.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -71,7 +71,11 @@ pub struct Evidence<'a> {
 pub enum Binding {
     /// No engine claimed: nothing is widened.
     Unclaimed,
-    Podman,
+    /// Podman's own bundle, in the containers/storage `<driver>-containers` directory
+    /// `store` (root-owned, recording this container).
+    Podman {
+        store: PathBuf,
+    },
     CriSandbox,
     /// A container of a live sandbox: it may join that init's namespaces only.
     CriContainer {
@@ -98,7 +102,7 @@ pub fn bind(claim: &Engine, spec: &Value, evidence: &Evidence) -> Result<Binding
     match claim {
         Engine::Other => Ok(Binding::Unclaimed),
         Engine::Podman => containers_storage::verify_bundle(evidence.bundle, spec, id)
-            .map(|_| Binding::Podman)
+            .map(|store| Binding::Podman { store })
             .map_err(|reason| Unbound {
                 field: "annotations".to_owned(),
                 value:
