@@ -854,9 +854,6 @@ pub fn is_plain_absolute(path: &Path) -> bool {
             .all(|part| part != b"." && part != b"..")
 }
 
-/// A fully qualified `registry[:port][/path...]`: the registry is `localhost` or has a
-/// dot or a numeric port (the rule image references use to tell a registry from a
-/// Docker Hub name); no tag, digest, empty component or upper case.
 /// Digest of the configuration in force, defaults included, so two files that mean the
 /// same thing have the same digest.
 fn digest(config: &HostConfig) -> String {

@@ -63,8 +63,9 @@ fn is_digest(text: &str) -> bool {
     })
 }
 
-/// A fully qualified registry or repository prefix: a registry host (with a dot or a
-/// port, or `localhost`), then path components, no tag, digest or upper case.
+/// A fully qualified `registry[:port][/path...]`: the registry is `localhost` or has a
+/// dot or a numeric port (the rule image references use to tell a registry from a
+/// Docker Hub name); no tag, digest, empty component or upper case.
 fn is_prefix(entry: &str) -> bool {
     let mut components = entry.split('/');
     let registry = components.next().unwrap_or_default();
