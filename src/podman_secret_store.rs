@@ -75,21 +75,17 @@ pub fn load(store: &Path) -> Result<StoredSecrets, SecretStoreError> {
         return Ok(StoredSecrets::default());
     }
     let index: Index = containers_storage::read_trusted(&index_path)?;
-    let mut stored = StoredSecrets::default();
-    let file_secrets: Vec<(&String, &Entry)> = index
+    let (file_secrets, other_drivers): (Vec<_>, Vec<_>) = index
         .secrets
         .iter()
-        .filter(|(_, entry)| entry.driver == FILE_DRIVER)
-        .collect();
-    for (_, entry) in index
-        .secrets
-        .iter()
-        .filter(|(_, e)| e.driver != FILE_DRIVER)
-    {
-        stored
-            .unreadable
-            .push((entry.name.clone(), entry.driver.clone()));
-    }
+        .partition(|(_, entry)| entry.driver == FILE_DRIVER);
+    let mut stored = StoredSecrets {
+        values: Vec::new(),
+        unreadable: other_drivers
+            .into_iter()
+            .map(|(_, entry)| (entry.name.clone(), entry.driver.clone()))
+            .collect(),
+    };
     if file_secrets.is_empty() {
         return Ok(stored);
     }

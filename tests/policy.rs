@@ -444,8 +444,7 @@ fn the_embedded_fallback_grants_no_secret_while_opa_is_down() {
     assert_eq!(record["verdict"], "refuse", "{record}");
     assert_eq!(record["policy"]["fallback"], true, "{record}");
 
-    let mut plain = Bundle::new(&["/probe", "exit", "0"]);
-    plain.set("/annotations/bulwark.io~1agent", json!("research-agent"));
+    let plain = agent_bundle("research-agent");
     let id = unique_id("degraded-plain");
     rt.ok(&["run", "--bundle", plain.path_str(), &id]);
     assert_eq!(last_record(&rt, &id)["policy"]["fallback"], true);
