@@ -1,0 +1,309 @@
+//! Who the agent is (issue #21 item 4; seeds: "Token validation", the threat model's
+//! "cryptographic agent identity"). Anyone who writes a spec's annotations can write
+//! `bulwark.io/agent`; an orchestrator-signed token (`bulwark.io/agent-token`, see
+//! [`token`]) cannot be forged by a Podman user or a pod author. bulwark verifies it
+//! offline against `identity.public_keys` before the policy runs, and the policy is told
+//! the verified agent and task. What the container asks for is held against the token:
+//! the image it runs and the secrets it receives (a token narrows the policy data, never
+//! widens it).
+
+pub mod keys;
+pub mod token;
+
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::admission::Violation;
+use crate::config::{EngineName, IdentityConfig};
+use crate::image_identity::{Identity, Image};
+use crate::image_reference::ImageReference;
+pub use token::Claims;
+
+/// The annotation that carries the token (allowlist it in containerd's
+/// `pod_annotations`: a pod author can copy it, never forge it).
+pub const TOKEN_ANNOTATION: &str = "bulwark.io/agent-token";
+/// Annotations that name the agent and its task without proof.
+pub const AGENT_ANNOTATION: &str = "bulwark.io/agent";
+pub const TASK_ANNOTATION: &str = "bulwark.io/task";
+/// The rule id of every refusal here.
+pub const RULE: &str = "identity.token";
+
+/// The agent a container runs as, decided at create and kept in its record for exec and
+/// update (a token expires; the container it admitted keeps its identity).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Agent {
+    pub id: Option<String>,
+    pub task: Option<String>,
+    /// `id` is an identity: a verified token, or an engine the host config trusts to
+    /// name agents (`policy.trusted_agent_engines`). Otherwise a claim.
+    pub trusted: bool,
+    /// The verified token, by id: never the token itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<TokenId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenId {
+    pub jti: String,
+    pub kid: String,
+}
+
+/// What the container is, for the checks a token binds.
+pub struct Request<'a> {
+    pub annotations: &'a HashMap<String, String>,
+    /// None (never trusted) when the context names no known engine.
+    pub engine: Option<EngineName>,
+    pub image: &'a Identity,
+    /// The secrets it is to receive, by name.
+    pub secrets: &'a [String],
+}
+
+/// Decides the container's agent. With a token: the token's, once it verifies and
+/// binds this request. Without: under `identity.require_token` none, and an agent or task
+/// annotation is refused; otherwise the annotation, an identity only from a trusted
+/// engine.
+pub fn establish(
+    request: &Request,
+    config: &IdentityConfig,
+    trusted_engines: &[EngineName],
+) -> Result<Agent, Violation> {
+    let annotation = |key: &str| request.annotations.get(key).cloned();
+    let Some(token) = request.annotations.get(TOKEN_ANNOTATION) else {
+        if config.require_token {
+            if let Some(key) = [AGENT_ANNOTATION, TASK_ANNOTATION]
+                .into_iter()
+                .find(|key| request.annotations.contains_key(*key))
+            {
+                return Err(Violation {
+                    rule: RULE,
+                    path: format!("annotations[{key:?}]"),
+                    value: format!("{:?}", request.annotations[key]),
+                    allowed: format!(
+                        "an agent named by an orchestrator-signed token ({TOKEN_ANNOTATION}): \
+                         identity.require_token is set, and anyone can write {key}"
+                    ),
+                });
+            }
+            return Ok(Agent::default());
+        }
+        return Ok(unverified(
+            annotation(AGENT_ANNOTATION),
+            annotation(TASK_ANNOTATION),
+            request.engine,
+            trusted_engines,
+        ));
+    };
+    let verified = verify(token, request, config, now()).map_err(|(id, why)| Violation {
+        rule: RULE,
+        path: format!("annotations[{TOKEN_ANNOTATION:?}]"),
+        value: match id {
+            Some(TokenId { jti, kid }) => format!("token jti {jti:?}, kid {kid:?}"),
+            None => format!("a token of {} bytes (withheld)", token.len()),
+        },
+        allowed: why,
+    })?;
+    Ok(Agent {
+        id: Some(verified.claims.agent),
+        task: Some(verified.claims.task),
+        trusted: true,
+        token: Some(TokenId {
+            jti: verified.claims.jti,
+            kid: verified.kid,
+        }),
+    })
+}
+
+/// The agent an annotation names, without proof: an identity only from an engine whose
+/// caller alone writes the spec (issue #15).
+pub fn unverified(
+    id: Option<String>,
+    task: Option<String>,
+    engine: Option<EngineName>,
+    trusted_engines: &[EngineName],
+) -> Agent {
+    Agent {
+        trusted: id.is_some() && engine.is_some_and(|e| trusted_engines.contains(&e)),
+        id,
+        task,
+        token: None,
+    }
+}
+
+type Refusal = (Option<TokenId>, String);
+
+/// Verifies `token` for `request` at time `now` (seconds since the epoch).
+fn verify(
+    token: &str,
+    request: &Request,
+    config: &IdentityConfig,
+    now: i64,
+) -> Result<token::Verified, Refusal> {
+    let keys = keys::load(&config.public_keys).map_err(|e| (None, e.to_string()))?;
+    let verified =
+        token::verify(token, &keys).map_err(|e| (None, format!("the token is refused: {e}")))?;
+    let id = TokenId {
+        jti: verified.claims.jti.clone(),
+        kid: verified.kid.clone(),
+    };
+    let refuse = |why: String| (Some(id.clone()), why);
+    let claims = &verified.claims;
+    let leeway = config.leeway_seconds as i64;
+    if now >= claims.exp.saturating_add(leeway) {
+        return Err(refuse(format!(
+            "the token expired {} s ago (exp {}, leeway identity.leeway_seconds = {leeway} s); the orchestrator signs a new one per task",
+            now - claims.exp,
+            claims.exp
+        )));
+    }
+    if claims.iat > now.saturating_add(leeway) {
+        return Err(refuse(format!(
+            "the token is not valid yet: issued {} s in the future (iat {}, leeway {leeway} s)",
+            claims.iat - now,
+            claims.iat
+        )));
+    }
+    let lifetime = claims.exp.saturating_sub(claims.iat);
+    if lifetime <= 0 || lifetime as u64 > config.max_ttl_seconds {
+        return Err(refuse(format!(
+            "the token lives {lifetime} s (exp - iat); between 1 and identity.max_ttl_seconds = {} s",
+            config.max_ttl_seconds
+        )));
+    }
+    if keys::revoked(config.revoked.as_deref(), &claims.jti).map_err(|e| refuse(e.to_string()))? {
+        return Err(refuse(format!(
+            "token {:?} is revoked ({})",
+            claims.jti,
+            config
+                .revoked
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        )));
+    }
+    for (key, claimed) in [
+        (AGENT_ANNOTATION, &claims.agent),
+        (TASK_ANNOTATION, &claims.task),
+    ] {
+        if let Some(written) = request.annotations.get(key).filter(|w| *w != claimed) {
+            return Err(refuse(format!(
+                "annotation {key} is {written:?} but the token names {claimed:?}; leave it out or write the token's"
+            )));
+        }
+    }
+    if !image_matches(&claims.image, request.image) {
+        let running = match request.image {
+            Identity::Known(image) => format!("image {:?}", image.reference.to_string()),
+            Identity::Unknown(why) => format!("an image bulwark could not identify ({why})"),
+        };
+        return Err(refuse(format!(
+            "the token is for image {:?}, the container runs {running}",
+            claims.image
+        )));
+    }
+    if let Some(secret) = request.secrets.iter().find(|s| !claims.secrets.contains(s)) {
+        return Err(refuse(format!(
+            "the container asks for secret {secret:?}, which the token does not grant (token secrets: {})",
+            if claims.secrets.is_empty() {
+                "none".to_owned()
+            } else {
+                claims.secrets.join(", ")
+            }
+        )));
+    }
+    Ok(verified)
+}
+
+/// Whether the token's image `claimed` is the image the container runs: the same name,
+/// and the token's digest when it names one (content, which a local tag cannot fake),
+/// else its tag. Only an image bulwark identified can match.
+pub fn image_matches(claimed: &str, running: &Identity) -> bool {
+    let (Some(claimed), Identity::Known(Image { reference, .. })) =
+        (ImageReference::parse(claimed), running)
+    else {
+        return false;
+    };
+    let same_name = claimed.registry() == reference.registry()
+        && claimed.repository() == reference.repository();
+    same_name
+        && match claimed.digest() {
+            Some(digest) => reference.digest() == Some(digest),
+            None => claimed.tag() == reference.tag(),
+        }
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image_identity::Source;
+
+    fn image(reference: &str) -> Identity {
+        Identity::Known(Image {
+            reference: ImageReference::parse(reference).unwrap(),
+            written: reference.into(),
+            source: Source::OrchestratorAnnotation,
+            field: "annotations".into(),
+        })
+    }
+
+    #[test]
+    fn a_token_binds_the_image_by_name_and_tag_or_digest() {
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let pinned = format!("localhost/probe@{digest}");
+        assert!(image_matches(
+            "localhost/probe:1",
+            &image("localhost/probe:1")
+        ));
+        assert!(!image_matches(
+            "localhost/probe:1",
+            &image("localhost/probe:2")
+        ));
+        assert!(!image_matches(
+            "localhost/probe:1",
+            &image("localhost/probe-evil:1")
+        ));
+        assert!(image_matches(
+            &pinned,
+            &image(&format!("localhost/probe:1@{digest}"))
+        ));
+        assert!(!image_matches(&pinned, &image("localhost/probe:1")));
+        assert!(!image_matches(
+            "localhost/probe:1",
+            &Identity::Unknown(String::new())
+        ));
+        assert!(!image_matches("Not An Image", &image("localhost/probe:1")));
+    }
+
+    #[test]
+    fn without_a_token_an_annotation_is_a_claim_or_refused() {
+        let annotations = HashMap::from([(AGENT_ANNOTATION.to_owned(), "a".to_owned())]);
+        let request = Request {
+            annotations: &annotations,
+            engine: Some(EngineName::Podman),
+            image: &Identity::Unknown(String::new()),
+            secrets: &[],
+        };
+        let mut config = IdentityConfig::default();
+        let agent = establish(&request, &config, &[EngineName::Other]).unwrap();
+        assert_eq!((agent.id.as_deref(), agent.trusted), (Some("a"), false));
+        config.require_token = true;
+        let refused = establish(&request, &config, &[EngineName::Podman]).unwrap_err();
+        assert_eq!(refused.rule, RULE);
+        assert_eq!(refused.path, "annotations[\"bulwark.io/agent\"]");
+        let none = HashMap::new();
+        let request = Request {
+            annotations: &none,
+            ..request
+        };
+        assert_eq!(establish(&request, &config, &[]).unwrap(), Agent::default());
+    }
+}
