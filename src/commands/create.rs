@@ -261,6 +261,7 @@ fn establish_agent(
     let request = identity::Request {
         annotations: &annotations,
         engine: context.engine(),
+        sandbox: context.container["type"] == "sandbox",
         image,
         secrets,
     };

@@ -57,6 +57,9 @@ pub struct Request<'a> {
     pub annotations: &'a HashMap<String, String>,
     /// None (never trusted) when the context names no known engine.
     pub engine: Option<EngineName>,
+    /// A CRI sandbox (pause) container: containerd copies allowlisted pod annotations
+    /// into its spec too, and it runs no agent.
+    pub sandbox: bool,
     pub image: &'a Identity,
     /// The secrets it is to receive, by name.
     pub secrets: &'a [String],
@@ -72,7 +75,11 @@ pub fn establish(
     trusted_engines: &[EngineName],
 ) -> Result<Agent, Violation> {
     let annotation = |key: &str| request.annotations.get(key).cloned();
-    let Some(token) = request.annotations.get(TOKEN_ANNOTATION) else {
+    let token = request
+        .annotations
+        .get(TOKEN_ANNOTATION)
+        .filter(|_| !request.sandbox);
+    let Some(token) = token else {
         if config.require_token {
             if let Some(key) = [AGENT_ANNOTATION, TASK_ANNOTATION]
                 .into_iter()
@@ -289,6 +296,7 @@ mod tests {
         let request = Request {
             annotations: &annotations,
             engine: Some(EngineName::Podman),
+            sandbox: false,
             image: &Identity::Unknown(String::new()),
             secrets: &[],
         };
