@@ -343,3 +343,36 @@ fn an_unverified_agent_annotation_is_refused_when_tokens_are_required() {
         "{stderr}"
     );
 }
+
+/// `doctor` checks the token keys and the revocation list: readable, parsed, writable
+/// by root alone. A key others may write, or a revocation list that is gone, fails it.
+#[test]
+fn doctor_checks_the_token_keys_and_revocation_list() {
+    use std::os::unix::fs::PermissionsExt;
+    let keys = Keys::new();
+    let rt = Runtime::with_config(&format!("{}{}", common::TEST_CONFIG, keys.table("")));
+    let text = |rt: &Runtime| {
+        let out = rt.run(&["doctor"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let healthy = text(&rt);
+    assert!(
+        healthy.contains("ok   identity   token keys orch-1 parse; revocation list"),
+        "{healthy}"
+    );
+    let public = keys.dir.path().join("orch-1.pub");
+    fs::set_permissions(&public, fs::Permissions::from_mode(0o666)).unwrap();
+    let writable = text(&rt);
+    assert!(
+        writable.contains("FAIL identity")
+            && writable.contains("is writable by group or others (mode 666)"),
+        "{writable}"
+    );
+    fs::set_permissions(&public, fs::Permissions::from_mode(0o644)).unwrap();
+    fs::remove_file(keys.dir.path().join("revoked")).unwrap();
+    let gone = text(&rt);
+    assert!(
+        gone.contains("FAIL identity") && gone.contains("every token is refused"),
+        "{gone}"
+    );
+}
