@@ -376,3 +376,35 @@ fn doctor_checks_the_token_keys_and_revocation_list() {
         "{gone}"
     );
 }
+
+/// A token revoked after its container was created refuses the container's exec and
+/// update (checked on every request); the container keeps running.
+#[test]
+fn a_token_revoked_after_create_refuses_exec_and_update() {
+    let keys = Keys::new();
+    let (rt, mut bundle, _, _sources) = setup(&keys, "");
+    bundle.config["process"]["args"] = json!(["/probe", "sleep", "60"]);
+    let token = keys.sign(&["--jti", "later-revoked"]);
+    bundle.set(
+        &format!("/annotations/{}", TOKEN.replace('/', "~1")),
+        json!(token),
+    );
+    let id = unique_id("revoke-later");
+    rt.ok(&["run", "--detach", "--bundle", bundle.path_str(), &id]);
+    rt.ok(&["exec", &id, "/probe", "exit", "0"]);
+    let revoked = keys.dir.path().join("revoked");
+    let list = fs::read_to_string(&revoked).unwrap();
+    fs::write(&revoked, format!("{list}later-revoked\n")).unwrap();
+    let why = "token \"later-revoked\" was revoked after the container was created";
+    let stderr = rt.fails(&["exec", &id, "/probe", "exit", "0"]);
+    assert!(
+        stderr.contains("[identity.token]") && stderr.contains(why),
+        "{stderr}"
+    );
+    let stderr = rt.fails(&["update", "--pids-limit", "32", &id]);
+    assert!(stderr.contains(why), "{stderr}");
+    assert_eq!(rt.state(&id)["status"], "running");
+    let record = last_record(&rt, &id);
+    assert_eq!(record["agent"]["token"]["jti"], "later-revoked", "{record}");
+    rt.ok(&["delete", "--force", &id]);
+}

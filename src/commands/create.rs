@@ -134,7 +134,6 @@ fn build(
         &image,
         &secrets.names(),
     )?;
-    audit.agent(&agent);
     context.agent = Some(agent);
     let process = spec.process().as_ref().ok_or(SpecError::NoProcess)?;
     decision::decide(

@@ -124,6 +124,27 @@ pub fn establish(
     })
 }
 
+/// Checks again, for an exec or update, that the token which named `agent` at create is
+/// not revoked since (seeds: "token verified on every API request — expired or revoked
+/// tokens rejected"). Expiry is not checked again: the token admitted the container for
+/// its lifetime, and it is short-lived by design.
+pub fn still_valid(agent: Option<&Agent>, config: &IdentityConfig) -> Result<(), Violation> {
+    let Some(TokenId { jti, kid }) = agent.and_then(|a| a.token.as_ref()) else {
+        return Ok(());
+    };
+    let why = match keys::revoked(config.revoked.as_deref(), jti) {
+        Ok(false) => return Ok(()),
+        Ok(true) => format!("token {jti:?} was revoked after the container was created"),
+        Err(e) => e.to_string(),
+    };
+    Err(Violation {
+        rule: RULE,
+        path: format!("annotations[{TOKEN_ANNOTATION:?}]"),
+        value: format!("token jti {jti:?}, kid {kid:?}"),
+        allowed: why,
+    })
+}
+
 /// The agent an annotation names, without proof: an identity only from an engine whose
 /// caller alone writes the spec (issue #15).
 pub fn unverified(
