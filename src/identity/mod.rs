@@ -19,7 +19,6 @@ use crate::admission::Violation;
 use crate::config::{EngineName, IdentityConfig};
 use crate::image_identity::{Identity, Image};
 use crate::image_reference::ImageReference;
-pub use token::Claims;
 
 /// The annotation that carries the token (allowlist it in containerd's
 /// `pod_annotations`: a pod author can copy it, never forge it).

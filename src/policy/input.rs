@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::config::EngineName;
 use crate::engine::Engine;
-use crate::identity::{self, Agent, AGENT_ANNOTATION, TASK_ANNOTATION};
+use crate::identity::{self, Agent, AGENT_ANNOTATION, TASK_ANNOTATION, TOKEN_ANNOTATION};
 use crate::image_identity::{Identity, Source};
 
 pub const VERSION: &str = "bulwark.io/v1";
@@ -119,7 +119,12 @@ pub struct Subject<'a> {
 /// but never widen (issue #15).
 pub fn build(subject: &Subject, trusted_agent_engines: &[EngineName]) -> Value {
     let spec = subject.spec;
-    let annotations = spec.annotations().clone().unwrap_or_default();
+    let mut annotations = spec.annotations().clone().unwrap_or_default();
+    // A bearer credential never reaches the policy engine's decision logs; the policy
+    // gets its verified claims as `agent`.
+    if let Some(token) = annotations.get_mut(TOKEN_ANNOTATION) {
+        *token = "(withheld)".to_owned();
+    }
     let agent = subject.context.agent.clone().unwrap_or_else(|| {
         identity::unverified(
             annotations.get(AGENT_ANNOTATION).cloned(),
@@ -278,6 +283,40 @@ mod tests {
             agent(&Engine::Other, &[], &default),
             json!({"id": null, "task": null, "trusted": false})
         );
+    }
+
+    #[test]
+    fn the_verified_agent_is_sent_and_the_token_withheld() {
+        let mut context =
+            PolicyContext::new("c1", &Engine::Podman, &Identity::Unknown(String::new()));
+        context.agent = Some(Agent {
+            id: Some("research-agent".into()),
+            task: Some("t".into()),
+            trusted: true,
+            token: None,
+        });
+        let mut spec = Spec::default();
+        spec.set_annotations(Some(HashMap::from([
+            (TOKEN_ANNOTATION.to_owned(), "eyJ.secret.sig".to_owned()),
+            (AGENT_ANNOTATION.to_owned(), "build-agent".to_owned()),
+        ])));
+        let process = spec.process().clone().unwrap();
+        let input = build(
+            &Subject {
+                operation: Operation::Create,
+                context: &context,
+                spec: &spec,
+                process: &process,
+                secrets: &[],
+            },
+            &[],
+        );
+        assert_eq!(
+            input["agent"],
+            json!({"id": "research-agent", "task": "t", "trusted": true})
+        );
+        assert_eq!(input["annotations"][TOKEN_ANNOTATION], "(withheld)");
+        assert!(!input.to_string().contains("eyJ.secret.sig"));
     }
 
     #[test]
