@@ -565,3 +565,112 @@ fn ask(address: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())?;
     Ok(answer)
 }
+
+/// Issue #21 item 4: on Kubernetes an agent is named by the orchestrator's signed token
+/// in a pod annotation the operator allowlists (`pod_annotations =
+/// ["bulwark.io/agent-token"]`, as the harness does): the pod's probe container runs as
+/// research-agent, a verified identity (its audit record names the token's jti and
+/// kid), while the pause container, which containerd hands the annotation too, runs as
+/// no agent. The same token in a pod running another image than the token's is refused.
+#[test]
+fn cri_pod_agent_token_names_the_agent() {
+    let cd = Containerd::new();
+    let prefix = cd.path("orch-1");
+    let bulwark = |args: &[&str]| {
+        let out = std::process::Command::new(common::BULWARK)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", common::describe(args, &out));
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    bulwark(&["token", "keygen", prefix.to_str().unwrap()]);
+    let sign = |image: &str, jti: &str| {
+        bulwark(&[
+            "token",
+            "sign",
+            "--key",
+            &format!("{}.key", prefix.display()),
+            "--agent",
+            "research-agent",
+            "--task",
+            "summarise",
+            "--image",
+            image,
+            "--jti",
+            jti,
+        ])
+    };
+    let config = std::fs::read_to_string(cd.path("bulwark.toml")).unwrap();
+    std::fs::write(
+        cd.path("bulwark.toml"),
+        format!(
+            "{config}[identity]\npublic_keys = [{:?}]\n",
+            format!("{}.pub", prefix.display())
+        ),
+    )
+    .unwrap();
+    let records = || -> Vec<Value> {
+        std::fs::read_to_string(cd.path("audit.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+
+    let mut pod = cd.pod_config("token");
+    pod.annotations.insert(
+        "bulwark.io/agent-token".into(),
+        sign(harness::PROBE_IMAGE, "cri-jti"),
+    );
+    let pod_id = cd
+        .run_pod(&pod)
+        .unwrap_or_else(|e| panic!("RunPodSandbox: {e}\n{}", cd.describe()));
+    let id = cd.create_and_start(
+        &pod_id,
+        &pod,
+        Containerd::container_config("probe", &["sleep", "60"]),
+    );
+    let agent_of = |id: &str| {
+        records()
+            .into_iter()
+            .rev()
+            .find(|r| r["container_id"] == id)
+            .unwrap_or_else(|| panic!("no audit record for {id}"))["agent"]
+            .clone()
+    };
+    assert_eq!(
+        agent_of(&id),
+        json!({"id": "research-agent", "task": "summarise", "trusted": true,
+               "token": {"jti": "cri-jti", "kid": "orch-1"}})
+    );
+    assert_eq!(agent_of(&pod_id)["id"], Value::Null);
+
+    let mut replayed = cd.pod_config("replayed");
+    replayed.annotations.insert(
+        "bulwark.io/agent-token".into(),
+        sign("localhost/bulwark-probe:other", "replayed-jti"),
+    );
+    let pod_id = cd
+        .run_pod(&replayed)
+        .unwrap_or_else(|e| panic!("RunPodSandbox: {e}\n{}", cd.describe()));
+    // containerd creates the runtime container at CreateContainer or StartContainer.
+    let error = match cd.create_container(
+        &pod_id,
+        &replayed,
+        Containerd::container_config("probe", &["exit", "0"]),
+    ) {
+        Err(error) => error.message().to_owned(),
+        Ok(id) => cd
+            .start_container(&id)
+            .expect_err("a token for another image started a container")
+            .message()
+            .to_owned(),
+    };
+    assert!(
+        error.contains("identity.token")
+            && error.contains("the token is for image \"localhost/bulwark-probe:other\""),
+        "{error}\n{}",
+        cd.describe()
+    );
+}

@@ -876,3 +876,102 @@ fn podman_ns_path_swapped_for_the_hosts_never_joins_the_host_network() {
     assert!(joined_pod > 0, "never joined the pod ({refused} refused)");
     assert_runtime_root_clean(&pm);
 }
+
+/// Issue #21 item 4: a Podman user names an agent only with a token the orchestrator
+/// signed (`--annotation bulwark.io/agent-token=…`): with it research-agent receives its
+/// secret on a host that trusts no Podman agent annotation; the same token on a
+/// container of another image (replayed) is refused before the policy runs.
+#[test]
+fn podman_agent_token_names_the_agent() {
+    let pm = Podman::new();
+    let keys = pm.path("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    let prefix = keys.join("orch-1");
+    let bulwark = |args: &[&str]| {
+        let out = std::process::Command::new(common::BULWARK)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", common::describe(args, &out));
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    bulwark(&["token", "keygen", prefix.to_str().unwrap()]);
+    let sign = |image: &str| {
+        bulwark(&[
+            "token",
+            "sign",
+            "--key",
+            &format!("{}.key", prefix.display()),
+            "--agent",
+            "research-agent",
+            "--task",
+            "summarise",
+            "--image",
+            image,
+            "--secret",
+            "openai-api-key",
+        ])
+    };
+    pm.set_bulwark_config(&format!(
+        "{}[identity]\npublic_keys = [{:?}]\n",
+        harness::BULWARK_CONFIG,
+        format!("{}.pub", prefix.display())
+    ));
+    let value = format!("podman-token-s3cr3t-{}", std::process::id());
+    pm.secret_create("openai-api-key", &value);
+    let cat = ["cat", "/run/secrets/openai-api-key"];
+
+    let token = format!("bulwark.io/agent-token={}", sign(harness::IMAGE));
+    let args = ["--rm", "--secret", "openai-api-key", "--annotation", &token];
+    let out = pm.run_expect(&args, &cat, 0);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        value,
+        "{}",
+        pm.describe(&args, &out)
+    );
+
+    // A token pinned to the image's content (its manifest digest) admits the image
+    // run by its tag: the digest is matched with containers/storage's record of the
+    // image, not with what the reference claims (before: refused, the tag has no digest).
+    let digest = pm.podman_ok(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{.Digest}}",
+        harness::IMAGE,
+    ]);
+    let digest = String::from_utf8_lossy(&digest.stdout).trim().to_owned();
+    let pinned = format!(
+        "bulwark.io/agent-token={}",
+        sign(&format!("localhost/bulwark-probe@{digest}"))
+    );
+    let args = [
+        "--rm",
+        "--secret",
+        "openai-api-key",
+        "--annotation",
+        &pinned,
+    ];
+    let out = pm.run_expect(&args, &cat, 0);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), value);
+
+    let replayed = format!(
+        "bulwark.io/agent-token={}",
+        sign("localhost/bulwark-probe:other")
+    );
+    let args = [
+        "--rm",
+        "--secret",
+        "openai-api-key",
+        "--annotation",
+        &replayed,
+    ];
+    assert_secret_refused(
+        &pm,
+        &args,
+        &cat,
+        &value,
+        "the token is for image \"localhost/bulwark-probe:other\", the container runs image \"localhost/bulwark-probe:test\"",
+    );
+}

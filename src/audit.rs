@@ -21,6 +21,7 @@ use serde_json::{json, Value};
 use crate::admission::preserved_fds::PreservedFd;
 use crate::admission::Violation;
 use crate::baseline::Change;
+use crate::identity::Agent;
 use crate::policy::input::Operation;
 use crate::policy::Outcome;
 
@@ -50,6 +51,7 @@ pub struct Entry {
     secrets: Vec<String>,
     preserved_fds: Vec<PreservedFd>,
     policy: Option<Outcome>,
+    agent: Value,
 }
 
 impl Entry {
@@ -65,6 +67,7 @@ impl Entry {
             secrets: Vec::new(),
             preserved_fds: Vec::new(),
             policy: None,
+            agent: Value::Null,
         }
     }
 
@@ -99,6 +102,12 @@ impl Entry {
         self.preserved_fds = fds.to_vec();
     }
 
+    /// The agent decided at create: its id, task, whether it is an identity, and the
+    /// verified token's jti and kid (never the token).
+    pub fn agent(&mut self, agent: &Agent) {
+        self.agent = json!(agent);
+    }
+
     pub fn policy(&mut self, outcome: Outcome) {
         self.policy = Some(outcome);
     }
@@ -120,6 +129,7 @@ impl Entry {
             "reason": refusal,
             "container": self.context,
             "image": self.image,
+            "agent": self.agent,
             "rules": self.violations,
             "baseline_changes": self.changes,
             "secrets": self.secrets,

@@ -110,6 +110,9 @@ pub enum Command {
     /// Manage bulwark's AppArmor profile
     #[command(subcommand)]
     Apparmor(ApparmorCmd),
+    /// Make keys for and sign orchestrator agent tokens (bulwark.io/agent-token)
+    #[command(subcommand)]
+    Token(TokenCmd),
     /// Internal: runs a create-time hook with the caller's bundle in its state
     /// (crate::hooks); bulwark puts it in the hook lists libcontainer runs
     #[command(hide = true)]
@@ -125,6 +128,47 @@ pub struct HookState {
     /// The hook's argv, arg0 first
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
     pub argv: Vec<OsString>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCmd {
+    /// Write an Ed25519 key pair: PREFIX.key (private, PKCS#8 PEM, mode 0600) and
+    /// PREFIX.pub (public, PEM) for identity.public_keys; the key id is PREFIX's file name
+    Keygen {
+        /// Path and name of the two files, without extension (e.g. /etc/bulwark/keys/orch-2026)
+        prefix: PathBuf,
+    },
+    /// Print an agent token signed with a private key
+    Sign(TokenSign),
+}
+
+#[derive(Args, Debug)]
+pub struct TokenSign {
+    /// The private key (PKCS#8 PEM, from `token keygen` or `openssl genpkey -algorithm ed25519`)
+    #[arg(long)]
+    pub key: PathBuf,
+    /// Key id in the token's header (default: the key file's name without .key)
+    #[arg(long)]
+    pub kid: Option<String>,
+    #[arg(long)]
+    pub agent: String,
+    #[arg(long)]
+    pub task: String,
+    /// The image the container may run (tag, or digest to pin content)
+    #[arg(long)]
+    pub image: String,
+    /// A secret the container may receive (repeat for several)
+    #[arg(long = "secret")]
+    pub secrets: Vec<String>,
+    /// Lifetime: seconds, or a number with s, m or h
+    #[arg(long, default_value = "10m")]
+    pub ttl: String,
+    /// Token id for revocation (default: 128 random bits, hex)
+    #[arg(long)]
+    pub jti: Option<String>,
+    /// Issue time in seconds since the epoch (default: now)
+    #[arg(long)]
+    pub issued_at: Option<i64>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -399,6 +399,7 @@ mod tests {
                 container: serde_json::json!({"id": "c1", "engine": "podman"}),
                 image: serde_json::Value::Null,
                 seccomp_profile: "default".into(),
+                agent: None,
             },
             claimed_cgroup: Some("/sys/fs/cgroup/devices/bulwark/c2".into()),
             claimed_cgroup_inode: Some(4242),

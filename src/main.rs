@@ -97,6 +97,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Validate(args) => commands::validate::validate(root, args),
         Command::Doctor(args) => commands::doctor::doctor(root, args),
         Command::Apparmor(cmd) => commands::apparmor::apparmor(cmd).map(|()| 0),
+        Command::Token(cmd) => commands::token::token(cmd).map(|()| 0),
         Command::HookState(args) => {
             Err(bulwark::hooks::exec_with_state_bundle(&args.bundle, &args.path, &args.argv).into())
         }

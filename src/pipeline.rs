@@ -28,6 +28,7 @@ use crate::bounded_read::{read_path_bounded, BoundedReadError};
 use crate::config::{AdmissionConfig, SecretsConfig};
 use crate::engine::binding::{self, Binding, Evidence, Sandboxes};
 use crate::engine::Engine;
+use crate::image_identity::Identity;
 use crate::namespace_paths;
 use crate::policy::input::PolicyContext;
 use crate::scratch;
@@ -140,6 +141,9 @@ pub struct Effective {
     pub spec: Spec,
     pub changes: Vec<Change>,
     pub context: PolicyContext,
+    /// The image the container runs, as admission identified it (crate::identity holds
+    /// an agent token's image against it).
+    pub image: Identity,
     pub secrets: Delivery,
     /// The tmpfs mounts whose image contents create copies up (crate::scratch).
     pub scratch: scratch::Plan,
@@ -158,6 +162,7 @@ pub struct Admitted {
     /// Limits filled in for a CRI sandbox, as baseline changes.
     pub changes: Vec<Change>,
     pub context: PolicyContext,
+    pub image: Identity,
     /// The engine the spec claims, and the claim held (crate::engine::binding).
     pub engine: Engine,
     pub binding: Binding,
@@ -189,6 +194,7 @@ pub fn effective_spec_of(
     let Admitted {
         mut changes,
         context,
+        image,
         engine,
         binding,
     } = admit_document(
@@ -241,6 +247,7 @@ pub fn effective_spec_of(
         spec,
         changes,
         context,
+        image,
         secrets,
         scratch,
         binds,
@@ -366,6 +373,7 @@ pub fn admit_document(
     Ok(Admitted {
         changes,
         context,
+        image: input.image().clone(),
         engine,
         binding,
     })

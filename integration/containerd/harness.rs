@@ -330,6 +330,9 @@ disabled_plugins = [
 [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.{handler}]
   runtime_type = "io.containerd.runc.v2"
   base_runtime_spec = "{base_spec}"
+  # The orchestrator's signed agent token (crate::identity) is the one bulwark.io/
+  # annotation a pod author may pass on: they can copy a token, never forge one.
+  pod_annotations = ["bulwark.io/agent-token"]
 
 [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.{handler}.options]
   BinaryName = "{wrapper}"

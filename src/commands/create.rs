@@ -9,6 +9,7 @@ use libcontainer::syscall::syscall::SyscallType;
 use super::{decision, remove_container_after};
 use crate::admission::{self, Refused, Violation};
 use crate::atomic_file;
+use crate::audit::Entry;
 use crate::baseline::{Baseline, Change, HostSupport};
 use crate::binds;
 use crate::cgroups::{self, CgroupPath};
@@ -18,10 +19,12 @@ use crate::engine::binding;
 use crate::executor::HardenedExecutor;
 use crate::failpoint;
 use crate::hooks;
+use crate::identity::{self, Agent};
+use crate::image_identity::Identity;
 use crate::layout::{ContainerId, ContainerRecord, StateRoot};
 use crate::namespace_paths;
 use crate::pipeline::{self, Effective, PipelineInput, SpecError};
-use crate::policy::input::{Operation, Subject};
+use crate::policy::input::{Operation, PolicyContext, Subject};
 use crate::sandboxes::StateRootSandboxes;
 use crate::seccomp_profiles;
 
@@ -98,6 +101,7 @@ fn build(
         mut spec,
         changes,
         mut context,
+        image,
         secrets,
         scratch,
         binds,
@@ -122,6 +126,16 @@ fn build(
     let profile = baseline.seccomp_profile(&spec)?;
     audit.seccomp_profile_digest(seccomp_profiles::digest(profile));
     context.seccomp_profile = profile.as_str().to_owned();
+    let agent = establish_agent(
+        &config,
+        &mut audit,
+        &spec,
+        &context,
+        &image,
+        &secrets.names(),
+    )?;
+    context.agent = Some(agent);
+    identity::withhold_token(&mut spec);
     let process = spec.process().as_ref().ok_or(SpecError::NoProcess)?;
     decision::decide(
         &config,
@@ -231,6 +245,36 @@ fn build(
     }
     failpoint::hit(failpoint::AFTER_LIBCONTAINER);
     Ok(container)
+}
+
+/// The container's agent (crate::identity), before the policy is asked: a token that
+/// does not verify, or does not bind this container, is refused and recorded as such.
+fn establish_agent(
+    config: &LoadedConfig,
+    audit: &mut Entry,
+    spec: &Spec,
+    context: &PolicyContext,
+    image: &Identity,
+    secrets: &[String],
+) -> Result<Agent> {
+    let annotations = spec.annotations().clone().unwrap_or_default();
+    let request = identity::Request {
+        annotations: &annotations,
+        engine: context.engine(),
+        sandbox: context.container["type"] == "sandbox",
+        image,
+        secrets,
+    };
+    identity::establish(
+        &request,
+        &config.config.identity,
+        &config.config.policy.trusted_agent_engines,
+    )
+    .map_err(|violation| {
+        let violations = vec![violation];
+        audit.violations(&violations);
+        decision::refused_before_policy(config, audit, Refused(violations).into())
+    })
 }
 
 /// A CRI sandbox's pod uid was checked against the live sandboxes at admission

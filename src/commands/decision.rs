@@ -7,6 +7,7 @@ use anyhow::Result;
 use crate::admission::{preserved_fds, Refused};
 use crate::audit::{Digests, Entry};
 use crate::config::{LoadedConfig, SeccompProfileName};
+use crate::identity;
 use crate::policy::input::{self, Operation, PolicyContext, Subject};
 use crate::policy::{self};
 use crate::seccomp_profiles;
@@ -76,6 +77,19 @@ pub(super) fn admit_preserved_fds(
 /// Asks the policy engine about `subject`, records the decision, and refuses if it
 /// says no (or cannot say).
 pub(super) fn decide(config: &LoadedConfig, mut audit: Entry, subject: &Subject) -> Result<()> {
+    let agent = subject.context.agent.as_ref();
+    if let Some(agent) = agent {
+        audit.agent(agent);
+    }
+    if let Err(violation) = identity::still_valid(agent, &config.config.identity) {
+        let violations = vec![violation];
+        audit.violations(&violations);
+        return Err(refused_before_policy(
+            config,
+            &audit,
+            Refused(violations).into(),
+        ));
+    }
     let policy = &config.config.policy;
     let outcome = policy::decide(
         policy,

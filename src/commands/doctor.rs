@@ -16,7 +16,10 @@ use super::features::AppArmorState;
 use super::state::StateView;
 use crate::cgroups::{self, CgroupPath};
 use crate::cli::{Doctor, LogFormat};
-use crate::config::{LoadedConfig, OnUnavailable, PolicyBackend, SeccompProfileName};
+use crate::config::{
+    IdentityConfig, LoadedConfig, OnUnavailable, PolicyBackend, SeccompProfileName,
+};
+use crate::identity::keys;
 use crate::layout::{ContainerRecord, StateRoot};
 use crate::pipeline::DEFAULT_CGROUP_PARENT;
 use crate::policy::{opa, PolicySet};
@@ -105,8 +108,78 @@ fn run_checks() -> Vec<Check> {
             ),
         });
     }
+    if let Some(identity) = identity(&config.config.identity) {
+        checks.push(identity);
+    }
     checks.push(audit_log(&config));
     checks
+}
+
+/// The agent token keys and the revocation list (crate::identity): readable, parsed,
+/// and writable by root alone (whoever can add a key or empty the list names agents).
+/// Nothing to check on a host that configures no tokens.
+fn identity(config: &IdentityConfig) -> Option<Check> {
+    if config.public_keys.is_empty() && config.revoked.is_none() {
+        return config.require_token.then(|| {
+            check(
+                "identity",
+                false,
+                false,
+                "identity.require_token without identity.public_keys: no agent can be named".into(),
+            )
+        });
+    }
+    let mut problems = Vec::new();
+    let mut kids = Vec::new();
+    if let Err(e) = keys::load(&config.public_keys) {
+        problems.push(e.to_string());
+    }
+    for path in &config.public_keys {
+        kids.push(keys::kid_of(path));
+        problems.extend(root_only(path));
+    }
+    if let Some(list) = &config.revoked {
+        match keys::read_text(list) {
+            Ok(_) => problems.extend(root_only(list)),
+            Err(e) => problems.push(format!("identity.revoked: {e}; every token is refused")),
+        }
+    }
+    Some(if problems.is_empty() {
+        check(
+            "identity",
+            true,
+            true,
+            format!(
+                "token keys {} parse; revocation list {}",
+                kids.join(", "),
+                config
+                    .revoked
+                    .as_ref()
+                    .map_or("not configured".to_owned(), |p| p.display().to_string())
+            ),
+        )
+    } else {
+        check("identity", false, true, problems.join("; "))
+    })
+}
+
+/// Why `path` is not a file only root can change, if it is not.
+fn root_only(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    match fs::metadata(path) {
+        Ok(meta) if meta.uid() != 0 => Some(format!(
+            "{} is owned by uid {}, not root",
+            path.display(),
+            meta.uid()
+        )),
+        Ok(meta) if meta.mode() & 0o022 != 0 => Some(format!(
+            "{} is writable by group or others (mode {:o})",
+            path.display(),
+            meta.mode() & 0o7777
+        )),
+        Ok(_) => None,
+        Err(e) => Some(format!("{}: {e}", path.display())),
+    }
 }
 
 fn check(name: &'static str, ok: bool, required: bool, detail: String) -> Check {

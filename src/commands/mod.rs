@@ -27,6 +27,7 @@ pub mod run;
 pub mod spec;
 pub mod start;
 pub mod state;
+pub mod token;
 pub mod update;
 pub mod validate;
 

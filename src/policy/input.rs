@@ -8,13 +8,10 @@ use serde_json::{json, Value};
 
 use crate::config::EngineName;
 use crate::engine::Engine;
+use crate::identity::{self, Agent, AGENT_ANNOTATION, TASK_ANNOTATION};
 use crate::image_identity::{Identity, Source};
 
 pub const VERSION: &str = "bulwark.io/v1";
-/// Annotations that name the agent and its task. Any caller can write them; whether the
-/// agent is an identity or a claim depends on the engine (`agent.trusted`).
-pub const AGENT_ANNOTATION: &str = "bulwark.io/agent";
-pub const TASK_ANNOTATION: &str = "bulwark.io/task";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -32,6 +29,10 @@ pub struct PolicyContext {
     pub image: Value,
     /// The seccomp profile the baseline chose (set once the baseline has run).
     pub seccomp_profile: String,
+    /// The agent create established (crate::identity); None in a record written before
+    /// agents were kept, whose agent is read from its annotations again.
+    #[serde(default)]
+    pub agent: Option<Agent>,
 }
 
 impl PolicyContext {
@@ -71,6 +72,7 @@ impl PolicyContext {
             container,
             image,
             seccomp_profile: String::new(),
+            agent: None,
         }
     }
 
@@ -110,24 +112,29 @@ pub struct Subject<'a> {
     pub secrets: &'a [String],
 }
 
-/// The input for `subject`. `trusted_agent_engines` (host config) decides whether the
-/// agent annotation is an identity (`agent.trusted`): only an engine whose caller alone
-/// writes the spec's annotations can vouch for it. Podman users (`--annotation`) and pod
-/// authors (allowlisted pod annotations) write the annotation of their own workload, so
-/// from them it is a claim, which the policy lets narrow but never widen (issue #15).
+/// The input for `subject`. The agent is the one create established (a verified token's,
+/// or an annotation: crate::identity). A record without one (written before agents were
+/// kept) has its annotation read again: an identity only from an engine in
+/// `trusted_agent_engines` (host config), whose caller alone writes the spec's
+/// annotations; from a Podman user or pod author a claim, which the policy lets narrow
+/// but never widen (issue #15).
 pub fn build(subject: &Subject, trusted_agent_engines: &[EngineName]) -> Value {
     let spec = subject.spec;
+    // The token annotation is withheld from the spec once create verified it
+    // (identity::withhold_token): the policy gets its verified claims as `agent`.
     let annotations = spec.annotations().clone().unwrap_or_default();
-    let id = annotations.get(AGENT_ANNOTATION);
-    let trusted = id.is_some()
-        && subject
-            .context
-            .engine()
-            .is_some_and(|engine| trusted_agent_engines.contains(&engine));
+    let agent = subject.context.agent.clone().unwrap_or_else(|| {
+        identity::unverified(
+            annotations.get(AGENT_ANNOTATION).cloned(),
+            annotations.get(TASK_ANNOTATION).cloned(),
+            subject.context.engine(),
+            trusted_agent_engines,
+        )
+    });
     let agent = json!({
-        "id": id,
-        "task": annotations.get(TASK_ANNOTATION),
-        "trusted": trusted,
+        "id": agent.id,
+        "task": agent.task,
+        "trusted": agent.trusted,
     });
     json!({
         "version": VERSION,
@@ -273,6 +280,38 @@ mod tests {
         assert_eq!(
             agent(&Engine::Other, &[], &default),
             json!({"id": null, "task": null, "trusted": false})
+        );
+    }
+
+    #[test]
+    fn the_verified_agent_is_sent_not_the_annotations_claim() {
+        let mut context =
+            PolicyContext::new("c1", &Engine::Podman, &Identity::Unknown(String::new()));
+        context.agent = Some(Agent {
+            id: Some("research-agent".into()),
+            task: Some("t".into()),
+            trusted: true,
+            token: None,
+        });
+        let mut spec = Spec::default();
+        spec.set_annotations(Some(HashMap::from([(
+            AGENT_ANNOTATION.to_owned(),
+            "build-agent".to_owned(),
+        )])));
+        let process = spec.process().clone().unwrap();
+        let input = build(
+            &Subject {
+                operation: Operation::Create,
+                context: &context,
+                spec: &spec,
+                process: &process,
+                secrets: &[],
+            },
+            &[],
+        );
+        assert_eq!(
+            input["agent"],
+            json!({"id": "research-agent", "task": "t", "trusted": true})
         );
     }
 
