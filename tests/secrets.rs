@@ -210,30 +210,30 @@ fn sources_outside_the_allowed_directories_links_and_special_files_are_refused()
     let rt = Runtime::with_config(&sources.config("max_bytes = 64\n"));
     let mut bundle = Bundle::new(&["/probe", "report"]);
 
-    with_secrets(&mut bundle, json!({"x": outside}));
+    with_secrets(&mut bundle, json!({"outside": outside}));
     assert_refused(&rt, &bundle, "not a file under secrets.source_dirs", &value);
     let climbing = sources
         .path()
         .join("..")
         .join(other.path().file_name().unwrap())
         .join("outside");
-    with_secrets(&mut bundle, json!({"x": climbing}));
+    with_secrets(&mut bundle, json!({"outside": climbing}));
     assert_refused(&rt, &bundle, "not a file under secrets.source_dirs", &value);
 
     symlink(&good, sources.path().join("link")).unwrap();
-    with_secrets(&mut bundle, json!({"x": sources.path().join("link")}));
+    with_secrets(&mut bundle, json!({"link": sources.path().join("link")}));
     assert_refused(&rt, &bundle, "has a symbolic link in its path", &value);
     fs::create_dir(sources.path().join("real")).unwrap();
     fs::write(sources.path().join("real/file"), &value).unwrap();
     symlink("real", sources.path().join("dirlink")).unwrap();
     with_secrets(
         &mut bundle,
-        json!({"x": sources.path().join("dirlink/file")}),
+        json!({"file": sources.path().join("dirlink/file")}),
     );
     assert_refused(&rt, &bundle, "has a symbolic link in its path", &value);
 
     nix::unistd::mkfifo(&sources.path().join("fifo"), nix::sys::stat::Mode::S_IRUSR).unwrap();
-    with_secrets(&mut bundle, json!({"x": sources.path().join("fifo")}));
+    with_secrets(&mut bundle, json!({"fifo": sources.path().join("fifo")}));
     assert_refused(&rt, &bundle, "is a FIFO, not a regular file", &value);
     let device = sources.path().join("null");
     nix::sys::stat::mknod(
@@ -243,13 +243,13 @@ fn sources_outside_the_allowed_directories_links_and_special_files_are_refused()
         nix::sys::stat::makedev(1, 3),
     )
     .unwrap();
-    with_secrets(&mut bundle, json!({ "x": device }));
+    with_secrets(&mut bundle, json!({ "null": device }));
     assert_refused(&rt, &bundle, "is a device, not a regular file", &value);
-    with_secrets(&mut bundle, json!({"x": "/dev/null"}));
+    with_secrets(&mut bundle, json!({"null": "/dev/null"}));
     assert_refused(&rt, &bundle, "not a file under secrets.source_dirs", &value);
 
     fs::write(sources.path().join("big"), vec![b'x'; 65]).unwrap();
-    with_secrets(&mut bundle, json!({"x": sources.path().join("big")}));
+    with_secrets(&mut bundle, json!({"big": sources.path().join("big")}));
     assert_refused(
         &rt,
         &bundle,
@@ -260,7 +260,7 @@ fn sources_outside_the_allowed_directories_links_and_special_files_are_refused()
     // A good secret next to a bad one: nothing is delivered.
     with_secrets(
         &mut bundle,
-        json!({"a": good, "b": sources.path().join("big")}),
+        json!({"good": good, "big": sources.path().join("big")}),
     );
     assert_refused(&rt, &bundle, "at most secrets.max_bytes", &value);
 
@@ -270,6 +270,35 @@ fn sources_outside_the_allowed_directories_links_and_special_files_are_refused()
     }
     with_secrets(&mut bundle, json!(["not", "an", "object"]));
     assert_refused(&rt, &bundle, "must be a JSON object", &value);
+}
+
+/// Issue #21 item 1 for `bulwark.io/secrets`: the policy decides on the secret's name,
+/// so the name must be the source's own. research-agent is granted openai-api-key (the
+/// shipped data), not signing-key; mapping the granted name to signing-key's file was
+/// admitted before and the container read signing-key's value. Now refused naming both,
+/// while the granted secret from its own file is read.
+#[test]
+fn a_secret_is_delivered_only_under_its_sources_name() {
+    let sources = Sources::new();
+    let (granted, granted_value) = sources.add("openai-api-key");
+    let (other, other_value) = sources.add("signing-key");
+    let rt = Runtime::with_config(&sources.shipped_policy_config(""));
+    let mut bundle = Bundle::new(&["/probe", "cat", "/run/secrets/openai-api-key"]);
+    bundle.set("/annotations/bulwark.io~1agent", json!("research-agent"));
+
+    with_secrets(&mut bundle, json!({ "openai-api-key": other }));
+    assert_refused(
+        &rt,
+        &bundle,
+        "secrets: \"openai-api-key\" would be delivered from",
+        &other_value,
+    );
+    let stderr = rt.fails(&["create", "--bundle", bundle.path_str(), &unique_id("alias")]);
+    assert!(stderr.contains("signing-key"), "{stderr}");
+
+    with_secrets(&mut bundle, json!({ "openai-api-key": granted }));
+    let out = rt.ok(&["run", "--bundle", bundle.path_str(), &unique_id("own")]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), granted_value);
 }
 
 #[test]

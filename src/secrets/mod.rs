@@ -75,6 +75,16 @@ pub enum SecretsError {
          not \".\" or \"..\""
     )]
     InvalidName { name: String },
+    #[error(
+        "secrets: {name:?} would be delivered from {}, the secret {file:?}: a secret is \
+         delivered under its source's own name, the one the policy decides on (name it {file:?})",
+        from.display()
+    )]
+    SourceName {
+        name: String,
+        from: PathBuf,
+        file: String,
+    },
     #[error("secrets: {name:?} is delivered twice")]
     Duplicate { name: String },
     #[error("secrets: {count} secrets; at most secrets.max_count = {max}")]
@@ -199,6 +209,17 @@ pub fn plan(
         if !valid_name(&secret.name) {
             return Err(SecretsError::InvalidName {
                 name: secret.name.clone(),
+            });
+        }
+        // Issue #21 item 1: the policy grants names; a name mapped to another secret's
+        // file would deliver a secret the policy never saw. (Podman's binds are named
+        // after the secret already: PodmanAlias.)
+        let file = secret.source.file_name().map(|f| f.to_string_lossy());
+        if file.as_deref() != Some(secret.name.as_str()) {
+            return Err(SecretsError::SourceName {
+                name: secret.name.clone(),
+                from: secret.source.clone(),
+                file: file.unwrap_or_default().into_owned(),
             });
         }
         if secrets[..index].iter().any(|s| s.name == secret.name) {
@@ -668,9 +689,29 @@ mod tests {
     }
 
     #[test]
+    fn an_annotation_secret_is_named_after_its_source() {
+        let rootfs = tempfile::tempdir().unwrap();
+        let config = SecretsConfig {
+            source_dirs: vec!["/srv/secrets".into()],
+            ..Default::default()
+        };
+        let annotations = json!({ANNOTATION: r#"{"openai-api-key": "/srv/secrets/signing-key"}"#});
+        let mut spec = spec(rootfs.path(), json!([]), annotations);
+        let Err(SecretsError::SourceName { name, file, .. }) =
+            plan_with(&mut spec, Engine::Other, &config)
+        else {
+            panic!("a secret named after another file must be refused");
+        };
+        assert_eq!(
+            (name.as_str(), file.as_str()),
+            ("openai-api-key", "signing-key")
+        );
+    }
+
+    #[test]
     fn file_env_is_injected_on_request_and_a_mount_below_the_target_conflicts() {
         let rootfs = tempfile::tempdir().unwrap();
-        let annotations = json!({ANNOTATION: r#"{"token": "/srv/secrets/t"}"#});
+        let annotations = json!({ANNOTATION: r#"{"token": "/srv/secrets/token"}"#});
         let config = SecretsConfig {
             source_dirs: vec!["/srv/secrets".into()],
             inject_file_env: true,
