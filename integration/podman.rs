@@ -10,6 +10,8 @@
 mod common;
 #[path = "podman/harness.rs"]
 mod harness;
+#[path = "podman/pods.rs"]
+mod pods;
 #[path = "podman/scratch.rs"]
 mod scratch;
 #[path = "stragglers.rs"]

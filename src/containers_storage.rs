@@ -290,6 +290,16 @@ fn container_stores(spec: &Value, id: &str) -> Vec<PathBuf> {
 /// Parses a store file that root owns and only root may change, as may its directory:
 /// anyone else able to write it could name any image.
 fn read_trusted<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, StorageError> {
+    let bytes = read_trusted_bytes(path, MAX_STORE_BYTES)?;
+    serde_json::from_slice(&bytes).map_err(|source| StorageError::Parse {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// The bytes of a file that root owns and only root may change, as may its directory
+/// (containers/storage's and libpod's records), at most `max` of them.
+pub fn read_trusted_bytes(path: &Path, max: u64) -> Result<Vec<u8>, StorageError> {
     let untrusted = |reason| StorageError::Untrusted {
         path: path.to_owned(),
         reason,
@@ -318,11 +328,7 @@ fn read_trusted<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Storag
             "it is not a root-owned regular file, or is group/world-writable",
         ));
     }
-    let bytes = read_bounded(file, MAX_STORE_BYTES).map_err(read_err)?;
-    serde_json::from_slice(&bytes).map_err(|source| StorageError::Parse {
-        path: path.to_owned(),
-        source,
-    })
+    read_bounded(file, max).map_err(read_err)
 }
 
 #[cfg(test)]

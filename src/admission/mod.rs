@@ -38,7 +38,7 @@ use crate::engine::Engine;
 use crate::image_identity::{self, Identity};
 
 pub use engine_identity::IDENTITY as ENGINE_IDENTITY;
-pub use mounts::{admit_bind_source, HOST_PATH};
+pub use mounts::{admit_bind_source, Bind, HOST_PATH};
 pub use namespaces::HOST as HOST_NAMESPACE;
 pub use resources::fill_sandbox_limits;
 
