@@ -195,3 +195,108 @@ impl<'a> Bucket<'a> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PAGE: usize = 4096;
+
+    /// A leaf page (or an inline bucket's page) holding `entries`: (key, value, is a
+    /// bucket), keys sorted.
+    fn leaf(id: u64, entries: &[(&[u8], Vec<u8>, bool)]) -> Vec<u8> {
+        let mut page = Vec::new();
+        page.extend_from_slice(&id.to_le_bytes());
+        page.extend_from_slice(&LEAF.to_le_bytes());
+        page.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+        page.extend_from_slice(&0u32.to_le_bytes());
+        let mut data = Vec::new();
+        for (i, (key, value, bucket)) in entries.iter().enumerate() {
+            let pos = (entries.len() - i) * ELEMENT + data.len();
+            page.extend_from_slice(&u32::from(*bucket).to_le_bytes());
+            page.extend_from_slice(&(pos as u32).to_le_bytes());
+            page.extend_from_slice(&(key.len() as u32).to_le_bytes());
+            page.extend_from_slice(&(value.len() as u32).to_le_bytes());
+            data.extend_from_slice(key);
+            data.extend_from_slice(value);
+        }
+        page.extend_from_slice(&data);
+        page
+    }
+
+    /// An inline bucket's value: root 0, sequence 0, its page.
+    fn inline(entries: &[(&[u8], Vec<u8>, bool)]) -> Vec<u8> {
+        let mut value = vec![0; 16];
+        value.extend(leaf(0, entries));
+        value
+    }
+
+    fn meta(id: u64, txid: u64, root: u64) -> Vec<u8> {
+        let mut page = Vec::new();
+        page.extend_from_slice(&id.to_le_bytes());
+        page.extend_from_slice(&0x04u16.to_le_bytes());
+        page.extend_from_slice(&[0; 6]);
+        let mut meta = Vec::new();
+        for word in [MAGIC, VERSION, PAGE as u32, 0] {
+            meta.extend_from_slice(&word.to_le_bytes());
+        }
+        for word in [root, 0, 2, 4, txid] {
+            meta.extend_from_slice(&word.to_le_bytes());
+        }
+        let checksum = fnv1a64(&meta);
+        meta.extend_from_slice(&checksum.to_le_bytes());
+        page.extend(meta);
+        page
+    }
+
+    /// Two metas (the second, newer, names page 3), page 2 an old root, page 3 the
+    /// root holding bucket `ctr` > `c1` > `config`.
+    fn db() -> Vec<u8> {
+        let c1 = inline(&[(b"config", br#"{"pause":true}"#.to_vec(), false)]);
+        let ctr = inline(&[(b"c1", c1, true)]);
+        let mut file = vec![0; 4 * PAGE];
+        for (id, page) in [
+            (0, meta(0, 1, 2)),
+            (1, meta(1, 2, 3)),
+            (2, leaf(2, &[(b"old", b"x".to_vec(), false)])),
+            (
+                3,
+                leaf(3, &[(b"ctr", ctr, true), (b"pod", inline(&[]), true)]),
+            ),
+        ] {
+            file[id * PAGE..id * PAGE + page.len()].copy_from_slice(&page);
+        }
+        file
+    }
+
+    #[test]
+    fn nested_inline_buckets_are_found_from_the_newest_meta() {
+        let db = Db::parse(db()).unwrap();
+        let ctr = db.root().bucket(b"ctr").unwrap().unwrap();
+        let c1 = ctr.bucket(b"c1").unwrap().unwrap();
+        assert_eq!(
+            c1.value(b"config").unwrap(),
+            Some(&br#"{"pause":true}"#[..])
+        );
+        assert!(c1.value(b"state").unwrap().is_none());
+        assert!(ctr.bucket(b"c2").unwrap().is_none());
+        assert!(db.root().value(b"old").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_torn_meta_falls_back_and_garbage_is_an_error() {
+        let mut file = db();
+        // The newer meta's txid changes under its checksum: the older one is current.
+        file[PAGE + HEADER + 48] ^= 0xff;
+        let db = Db::parse(file).unwrap();
+        assert!(db.root().value(b"old").unwrap().is_some());
+        assert!(matches!(
+            Db::parse(vec![0; 2 * PAGE]),
+            Err(BoltError::NoMeta)
+        ));
+        let mut pointing_out = self::db();
+        pointing_out[3 * PAGE + 8] = 0x01; // the root leaf claims to be a branch
+        let db = Db::parse(pointing_out).unwrap();
+        assert!(db.root().get(b"ctr").is_err());
+    }
+}
