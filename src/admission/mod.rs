@@ -13,6 +13,7 @@ mod engine_identity;
 mod images;
 mod mounts;
 mod namespaces;
+mod podman_binds;
 pub mod preserved_fds;
 mod privileged;
 mod process;
