@@ -10,6 +10,8 @@
 mod common;
 #[path = "podman/harness.rs"]
 mod harness;
+#[path = "podman/images.rs"]
+mod images;
 #[path = "podman/pods.rs"]
 mod pods;
 #[path = "podman/scratch.rs"]
@@ -595,6 +597,36 @@ fn podman_secret_mounted_under_another_secrets_name_is_refused() {
     let own_name = [&["--rm"][..], &AGENT_SECRET[..]].concat();
     let out = pm.run_expect(&own_name, &cat, 0);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "podman-alias-granted");
+}
+
+/// Issue #21 item 2: `--secret signing-key,type=env,target=BUILD_INFO` puts the stored
+/// value into the environment under a neutral name, which no name or shape heuristic
+/// sees; it ran (`"secrets": []`, the value in `env`). bulwark compares environment
+/// values with Podman's secret store by digest: refused by `env.secret` naming the
+/// variable and the secret, never the value, and nothing left mounted. The same value
+/// given with `--env` is the same secret; another value runs.
+#[test]
+fn podman_secret_delivered_as_an_environment_variable_is_refused() {
+    let pm = Podman::new();
+    let value = format!("podman-env-s3cr3t-{}", std::process::id());
+    pm.secret_create("signing-key", &value);
+    let reason = "[env.secret] process.env[";
+    let named = "BUILD_INFO (value withheld; it is the value of Podman secret \"signing-key\")";
+    for args in [
+        ["--rm", "--secret", "signing-key,type=env,target=BUILD_INFO"],
+        ["--rm", "--env", &format!("BUILD_INFO={value}")],
+    ] {
+        assert_secret_refused(&pm, &args, &["env"], &value, reason);
+        let out = pm.run_expect(&args, &["env"], 126);
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(named),
+            "{}",
+            pm.describe(&args, &out)
+        );
+    }
+    let other = ["--rm", "--env", "BUILD_INFO=release-42"];
+    let out = pm.run_expect(&other, &["env"], 0);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("BUILD_INFO=release-42"));
 }
 
 // ---------------------------------------------------------------------------

@@ -16,7 +16,8 @@ base_input := {
 	"annotations": {"bulwark.io/agent": "research-agent"},
 	"image": {
 		"reference": "localhost/bulwark-probe:latest", "registry": "localhost",
-		"repository": "bulwark-probe", "tag": "latest", "digest": null, "source": "orchestrator-annotation",
+		"repository": "bulwark-probe", "tag": "latest", "digest": null, "content": [],
+		"source": "orchestrator-annotation",
 	},
 	"process": {
 		"uid": 65532, "gid": 65532, "args": ["/probe"], "env_names": ["PATH"], "cwd": "/",
@@ -124,6 +125,7 @@ test_image_fields_checked if {
 	inp := object.union(object.remove(base_input, ["image"]), {"image": {"reference": "x"}})
 	r := decision.reasons with input as inp
 	r == [
+		"input field image.content is missing or not an array of strings",
 		"input field image.digest is missing or not a string or null",
 		"input field image.registry is missing or not a string",
 		"input field image.repository is missing or not a string",

@@ -137,19 +137,33 @@ describe_list(list) := "none" if count(list) == 0
 
 # ---- images ------------------------------------------------------------------------
 # An allowed entry is an image name (registry/repository: any tag or digest), a name
-# ending in "/" (every image under that registry or namespace), or a full reference
-# pinned to a tag or digest. Plain string prefixes are not used: "localhost/probe" must
-# not admit "localhost/probe-evil".
+# ending in "/" (every image under that registry or namespace), a full reference pinned
+# to a tag, an image id or manifest digest ("sha256:…": that content under any name), or
+# a name pinned to one ("name@sha256:…": that content under that name). Digests are
+# compared with image.content, the digests bulwark established from the engine's own
+# records (containers/storage's image id and manifest digests): a local tag can give any
+# image an approved name, never its content. Plain string prefixes are not used:
+# "localhost/probe" must not admit "localhost/probe-evil".
 
 image_name(img) := concat("/", [img.registry, img.repository])
 
 image_matches(img, entry) if image_name(img) == entry
 
-image_matches(img, entry) if img.reference == entry
+image_matches(img, entry) if {
+	img.reference == entry
+	not contains(entry, "@")
+}
 
 image_matches(img, entry) if {
-	is_string(img.digest)
-	concat("@", [image_name(img), img.digest]) == entry
+	startswith(entry, "sha256:")
+	entry in img.content
+}
+
+image_matches(img, entry) if {
+	parts := split(entry, "@")
+	count(parts) == 2
+	parts[0] == image_name(img)
+	parts[1] in img.content
 }
 
 image_matches(img, entry) if {

@@ -34,6 +34,7 @@ image_fields := [
 	{"path": ["image", "registry"], "kind": "string"},
 	{"path": ["image", "repository"], "kind": "string"},
 	{"path": ["image", "digest"], "kind": "string|null"},
+	{"path": ["image", "content"], "kind": "string[]"},
 ]
 
 valid(kind, v) if {

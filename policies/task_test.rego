@@ -17,9 +17,17 @@ claimed_by_podman(agent) := object.union(base_input, {
 
 with_process(inp, fields) := object.union(inp, {"process": object.union(inp.process, fields)})
 
-with_image(inp, ref, registry, repository, tag, digest) := object.union(inp, {"image": {
+# The content is what a reference pinned by digest resolved to.
+with_image(inp, ref, registry, repository, tag, digest) := with_content(
+	inp, ref, registry, repository, tag, digest,
+	[d | some d in [digest]; d != null],
+)
+
+# An image whose content digests bulwark established (containers/storage: the image id
+# and manifest digests).
+with_content(inp, ref, registry, repository, tag, digest, content) := object.union(inp, {"image": {
 	"reference": ref, "registry": registry, "repository": repository,
-	"tag": tag, "digest": digest, "source": "containers-storage",
+	"tag": tag, "digest": digest, "content": content, "source": "containers-storage",
 }})
 
 # ---- agents ------------------------------------------------------------------------
@@ -172,6 +180,36 @@ test_image_pinned_digest if {
 	untagged := with_image(base_input, "localhost/bulwark-probe:v1", "localhost", "bulwark-probe", "v1", null)
 	decision.allow with input as tagged with data.bulwark_data.agents["research-agent"].images as pinned
 	decision.reasons == ["agent \"research-agent\" may not run image \"localhost/bulwark-probe:v1\" (allowed: localhost/bulwark-probe@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef)"] with input as untagged with data.bulwark_data.agents["research-agent"].images as pinned
+}
+
+# A local `podman tag` gives other content the approved name (issue #21 item 5): a
+# digest entry admits the content it names under any name (bare sha256:) or under its
+# name (name@sha256:), and never an image whose content is another, whatever the
+# reference says.
+test_image_approved_by_content if {
+	probe_id := "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+	manifest := "sha256:2222222222222222222222222222222222222222222222222222222222222222"
+	impostor_id := "sha256:3333333333333333333333333333333333333333333333333333333333333333"
+	probe := with_content(base_input, "localhost/bulwark-probe:v1", "localhost", "bulwark-probe", "v1", null, [probe_id, manifest])
+	renamed := with_content(base_input, "localhost/other:v1", "localhost", "other", "v1", null, [probe_id, manifest])
+	impostor := with_content(base_input, "localhost/bulwark-probe:evil", "localhost", "bulwark-probe", "evil", null, [impostor_id])
+	by_id := [probe_id]
+	by_name := [concat("@", ["localhost/bulwark-probe", manifest])]
+	decision.allow with input as probe with data.bulwark_data.agents["research-agent"].images as by_id
+	decision.allow with input as renamed with data.bulwark_data.agents["research-agent"].images as by_id
+	decision.allow with input as probe with data.bulwark_data.agents["research-agent"].images as by_name
+	not decision.allow with input as renamed with data.bulwark_data.agents["research-agent"].images as by_name
+	not decision.allow with input as impostor with data.bulwark_data.agents["research-agent"].images as by_id
+	not decision.allow with input as impostor with data.bulwark_data.agents["research-agent"].images as by_name
+}
+
+# A pinned reference whose digest is not among the content digests (an input no bulwark
+# writes) is not admitted by that digest.
+test_image_digest_entry_needs_the_content if {
+	digest := "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	claimed := with_content(base_input, concat("@", ["localhost/bulwark-probe", digest]), "localhost", "bulwark-probe", null, digest, [])
+	not decision.allow with input as claimed with data.bulwark_data.agents["research-agent"].images as [digest]
+	not decision.allow with input as claimed with data.bulwark_data.agents["research-agent"].images as [claimed.image.reference]
 }
 
 test_agent_without_images_runs_none if {

@@ -62,7 +62,7 @@ pub enum ConfigError {
     #[error("host config {path}: admission.resources.max_cpus must be a number of CPUs above 0 (like 4 or 0.5), not {max_cpus}")]
     MaxCpus { path: PathBuf, max_cpus: f64 },
     #[error(
-        "host config {path}: admission.images.approved entry {entry:?} is not a registry or repository prefix (like \"registry.example.com/agents\": no tag, digest or trailing slash)"
+        "host config {path}: admission.images.approved entry {entry:?} is neither a registry or repository prefix (like \"registry.example.com/agents\": no tag or trailing slash), an image id or manifest digest (sha256: and 64 lowercase hex digits) nor a name pinned to one (name@sha256:…)"
     )]
     ApprovedImage { path: PathBuf, entry: String },
     #[error("host config {path}: policy.decision_path {decision_path:?} must be rule names joined by '/' (like \"bulwark/decision\")")]
@@ -419,12 +419,15 @@ pub struct HooksConfig {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ImagesConfig {
-    /// Fully qualified registry or repository prefixes whose images may run, matched at
-    /// path-component boundaries: `registry.example.com`, `registry.example.com/agents`,
-    /// `docker.io/library/nginx`. Default none: every image is refused until the
-    /// operator names the ones it trusts.
+    /// The images that may run (image_approval): fully qualified registry or repository
+    /// prefixes matched at path-component boundaries (`registry.example.com/agents`,
+    /// `docker.io/library/nginx`), image ids or manifest digests (`sha256:…`: that
+    /// content under any name), or a name pinned to one (`name@sha256:…`). Default none:
+    /// every image is refused until the operator names the ones it trusts.
     pub approved: Vec<String>,
-    /// Refuse a reference that is not pinned by digest (`name@sha256:...`).
+    /// Only a digest entry of `approved` approves: the image's content (its id or a
+    /// manifest digest, from the engine's records) must be listed, since a local tag can
+    /// give any image an approved name.
     pub require_digest: bool,
     /// Refuse `:latest` (explicit or implied) unless a digest pins the image.
     pub refuse_latest: bool,
@@ -745,7 +748,7 @@ fn validate(config: &HostConfig, path: &Path) -> Result<(), ConfigError> {
         .images
         .approved
         .iter()
-        .find(|entry| !is_image_prefix(entry))
+        .find(|entry| crate::image_approval::Approval::parse(entry).is_none())
     {
         return Err(ConfigError::ApprovedImage {
             path: path.to_owned(),
@@ -880,26 +883,6 @@ pub fn is_plain_absolute(path: &Path) -> bool {
         && bytes
             .split(|b| *b == b'/')
             .all(|part| part != b"." && part != b"..")
-}
-
-/// A fully qualified `registry[:port][/path...]`: the registry is `localhost` or has a
-/// dot or a numeric port (the rule image references use to tell a registry from a
-/// Docker Hub name); no tag, digest, empty component or upper case.
-fn is_image_prefix(entry: &str) -> bool {
-    let mut components = entry.split('/');
-    let registry = components.next().unwrap_or_default();
-    let host_is_registry = match registry.split_once(':') {
-        Some((host, port)) => {
-            !host.is_empty() && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())
-        }
-        None => registry == "localhost" || registry.contains('.'),
-    };
-    host_is_registry
-        && !entry.contains('@')
-        && components.all(|c| !c.is_empty() && !c.contains(':'))
-        && !entry
-            .chars()
-            .any(|c| c.is_ascii_uppercase() || c.is_whitespace())
 }
 
 /// Digest of the configuration in force, defaults included, so two files that mean the

@@ -3,7 +3,11 @@
 //! Podman puts no image name into config.json. containers/storage keeps, per driver,
 //! `<graphroot>/<driver>-containers/containers.json` (records keyed by the container id
 //! the runtime receives, whose `metadata` holds `image-name`) and
-//! `<graphroot>/<driver>-images/images.json` (image id → names and manifest digest).
+//! `<graphroot>/<driver>-images/images.json` (image id → names and manifest digests).
+//! The image id (the digest of the image's config, which names its layers) and the
+//! manifest digests are the image's *content*: a local `podman tag` adds a name to an
+//! image and changes neither, so approval bound to them cannot be moved to other content
+//! by naming it.
 //! The graph root is found from the spec itself: the rootfs is
 //! `<graphroot>/<driver>/<layer>/merged` and Podman binds files from
 //! `<graphroot>/<driver>-containers/<id>/userdata/`. The files are trusted only when
@@ -39,6 +43,16 @@ pub enum StorageError {
         image_id: String,
         path: PathBuf,
     },
+    #[error(
+        "container {id} was created as {reference}, but image {image_id} in {path} has no manifest digest {digest}"
+    )]
+    OtherDigest {
+        id: String,
+        reference: String,
+        image_id: String,
+        digest: String,
+        path: PathBuf,
+    },
     #[error("{path} is not trusted: {reason}")]
     Untrusted { path: PathBuf, reason: &'static str },
     #[error("cannot read {path}: {source}")]
@@ -59,6 +73,9 @@ pub struct StoredImage {
     /// The reference Podman was asked for, or `<name>@<digest>` when the container was
     /// created from an image id (content-addressed, so pinned).
     pub reference: String,
+    /// The image's content digests: `sha256:<image id>` first, then every manifest
+    /// digest containers/storage recorded for it.
+    pub content: Vec<String>,
     /// The containers.json that holds the container.
     pub store: PathBuf,
 }
@@ -158,6 +175,26 @@ struct ImageRecord {
     names: Vec<String>,
     #[serde(default)]
     digest: Option<String>,
+    /// containers/storage keeps each manifest as big data `manifest-<digest>`.
+    #[serde(rename = "big-data-names", default)]
+    big_data_names: Vec<String>,
+}
+
+impl ImageRecord {
+    /// `sha256:<id>` and the manifest digests, without repeats.
+    fn content(&self) -> Vec<String> {
+        let mut content = vec![format!("sha256:{}", self.id)];
+        let manifests = self
+            .big_data_names
+            .iter()
+            .filter_map(|name| name.strip_prefix("manifest-"));
+        for digest in self.digest.as_deref().into_iter().chain(manifests) {
+            if !content.iter().any(|known| known == digest) {
+                content.push(digest.to_owned());
+            }
+        }
+        content
+    }
 }
 
 /// The image reference of Podman container `id`, whose spec is `spec`.
@@ -179,12 +216,27 @@ pub fn image_of(spec: &Value, id: &str) -> Result<StoredImage, StorageError> {
             .ok()
             .and_then(|m| m.image_name)
             .filter(|name| !is_image_id(name));
+        let image = image_record(store, id, &record.image)?;
         let reference = match image_name {
             Some(name) => name,
-            None => pinned_name(store, id, &record.image)?,
+            None => pinned_name(store, id, &image)?,
         };
+        let content = image.content();
+        // A reference pinned by digest must pin the image the rootfs is made from.
+        if let Some((_, digest)) = reference.rsplit_once('@') {
+            if !content.iter().any(|known| known == digest) {
+                return Err(StorageError::OtherDigest {
+                    id: id.to_owned(),
+                    reference: reference.clone(),
+                    image_id: image.id,
+                    digest: digest.to_owned(),
+                    path: images_store(store),
+                });
+            }
+        }
         return Ok(StoredImage {
             reference,
+            content,
             store: path,
         });
     }
@@ -205,24 +257,28 @@ pub fn is_image_id(name: &str) -> bool {
     hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// A container created from an image id: the image's first name, pinned to its
-/// manifest digest.
-fn pinned_name(store: &Path, id: &str, image_id: &str) -> Result<String, StorageError> {
+/// The record of image `image_id` (container `id`'s image) in the store next to `store`.
+fn image_record(store: &Path, id: &str, image_id: &str) -> Result<ImageRecord, StorageError> {
     let image_id = image_id.strip_prefix("sha256:").unwrap_or(image_id);
     let images = images_store(store);
     let records: Vec<ImageRecord> = read_trusted(&images)?;
-    let image = records
+    records
         .into_iter()
         .find(|r| r.id == image_id)
         .ok_or_else(|| StorageError::NoImage {
             id: id.to_owned(),
             image_id: image_id.to_owned(),
-            path: images.clone(),
-        })?;
+            path: images,
+        })
+}
+
+/// A container created from an image id: the image's first name, pinned to its
+/// manifest digest.
+fn pinned_name(store: &Path, id: &str, image: &ImageRecord) -> Result<String, StorageError> {
     let unnamed = || StorageError::UnnamedImage {
         id: id.to_owned(),
-        image_id: image_id.to_owned(),
-        path: images.clone(),
+        image_id: image.id.clone(),
+        path: images_store(store),
     };
     let name = image.names.first().ok_or_else(unnamed)?;
     let digest = image.digest.as_deref().ok_or_else(unnamed)?;
@@ -289,7 +345,7 @@ fn container_stores(spec: &Value, id: &str) -> Vec<PathBuf> {
 
 /// Parses a store file that root owns and only root may change, as may its directory:
 /// anyone else able to write it could name any image.
-fn read_trusted<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, StorageError> {
+pub(crate) fn read_trusted<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, StorageError> {
     let bytes = read_trusted_bytes(path, MAX_STORE_BYTES)?;
     serde_json::from_slice(&bytes).map_err(|source| StorageError::Parse {
         path: path.to_owned(),
@@ -298,8 +354,8 @@ fn read_trusted<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Storag
 }
 
 /// The bytes of a file that root owns and only root may change, as may its directory
-/// (containers/storage's and libpod's records), at most `max` of them.
-pub fn read_trusted_bytes(path: &Path, max: u64) -> Result<Vec<u8>, StorageError> {
+/// (containers/storage's, libpod's and Podman's secret store's records), at most `max`.
+pub(crate) fn read_trusted_bytes(path: &Path, max: u64) -> Result<Vec<u8>, StorageError> {
     let untrusted = |reason| StorageError::Untrusted {
         path: path.to_owned(),
         reason,
@@ -384,6 +440,28 @@ mod tests {
         let (_graph, spec) = store(&format!("sha256:{IMAGE_ID}"));
         let image = image_of(&spec, "c1").unwrap();
         assert_eq!(image.reference, format!("localhost/bulwark-probe@{DIGEST}"));
+    }
+
+    #[test]
+    fn the_content_is_the_image_id_and_every_manifest_digest() {
+        let (_graph, spec) = store("localhost/bulwark-probe:test");
+        let image = image_of(&spec, "c1").unwrap();
+        assert_eq!(
+            image.content,
+            [format!("sha256:{IMAGE_ID}"), DIGEST.to_owned()]
+        );
+    }
+
+    #[test]
+    fn a_reference_pinned_to_another_images_digest_is_an_error() {
+        let other = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+        let (_graph, spec) = store(&format!("localhost/bulwark-probe@{other}"));
+        assert!(matches!(
+            image_of(&spec, "c1"),
+            Err(StorageError::OtherDigest { digest, .. }) if digest == other
+        ));
+        let (_graph, spec) = store(&format!("localhost/bulwark-probe@{DIGEST}"));
+        assert!(image_of(&spec, "c1").is_ok());
     }
 
     #[test]

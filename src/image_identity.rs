@@ -39,6 +39,11 @@ pub struct Image {
     pub reference: ImageReference,
     /// The reference as the source wrote it.
     pub written: String,
+    /// The image's content digests, as far as the source establishes them: for
+    /// containers/storage the image id (`sha256:<id>`) and every manifest digest of the
+    /// image the rootfs is made from; for a reference an engine resolved, the digest it
+    /// is pinned to, if any. Empty when nothing identifies the content.
+    pub content: Vec<String>,
     pub source: Source,
     /// Where it was read: a spec JSON path or a containers/storage file.
     pub field: String,
@@ -84,11 +89,17 @@ pub fn resolve(
         }
         Engine::Cri { .. } => from_annotation(spec, CRI_IMAGE_ANNOTATION, Source::CriAnnotation),
         Engine::Podman => match containers_storage::image_of(spec, container_id) {
-            Ok(stored) => parse(
+            Ok(stored) => match parse(
                 stored.reference,
                 Source::ContainersStorage,
                 format!("{} (container {container_id})", stored.store.display()),
-            ),
+            ) {
+                Identity::Known(image) => Identity::Known(Image {
+                    content: stored.content,
+                    ..image
+                }),
+                unknown => unknown,
+            },
             Err(e) => Identity::Unknown(format!("containers/storage: {e}")),
         },
         Engine::Other if config.trust_annotation => {
@@ -116,6 +127,7 @@ fn parse(written: String, source: Source, field: String) -> Identity {
     }
     match ImageReference::parse(&written) {
         Some(reference) => Identity::Known(Image {
+            content: reference.digest().map(str::to_owned).into_iter().collect(),
             reference,
             written,
             source,

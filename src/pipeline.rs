@@ -346,7 +346,7 @@ pub fn admit_document(
     let engine = Engine::detect(raw, container_id);
     let bound = binding::bind(&engine, raw, evidence);
     let sandbox = matches!(engine, Engine::Cri { sandbox: true, .. })
-        || matches!(&bound, Ok(Binding::Podman(record)) if record.infra);
+        || matches!(&bound, Ok(Binding::Podman { record, .. }) if record.infra);
     let filled = fill_sandbox_limits(raw, sandbox, config);
     let input = AdmissionInput::new(
         raw,
@@ -362,7 +362,7 @@ pub fn admit_document(
         _ => return Err(Refused(violations)),
     };
     let mut context = PolicyContext::new(container_id, &engine, input.image());
-    if let Binding::Podman(record) = &binding {
+    if let Binding::Podman { record, .. } = &binding {
         podman_context(&mut context, record);
     }
     let changes = filled

@@ -298,17 +298,25 @@ fn is_podman_document(raw: &str) -> bool {
         .is_ok_and(|doc| doc["annotations"]["io.container.manager"] == "libpod")
 }
 
-/// containers/storage's record of container `id` as podman 4.3 writes it.
+/// The image of every Podman document's container.
+const PODMAN_IMAGE_ID: &str = "810c0ebe9bdfeb9ef75c9f09a440dcab5d55342eeac98f3acfc115c8612cfba6";
+
+/// containers/storage's records of container `id` and its image as podman 4.3 writes
+/// them.
 fn write_podman_store(engine: &Path, id: &str) {
     let store = engine.join("overlay-containers");
     fs::create_dir_all(&store).unwrap();
     let metadata = serde_json::json!({"image-name": "localhost/bulwark-probe:test",
-        "image-id": "810c0ebe9bdfeb9ef75c9f09a440dcab5d55342eeac98f3acfc115c8612cfba6",
-        "name": "corpus"});
-    let record = serde_json::json!([{"id": id, "names": ["corpus"], "image":
-        "810c0ebe9bdfeb9ef75c9f09a440dcab5d55342eeac98f3acfc115c8612cfba6",
+        "image-id": PODMAN_IMAGE_ID, "name": "corpus"});
+    let record = serde_json::json!([{"id": id, "names": ["corpus"], "image": PODMAN_IMAGE_ID,
         "layer": PODMAN_LAYER, "metadata": metadata.to_string()}]);
     fs::write(store.join("containers.json"), record.to_string()).unwrap();
+    let images = engine.join("overlay-images");
+    fs::create_dir_all(&images).unwrap();
+    let image = serde_json::json!([{"id": PODMAN_IMAGE_ID,
+        "digest": "sha256:94f506d037df9cfe70d6ea3b8e5f64e0b7a74c606d5ccb468cb3ba8f9b2434e7",
+        "names": ["localhost/bulwark-probe:test"]}]);
+    fs::write(images.join("images.json"), image.to_string()).unwrap();
 }
 
 /// `@NAME@` left in a document after substitution.

@@ -33,30 +33,58 @@ fn a_default_config_approves_no_image() {
     let stderr = rt.fails(&["run", "--bundle", bundle.path_str(), &id]);
     assert!(stderr.contains("[images.unapproved]"), "{stderr}");
     assert!(
-        stderr.contains("no registry or repository is approved"),
+        stderr.contains("no registry, repository or digest is approved"),
         "{stderr}"
     );
 }
 
+/// `require_digest`: only an approved entry that names the content admits the image. A
+/// prefix that admits the name is not enough, pinned or not, since a local tag can put
+/// the name on any content (issue #21 item 5; before, a prefix and any `@sha256:` ran).
 #[test]
-fn require_digest_admits_only_pinned_references() {
-    let rt = Runtime::with_config(&format!("{TEST_CONFIG}require_digest = true\n"));
+fn require_digest_admits_only_approved_content() {
+    let pinned = format!("localhost/bulwark-probe@{DIGEST}");
+    let other = format!("localhost/bulwark-probe@sha256:{}", "1".repeat(64));
+    let by_prefix = Runtime::with_config(&format!(
+        "{TEST_CONFIG}require_digest = true
+"
+    ));
+    let by_content = Runtime::with_config(&format!(
+        "[baseline.apparmor]\nallow_missing = true\n[admission.images]\n\
+         approved = [\"{pinned}\"]\ntrust_annotation = true\nrequire_digest = true\n"
+    ));
     let mut bundle = Bundle::new(&["/probe", "report"]);
     let id = unique_id("digest");
-    let stderr = rt.fails(&["run", "--bundle", bundle.path_str(), &id]);
+    let stderr = by_prefix.fails(&["run", "--bundle", bundle.path_str(), &id]);
     assert!(stderr.contains("[images.digest]"), "{stderr}");
     assert!(
         stderr.contains("annotations[\"bulwark.io/image\"] is \"localhost/bulwark-probe:test\""),
         "{stderr}"
     );
-    assert!(rt.leftovers(&id).is_empty(), "{:?}", rt.leftovers(&id));
-
-    bundle.set(
-        "/annotations/bulwark.io~1image",
-        json!(format!("localhost/bulwark-probe@{DIGEST}")),
+    assert!(
+        by_prefix.leftovers(&id).is_empty(),
+        "{:?}",
+        by_prefix.leftovers(&id)
     );
-    let report = probe_report(&rt.ok(&["run", "--bundle", bundle.path_str(), &id]).stdout);
+    let stderr = by_content.fails(&["run", "--bundle", bundle.path_str(), &id]);
+    assert!(stderr.contains("[images.digest]"), "{stderr}");
+
+    bundle.set("/annotations/bulwark.io~1image", json!(pinned));
+    let stderr = by_prefix.fails(&["run", "--bundle", bundle.path_str(), &id]);
+    assert!(stderr.contains("[images.digest]"), "{stderr}");
+    let report = probe_report(
+        &by_content
+            .ok(&["run", "--bundle", bundle.path_str(), &id])
+            .stdout,
+    );
     assert_eq!(report["uid"], 65532);
+
+    bundle.set("/annotations/bulwark.io~1image", json!(other));
+    let stderr = by_content.fails(&["run", "--bundle", bundle.path_str(), &unique_id("digest")]);
+    assert!(
+        stderr.contains("[images.unapproved]") && stderr.contains("[images.digest]"),
+        "{stderr}"
+    );
 }
 
 #[test]

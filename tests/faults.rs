@@ -320,7 +320,10 @@ fn opa_slow_or_hanging_up_refuses_or_falls_back_and_leaves_the_id_reusable() {
     ] {
         let opa = OpaServer::start(mode);
         let strict = Runtime::with_config(&opa_config(&opa.socket(), ""));
-        let bundle = Bundle::new(&["/probe", "sleep", "300"]);
+        // The embedded fallback admits only a trusted agent's containers (issue #21
+        // item 6): the orchestrator names research-agent.
+        let mut bundle = Bundle::new(&["/probe", "sleep", "300"]);
+        bundle.set("/annotations/bulwark.io~1agent", json!("research-agent"));
         let id = unique_id(mode);
         let stderr = strict.fails(&["create", "--bundle", bundle.path_str(), &id]);
         assert!(stderr.contains(expected), "{mode}: {stderr}");

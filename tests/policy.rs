@@ -138,8 +138,20 @@ fn a_missing_socket_fails_closed_or_falls_back_as_configured() {
     assert!(strict.leftovers(&id).is_empty());
     assert_eq!(last_record(&strict, &id)["level"], "error");
 
+    // Issue #21 item 6: the fallback admits only a trusted agent's containers (OPA's
+    // data may require agents where the host's does not); before, this ran.
     let degrading = Runtime::with_config(&opa_config(&socket, "on_unavailable = \"embedded\"\n"));
+    let id = unique_id("fallback-no-agent");
+    let stderr = degrading.fails(&["run", "--bundle", bundle.path_str(), &id]);
+    assert!(
+        stderr.contains("OPA is unavailable (cannot connect to OPA")
+            && stderr.contains("the embedded fallback admits only a trusted agent's containers"),
+        "{stderr}"
+    );
+    assert!(degrading.leftovers(&id).is_empty());
+    assert_eq!(last_record(&degrading, &id)["policy"]["fallback"], true);
     let id = unique_id("fallback");
+    let bundle = agent_bundle("research-agent");
     degrading.ok(&["run", "--bundle", bundle.path_str(), &id]);
     let record = last_record(&degrading, &id);
     assert_eq!(record["verdict"], "admit", "{record}");
@@ -432,7 +444,7 @@ fn the_embedded_fallback_grants_no_secret_while_opa_is_down() {
     assert_eq!(record["verdict"], "refuse", "{record}");
     assert_eq!(record["policy"]["fallback"], true, "{record}");
 
-    let plain = Bundle::new(&["/probe", "exit", "0"]);
+    let plain = agent_bundle("research-agent");
     let id = unique_id("degraded-plain");
     rt.ok(&["run", "--bundle", plain.path_str(), &id]);
     assert_eq!(last_record(&rt, &id)["policy"]["fallback"], true);

@@ -3,6 +3,7 @@
 //! image_identity, never from a field the requester controls.
 
 use super::{Findings, Input};
+use crate::image_approval::Approval;
 use crate::image_identity::{Identity, Image, IMAGE_ANNOTATION};
 
 pub const UNKNOWN: &str = "images.unknown";
@@ -23,28 +24,21 @@ pub fn unknown(input: &Input, out: &mut Findings) {
     }
 }
 
-/// The image is not under an approved registry or repository prefix.
+/// No `admission.images.approved` entry admits the image (image_approval).
 pub fn approved(input: &Input, out: &mut Findings) {
     let Some(image) = known(input) else { return };
     let approved = &input.config.images.approved;
-    let name = image.name();
-    let matches = |prefix: &String| {
-        name == *prefix
-            || name
-                .strip_prefix(prefix.as_str())
-                .is_some_and(|rest| rest.starts_with('/'))
-    };
-    if !approved.iter().any(matches) {
+    if !approvals(input).any(|approval| approval.admits(image)) {
         let allowed = if approved.is_empty() {
-            "an approved image; no registry or repository is approved (admission.images.approved)"
+            "an approved image; no registry, repository or digest is approved (admission.images.approved)"
                 .to_owned()
         } else {
             format!(
-                "an image under {} (admission.images.approved)",
+                "an image admitted by {} (admission.images.approved)",
                 approved.join(", ")
             )
         };
-        out.push(image.field.clone(), format!("{:?}", image.written), allowed);
+        out.push(image.field.clone(), described(image), allowed);
     }
 }
 
@@ -64,15 +58,38 @@ pub fn latest(input: &Input, out: &mut Findings) {
     }
 }
 
-/// A reference not pinned by digest, when the config requires pinning.
+/// With `require_digest`, only an entry naming the image's content approves it: a name
+/// is a label any local `podman tag` can put on other content (issue #21 item 5).
 pub fn digest(input: &Input, out: &mut Findings) {
     let Some(image) = known(input) else { return };
-    if input.config.images.require_digest && image.reference.digest().is_none() {
+    if input.config.images.require_digest
+        && !approvals(input).any(|approval| approval.binds_content() && approval.admits(image))
+    {
         out.push(
             image.field.clone(),
-            format!("{:?}", image.written),
-            "a reference pinned by digest, name@sha256:... (admission.images.require_digest)",
+            described(image),
+            "an image whose content is approved: its image id or manifest digest as sha256:… or name@sha256:… in admission.images.approved (admission.images.require_digest: a name alone approves nothing)",
         );
+    }
+}
+
+/// The configured entries; config validation refused any that does not parse.
+fn approvals<'a>(input: &'a Input) -> impl Iterator<Item = Approval<'a>> {
+    input
+        .config
+        .images
+        .approved
+        .iter()
+        .filter_map(|entry| Approval::parse(entry))
+}
+
+/// The reference as written and, when known, the content it resolved to.
+fn described(image: &Image) -> String {
+    match image.content.first() {
+        Some(content) if image.reference.digest() != Some(content.as_str()) => {
+            format!("{:?} (image {content})", image.written)
+        }
+        _ => format!("{:?}", image.written),
     }
 }
 

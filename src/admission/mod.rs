@@ -37,6 +37,7 @@ use crate::config::AdmissionConfig;
 use crate::engine::binding::{Binding, Unbound};
 use crate::engine::Engine;
 use crate::image_identity::{self, Identity};
+use crate::podman_secret_store::{self, StoredSecrets};
 
 pub use engine_identity::IDENTITY as ENGINE_IDENTITY;
 pub use mounts::{admit_bind_source, Bind, HOST_PATH};
@@ -78,6 +79,8 @@ pub struct Input<'a> {
     pub config: &'a AdmissionConfig,
     /// Resolved on first use: only the image rules need it.
     image: OnceCell<Identity>,
+    /// Podman's secret store, read on first use (env.secret, for a bound Podman spec).
+    podman_secrets: OnceCell<Option<Result<StoredSecrets, String>>>,
 }
 
 impl<'a> Input<'a> {
@@ -97,7 +100,21 @@ impl<'a> Input<'a> {
             binding,
             config,
             image: OnceCell::new(),
+            podman_secrets: OnceCell::new(),
         }
+    }
+
+    /// The secret store of the Podman instance whose bundle this is: None when the spec
+    /// is not Podman's own (no store is known), Err when it cannot be read.
+    pub fn podman_secrets(&self) -> Option<&Result<StoredSecrets, String>> {
+        self.podman_secrets
+            .get_or_init(|| match &self.binding {
+                Ok(Binding::Podman { store, .. }) => {
+                    Some(podman_secret_store::load(store).map_err(|e| e.to_string()))
+                }
+                _ => None,
+            })
+            .as_ref()
     }
 
     /// The container's image identity (see image_identity).

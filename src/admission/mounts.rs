@@ -96,7 +96,7 @@ pub struct Bind<'a> {
 /// on the effective spec and mounts the very descriptor it returns.
 pub fn admit_bind_source(bind: &Bind, config: &AdmissionConfig) -> Result<binds::Source, String> {
     let record = match bind.binding {
-        Some(Binding::Podman(record)) => Some(record),
+        Some(Binding::Podman { record, .. }) => Some(record),
         _ => None,
     };
     if let Some(init) = config.mounts.podman_init_path.as_deref() {

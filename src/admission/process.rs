@@ -175,7 +175,33 @@ pub fn env_entries(input: &Input, out: &mut Findings) {
 
 /// Secrets belong in files (seeds: "File-Based Secrets ... no env vars"): a variable
 /// whose name or value looks like one is refused. The value is never repeated.
+///
+/// For Podman's own specs the values are also compared (by digest) with Podman's secret
+/// store: `--secret NAME,type=env,target=VAR` puts a stored value under a neutral name
+/// (issue #21 item 2). A store bulwark cannot read, or secrets in a driver whose values it
+/// cannot read, refuse the container: it could not tell.
 pub fn env_secrets(input: &Input, out: &mut Findings) {
+    let stored = match input.podman_secrets() {
+        None => None,
+        Some(Ok(stored)) => {
+            for (secret, driver) in &stored.unreadable {
+                out.push(
+                    "process.env",
+                    format!("not checkable: Podman secret {secret:?} is kept by the {driver:?} driver, whose values bulwark cannot read"),
+                    "Podman secrets in the file driver (Podman's default), whose values bulwark compares with the environment",
+                );
+            }
+            Some(stored)
+        }
+        Some(Err(reason)) => {
+            out.push(
+                "process.env",
+                format!("not checkable: Podman's secret store cannot be read ({reason})"),
+                "a readable Podman secret store (root-owned, not group/world-writable), whose values bulwark compares with the environment",
+            );
+            None
+        }
+    };
     let env = input.spec.pointer("/process/env").and_then(Value::as_array);
     for (index, entry) in env.into_iter().flatten().enumerate() {
         // An entry that is no variable is env.malformed's.
@@ -189,7 +215,15 @@ pub fn env_secrets(input: &Input, out: &mut Findings) {
         let upper = name.to_ascii_uppercase();
         let by_name =
             !upper.ends_with("_FILE") && SECRET_NAME_PARTS.iter().any(|p| upper.contains(p));
-        if by_name || looks_like_secret(value) {
+        if let Some(secret) = stored.and_then(|stored| stored.name_of_value(value)) {
+            out.push(
+                format!("process.env[{index}]"),
+                format!("{name} (value withheld; it is the value of Podman secret {secret:?})"),
+                format!(
+                    "Podman secrets as files on bulwark's tmpfs: --secret {secret} (type=mount), read from /run/secrets/{secret}"
+                ),
+            );
+        } else if by_name || looks_like_secret(value) {
             let why = if by_name { "its name" } else { "its value" };
             out.push(
                 format!("process.env[{index}]"),

@@ -19,7 +19,7 @@
 //! altogether, which is why the README's trust boundary asks operators to make bulwark
 //! the node's only runtime.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -73,7 +73,12 @@ pub struct Evidence<'a> {
 pub enum Binding {
     /// No engine claimed: nothing is widened.
     Unclaimed,
-    Podman(PodmanRecord),
+    /// Podman's own bundle, in the containers/storage `<driver>-containers` directory
+    /// `store` (root-owned, recording this container), and what libpod recorded of it.
+    Podman {
+        store: PathBuf,
+        record: PodmanRecord,
+    },
     CriSandbox,
     /// A container of a live sandbox: it may join that init's namespaces only.
     CriContainer {
@@ -156,7 +161,8 @@ pub fn bind(claim: &Engine, spec: &Value, evidence: &Evidence) -> Result<Binding
         Engine::Podman => containers_storage::verify_bundle(evidence.bundle, spec, id)
             .map(|store| {
                 let graph_root = store.parent().unwrap_or(&store);
-                Binding::Podman(podman_record(graph_root, spec, id))
+                let record = podman_record(graph_root, spec, id);
+                Binding::Podman { store, record }
             })
             .map_err(|reason| Unbound {
                 field: "annotations".to_owned(),

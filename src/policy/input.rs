@@ -62,6 +62,7 @@ impl PolicyContext {
                 "repository": image.reference.repository(),
                 "tag": image.reference.tag(),
                 "digest": image.reference.digest(),
+                "content": image.content,
                 "source": source_name(image.source),
             }),
             Identity::Unknown(_) => Value::Null,

@@ -203,8 +203,11 @@ pub fn opa_decision(
 
 /// The embedded policies decide in OPA's place with the host's own data, while the
 /// data OPA's policy would have used is out of reach: what only data can grant (a
-/// secret, a capability) is not granted in degraded mode (seeds, "Graceful
-/// Degradation": the built-in policy is the less permissive one).
+/// secret, a capability) is not granted in degraded mode, and only a trusted agent's
+/// containers run, since OPA's data may require agents where the host's does not (issue
+/// #21 item 6: an OPA 500 admitted a no-agent container). A CRI sandbox (pause) container
+/// has no agent; the embedded policies hold it to the data's pause images. Seeds,
+/// "Graceful Degradation": the built-in policy is the less permissive one.
 fn degrade(input: &Value, outcome: &mut Outcome) {
     let Some(decision) = outcome.decision.as_mut().filter(|d| d.allow) else {
         return;
@@ -220,6 +223,14 @@ fn degrade(input: &Value, outcome: &mut Outcome) {
         outcome.error.as_deref().unwrap_or("no answer")
     );
     let mut reasons = Vec::new();
+    let sandbox = input.pointer("/container/type") == Some(&Value::from("sandbox"));
+    let trusted_agent = input.pointer("/agent/trusted") == Some(&Value::Bool(true))
+        && input.pointer("/agent/id").is_some_and(Value::is_string);
+    if !sandbox && !trusted_agent {
+        reasons.push(format!(
+            "{unavailable}: the embedded fallback admits only a trusted agent's containers"
+        ));
+    }
     if asked("/secrets") {
         reasons.push(format!(
             "{unavailable}: the embedded fallback grants no secret"
