@@ -301,16 +301,39 @@ fn podman_init_forwards_signals_and_stays_hardened() {
 
 /// Issue #24 (4): `podman kube play` of a pod with two containers and an emptyDir.
 /// The pod's infra container runs hardened with the sandbox limits. Podman 4.3 gives a
-/// kube container no pids limit (neither the YAML, which has no such field, nor
-/// containers.conf's `pids_limit` reaches it), so bulwark refuses both containers, for
-/// that alone: every violation is reported, and neither the emptyDir (a Podman volume)
-/// nor the pod's namespaces or /dev/shm are among them.
+/// kube container no pids limit: the YAML has no such field, and containers.conf's
+/// `pids_limit`, which `podman run` applies, does not reach kube play (under runc the
+/// members' pids cgroup and the pod's both say `max`). bulwark refuses both containers
+/// for that alone, naming the rule and the JSON path: every violation is reported, and
+/// neither the emptyDir (a Podman volume) nor the pod's namespaces or /dev/shm are
+/// among them. The control: in the same instance a `podman run` without
+/// `--pids-limit` gets containers.conf's limit and is admitted, so no harness setting
+/// withholds it.
 #[test]
 fn podman_kube_play_runs_the_infra_and_refuses_only_the_missing_pids_limit() {
     let pm = Podman::new();
     pm.set_bulwark_config(&format!(
         "{WITH_PAUSE_IMAGE}[admission.mounts]\npodman_volumes = \"any\"\n"
     ));
+    pm.add_containers_setting("pids_limit = 2048");
+    let plain = stdout(&pm.podman_ok(&[
+        "run",
+        "-d",
+        "--pull",
+        "never",
+        "--network",
+        "none",
+        "--memory",
+        "128m",
+        "--cpus",
+        "1",
+        harness::IMAGE,
+        "sleep",
+        "300",
+    ]));
+    let plain = plain.lines().last().unwrap_or_default().to_owned();
+    assert_eq!(inspect(&pm, "{{.HostConfig.PidsLimit}}", &plain), "2048");
+    pm.podman_ok(&["rm", "-f", "--time", "0", &plain]);
     let limits = "resources: {limits: {memory: 128Mi, cpu: \"1\"}}";
     let yaml = format!(
         "apiVersion: v1\nkind: Pod\nmetadata: {{name: kp}}\nspec:\n  containers:\n\
@@ -338,9 +361,10 @@ fn podman_kube_play_runs_the_infra_and_refuses_only_the_missing_pids_limit() {
         .collect();
     assert!(
         !refusals.is_empty()
-            && refusals
-                .iter()
-                .all(|r| r.starts_with(" (1 violation): [resources.pids-limit]")),
+            && refusals.iter().all(|r| r.starts_with(
+                " (1 violation): [resources.pids-limit] linux.resources.pids.limit is unset: \
+                     a pids limit is required"
+            )),
         "{}",
         pm.describe(&["kube", "play", &file], &out)
     );
