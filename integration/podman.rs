@@ -12,6 +12,8 @@ mod common;
 mod harness;
 #[path = "podman/images.rs"]
 mod images;
+#[path = "podman/pods.rs"]
+mod pods;
 #[path = "podman/scratch.rs"]
 mod scratch;
 #[path = "stragglers.rs"]

@@ -129,12 +129,12 @@ test_sandbox_allowed_with_unknown_agent_and_required_agent if {
 test_a_self_declared_sandbox_running_another_image_is_refused if {
 	inp := with_image(sandbox_input, "localhost/bulwark-probe:v2", "localhost", "bulwark-probe", "v2", null)
 	d := decision with input as inp with data.bulwark_data.require_agent as true
-	d == {"allow": false, "reasons": ["sandbox container \"s1\" may not run image \"localhost/bulwark-probe:v2\": a sandbox runs a pause image (allowed: registry.k8s.io/pause, localhost/bulwark-pause)"]}
+	d == {"allow": false, "reasons": ["sandbox container \"s1\" may not run image \"localhost/bulwark-probe:v2\": a sandbox runs a pause image (allowed: registry.k8s.io/pause, localhost/bulwark-pause, localhost/podman-pause)"]}
 }
 
 test_a_sandbox_of_unknown_image_is_refused if {
 	d := decision with input as object.union(sandbox_input, {"image": null})
-	d.reasons == ["sandbox container \"s1\" may not run an image bulwark could not identify: a sandbox runs a pause image (allowed: registry.k8s.io/pause, localhost/bulwark-pause)"]
+	d.reasons == ["sandbox container \"s1\" may not run an image bulwark could not identify: a sandbox runs a pause image (allowed: registry.k8s.io/pause, localhost/bulwark-pause, localhost/podman-pause)"]
 }
 
 test_sandbox_exec_allowed if {

@@ -13,10 +13,14 @@
 //! `<graphroot>/<driver>-containers/<id>/userdata/`. The files are trusted only when
 //! root owns them and nobody else may write them or their directory.
 
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use nix::errno::Errno;
+use nix::fcntl::{openat, OFlag};
+use nix::sys::stat::Mode;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -346,6 +350,16 @@ fn container_stores(spec: &Value, id: &str) -> Vec<PathBuf> {
 /// Parses a store file that root owns and only root may change, as may its directory:
 /// anyone else able to write it could name any image.
 pub(crate) fn read_trusted<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, StorageError> {
+    let bytes = read_trusted_bytes(path, MAX_STORE_BYTES)?;
+    serde_json::from_slice(&bytes).map_err(|source| StorageError::Parse {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// The bytes of a file that root owns and only root may change, as may its directory
+/// (containers/storage's, libpod's and Podman's secret store's records), at most `max`.
+pub(crate) fn read_trusted_bytes(path: &Path, max: u64) -> Result<Vec<u8>, StorageError> {
     let untrusted = |reason| StorageError::Untrusted {
         path: path.to_owned(),
         reason,
@@ -355,30 +369,44 @@ pub(crate) fn read_trusted<T: serde::de::DeserializeOwned>(path: &Path) -> Resul
         source,
     };
     let dir = path.parent().unwrap_or(Path::new("/"));
-    let dir_meta = std::fs::metadata(dir).map_err(|e| read_err(e.into()))?;
+    let Some(name) = path.file_name() else {
+        return Err(untrusted("it names no file"));
+    };
+    // The directory checked is the one the file is opened in (by descriptor), so no
+    // rename between the check and the open can put another directory in its place.
+    let dir = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(dir)
+        .map_err(|e| read_err(e.into()))?;
+    let dir_meta = dir.metadata().map_err(|e| read_err(e.into()))?;
     if dir_meta.uid() != 0 || dir_meta.mode() & 0o022 != 0 {
         return Err(untrusted(
             "its directory is not root-owned or is group/world-writable",
         ));
     }
     // Non-blocking: a FIFO in place of the file must be refused below, not hang the
-    // create waiting for a writer.
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| read_err(e.into()))?;
+    // create waiting for a writer. No link is followed: the engines write their
+    // records as files, and a link would have the check judge its target instead.
+    let fd = match openat(
+        Some(dir.as_raw_fd()),
+        name,
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(Errno::ELOOP) => return Err(untrusted("it is a symbolic link")),
+        Err(e) => return Err(read_err(std::io::Error::from(e).into())),
+    };
+    // SAFETY: openat returned a new descriptor that nothing else owns.
+    let file = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
     let meta = file.metadata().map_err(|e| read_err(e.into()))?;
     if !meta.is_file() || meta.uid() != 0 || meta.mode() & 0o022 != 0 {
         return Err(untrusted(
             "it is not a root-owned regular file, or is group/world-writable",
         ));
     }
-    let bytes = read_bounded(file, MAX_STORE_BYTES).map_err(read_err)?;
-    serde_json::from_slice(&bytes).map_err(|source| StorageError::Parse {
-        path: path.to_owned(),
-        source,
-    })
+    read_bounded(file, max).map_err(read_err)
 }
 
 #[cfg(test)]
@@ -486,6 +514,25 @@ mod tests {
         assert!(matches!(
             image_of(&spec, "c1"),
             Err(StorageError::Untrusted { .. })
+        ));
+    }
+
+    #[test]
+    fn a_link_in_place_of_the_store_is_refused() {
+        // The link's target is a root-owned copy of the store in a root-owned directory:
+        // only the link itself makes it untrusted (a record file is never a link).
+        let (graph, spec) = store("localhost/bulwark-probe:test");
+        let file = graph.path().join("overlay-containers/containers.json");
+        let elsewhere = tempfile::tempdir().unwrap();
+        let copy = elsewhere.path().join("containers.json");
+        fs::rename(&file, &copy).unwrap();
+        std::os::unix::fs::symlink(&copy, &file).unwrap();
+        assert!(matches!(
+            image_of(&spec, "c1"),
+            Err(StorageError::Untrusted {
+                reason: "it is a symbolic link",
+                ..
+            })
         ));
     }
 

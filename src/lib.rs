@@ -29,6 +29,7 @@ pub mod image_groups;
 pub mod image_identity;
 pub mod image_reference;
 pub mod layout;
+pub mod libpod_state;
 pub mod logging;
 pub mod namespace_paths;
 pub mod output;

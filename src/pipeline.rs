@@ -26,7 +26,7 @@ use crate::baseline::{Baseline, BaselineError, Change};
 use crate::binds::Pinned;
 use crate::bounded_read::{read_path_bounded, BoundedReadError};
 use crate::config::{AdmissionConfig, SecretsConfig};
-use crate::engine::binding::{self, Binding, Evidence, Sandboxes};
+use crate::engine::binding::{self, Binding, Evidence, PodmanRecord, Sandboxes};
 use crate::engine::Engine;
 use crate::image_identity::Identity;
 use crate::namespace_paths;
@@ -241,7 +241,7 @@ pub fn effective_spec_of(
     )?;
     // Last of the rewrites: the mount indices it keeps are final.
     let scratch = scratch::plan(&mut spec, &mut changes);
-    let binds = pin_binds(&spec, &engine, input)?;
+    let binds = pin_binds(&spec, &engine, &binding, input)?;
     let namespaces = open_namespaces(&spec, &binding)?;
     Ok(Effective {
         spec,
@@ -276,6 +276,7 @@ pub fn scratch_dir(secrets_dir: &Path) -> PathBuf {
 fn pin_binds(
     spec: &Spec,
     engine: &Engine,
+    binding: &Binding,
     input: &PipelineInput,
 ) -> Result<Vec<Pinned>, SpecError> {
     let binds_dir = binds_dir(input.secrets_dir);
@@ -288,16 +289,22 @@ fn pin_binds(
         if crate::baseline::is_own_cgroup_bind(mounts, index) || source == input.secrets_dir {
             continue;
         }
-        let source =
-            admission::admit_bind_source(source, engine, input.container_id, input.admission)
-                .map_err(|allowed| {
-                    Refused(vec![Violation {
-                        rule: admission::HOST_PATH,
-                        path: format!("mounts[{index}].source"),
-                        value: format!("{:?}", source.display().to_string()),
-                        allowed,
-                    }])
-                })?;
+        let read_only = mount.options().iter().flatten().any(|o| o == "ro");
+        let bind = admission::Bind {
+            source,
+            read_only,
+            engine,
+            binding: Some(binding),
+            container_id: input.container_id,
+        };
+        let source = admission::admit_bind_source(&bind, input.admission).map_err(|allowed| {
+            Refused(vec![Violation {
+                rule: admission::HOST_PATH,
+                path: format!("mounts[{index}].source"),
+                value: format!("{:?}", source.display().to_string()),
+                allowed,
+            }])
+        })?;
         let recursive = mount
             .options()
             .iter()
@@ -345,7 +352,9 @@ pub fn admit_document(
     let container_id = evidence.container_id;
     let engine = Engine::detect(raw, container_id);
     let bound = binding::bind(&engine, raw, evidence);
-    let filled = fill_sandbox_limits(raw, &engine, config);
+    let sandbox = matches!(engine, Engine::Cri { sandbox: true, .. })
+        || matches!(&bound, Ok(Binding::Podman { record, .. }) if record.infra);
+    let filled = fill_sandbox_limits(raw, sandbox, config);
     let input = AdmissionInput::new(
         raw,
         evidence.bundle,
@@ -359,7 +368,10 @@ pub fn admit_document(
         Ok(binding) if violations.is_empty() => binding,
         _ => return Err(Refused(violations)),
     };
-    let context = PolicyContext::new(container_id, &engine, input.image());
+    let mut context = PolicyContext::new(container_id, &engine, input.image());
+    if let Binding::Podman { record, .. } = &binding {
+        podman_context(&mut context, record);
+    }
     let changes = filled
         .into_iter()
         .map(|path| Change {
@@ -367,7 +379,8 @@ pub fn admit_document(
             path: path.to_owned(),
             before: Value::Null,
             after: Value::String("admission.resources.sandbox_*".into()),
-            reason: "containerd leaves a pod's sandbox container unlimited; bulwark limits it",
+            reason: "containerd and Podman leave a pod's sandbox (infra) container unlimited; \
+                     bulwark limits it",
         })
         .collect();
     Ok(Admitted {
@@ -377,6 +390,19 @@ pub fn admit_document(
         engine,
         binding,
     })
+}
+
+/// What libpod recorded, for the policy input and the audit record: an infra container
+/// is its pod's sandbox, and the named volumes it binds are listed by name, so a policy
+/// can restrict volumes per agent.
+fn podman_context(context: &mut PolicyContext, record: &PodmanRecord) {
+    if record.infra {
+        context.container["type"] = "sandbox".into();
+    }
+    if !record.volumes.is_empty() {
+        let names: Vec<&str> = record.volumes.iter().map(|v| v.name.as_str()).collect();
+        context.container["volumes"] = serde_json::json!(names);
+    }
 }
 
 /// runc resolves a relative `root.path` and relative bind-mount sources against the

@@ -294,6 +294,15 @@ network_config_dir = "{net}"
             .expect("write bulwark.toml");
     }
 
+    /// Adds `setting` (a `key = value` line) to containers.conf's `[containers]` table
+    /// for the following podman commands.
+    pub fn add_containers_setting(&self, setting: &str) {
+        let path = self.path("containers.conf");
+        let conf = fs::read_to_string(&path).expect("read containers.conf");
+        let conf = conf.replacen("[containers]\n", &format!("[containers]\n{setting}\n"), 1);
+        fs::write(&path, conf).expect("write containers.conf");
+    }
+
     /// `podman secret create NAME FILE` in this instance (file driver, under D/root).
     /// The value goes through a file in D, removed again, so it is never on a command
     /// line.

@@ -13,6 +13,7 @@ mod engine_identity;
 mod images;
 mod mounts;
 mod namespaces;
+mod podman_binds;
 pub mod preserved_fds;
 mod privileged;
 mod process;
@@ -39,7 +40,7 @@ use crate::image_identity::{self, Identity};
 use crate::podman_secret_store::{self, StoredSecrets};
 
 pub use engine_identity::IDENTITY as ENGINE_IDENTITY;
-pub use mounts::{admit_bind_source, HOST_PATH};
+pub use mounts::{admit_bind_source, Bind, HOST_PATH};
 pub use namespaces::HOST as HOST_NAMESPACE;
 pub use resources::fill_sandbox_limits;
 
@@ -108,7 +109,7 @@ impl<'a> Input<'a> {
     pub fn podman_secrets(&self) -> Option<&Result<StoredSecrets, String>> {
         self.podman_secrets
             .get_or_init(|| match &self.binding {
-                Ok(Binding::Podman { store }) => {
+                Ok(Binding::Podman { store, .. }) => {
                     Some(podman_secret_store::load(store).map_err(|e| e.to_string()))
                 }
                 _ => None,

@@ -7,9 +7,11 @@ use std::path::{Component, Path};
 
 use serde_json::Value;
 
+use super::podman_binds::{podman_init, podman_volume};
 use super::{show, Findings, Input};
 use crate::binds;
 use crate::config::AdmissionConfig;
+use crate::engine::binding::{Binding, PodmanRecord};
 use crate::engine::Engine;
 
 pub const HOST_PATH: &str = "mounts.host-path";
@@ -63,40 +65,63 @@ pub fn host_paths(input: &Input, out: &mut Findings) {
             out.push(path, "unset", "a bind mount needs a source".to_owned());
             continue;
         };
-        let verdict = admit_bind_source(
-            &input.bundle.join(source),
-            &input.engine,
-            input.container_id,
-            input.config,
-        );
-        if let Err(allowed) = verdict {
+        let source = input.bundle.join(source);
+        let bind = Bind {
+            source: &source,
+            read_only: options(mount).contains(&"ro"),
+            engine: &input.engine,
+            binding: input.binding.as_ref().ok(),
+            container_id: input.container_id,
+        };
+        if let Err(allowed) = admit_bind_source(&bind, input.config) {
             out.push(path, show(&mount["source"]), allowed);
         }
     }
 }
 
-/// The verdict on one bind source (absolute; relative ones are joined to the bundle
-/// first, runc's rule): the source, open (see crate::binds), or what is allowed
-/// instead. Admission calls it on the engine's document; create calls it again on
-/// the effective spec and mounts the very descriptor it returns.
-pub fn admit_bind_source(
-    source: &Path,
-    engine: &Engine,
-    container_id: &str,
-    config: &AdmissionConfig,
-) -> Result<binds::Source, String> {
-    let opened = binds::open_source(source).map_err(|e| e.to_string())?;
+/// One bind mount, and what its container was recognised as.
+pub struct Bind<'a> {
+    /// Absolute; relative ones are joined to the bundle first (runc's rule).
+    pub source: &'a Path,
+    /// Its options hold `ro`.
+    pub read_only: bool,
+    pub engine: &'a Engine,
+    /// The engine's claim, where it held (crate::engine::binding).
+    pub binding: Option<&'a Binding>,
+    pub container_id: &'a str,
+}
+
+/// The verdict on one bind source: the source, open (see crate::binds), or what is
+/// allowed instead. Admission calls it on the engine's document; create calls it again
+/// on the effective spec and mounts the very descriptor it returns.
+pub fn admit_bind_source(bind: &Bind, config: &AdmissionConfig) -> Result<binds::Source, String> {
+    let record = match bind.binding {
+        Some(Binding::Podman { record, .. }) => Some(record),
+        _ => None,
+    };
+    if let Some(init) = config.mounts.podman_init_path.as_deref() {
+        if record.is_some() && bind.source == init {
+            return podman_init(init, bind.read_only);
+        }
+    }
+    let opened = binds::open_source(bind.source).map_err(|e| e.to_string())?;
     if let Some(reason) = forbidden(&opened.path) {
         return Err(format!("{reason}; bind only engine-managed paths of this container or admission.mounts.allowed_host_paths"));
     }
-    let allowed = engine_managed(&opened.path, engine, container_id)
+    if let Some(volume) =
+        record.and_then(|r| r.volumes.iter().find(|v| v.mount_point == opened.path))
+    {
+        podman_volume(volume, &opened, config)?;
+        return Ok(opened);
+    }
+    let allowed = engine_managed(&opened.path, bind.engine, bind.container_id, record)
         || config
             .mounts
             .allowed_host_paths
             .iter()
             .any(|a| opened.path.starts_with(a));
     if !allowed {
-        return Err("host paths may not be mounted; bind only engine-managed paths of this container or pod, or admission.mounts.allowed_host_paths".to_owned());
+        return Err("host paths may not be mounted; bind only engine-managed paths of this container or pod, a Podman named volume (admission.mounts.podman_volumes), or admission.mounts.allowed_host_paths".to_owned());
     }
     Ok(opened)
 }
@@ -122,7 +147,12 @@ fn forbidden(resolved: &Path) -> Option<String> {
 /// directories (`.../overlay-containers/<id>/userdata/...`), containerd CRI's sandbox
 /// directories (`.../io.containerd.grpc.v1.cri/sandboxes/<sandbox id>/...`) and
 /// kubelet's pod directory (`.../kubelet/pods/<pod uid>/...`).
-fn engine_managed(resolved: &Path, engine: &Engine, container_id: &str) -> bool {
+fn engine_managed(
+    resolved: &Path,
+    engine: &Engine,
+    container_id: &str,
+    record: Option<&PodmanRecord>,
+) -> bool {
     let parts: Vec<&str> = resolved
         .components()
         .filter_map(|c| match c {
@@ -135,7 +165,16 @@ fn engine_managed(resolved: &Path, engine: &Engine, container_id: &str) -> bool 
             && parts.windows(sequence.len()).any(|w| w == sequence)
     };
     match engine {
-        Engine::Podman => has(&["overlay-containers", container_id, "userdata"]),
+        // A pod member binds its infra container's /dev/shm (the pod shares one IPC
+        // namespace), that directory only: the infra's userdata holds its secrets too.
+        Engine::Podman => {
+            has(&["overlay-containers", container_id, "userdata"])
+                || record
+                    .and_then(|r| r.pod_infra.as_deref())
+                    .is_some_and(|infra| {
+                        parts.ends_with(&["overlay-containers", infra, "userdata", "shm"])
+                    })
+        }
         // A sandbox (pause) container is its pod's first: kubelet binds nothing of the
         // pod's directory into it, so a spec typed `sandbox` gets none.
         Engine::Cri {

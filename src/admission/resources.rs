@@ -6,7 +6,6 @@ use serde_json::{json, Value};
 
 use super::{Findings, Input};
 use crate::config::AdmissionConfig;
-use crate::engine::Engine;
 
 pub const MEMORY: &str = "resources.memory-limit";
 pub const CPU: &str = "resources.cpu-limit";
@@ -63,15 +62,17 @@ pub fn pids_limit(input: &Input, out: &mut Findings) {
     }
 }
 
-/// containerd gives a pod's sandbox (pause) container no limits. Rather than exempt it
-/// (an exemption keyed on an annotation anyone can set), bulwark gives it the configured
-/// sandbox limits where it has none. Returns the JSON paths it filled in.
+/// containerd gives a pod's sandbox (pause) container no limits, and Podman its pod's
+/// infra container. Rather than exempt it (an exemption keyed on an annotation anyone
+/// can set), bulwark gives it the configured sandbox limits where it has none. `sandbox`:
+/// the spec is a CRI sandbox's, or libpod records the container as its pod's infra
+/// (crate::engine::binding). Returns the JSON paths it filled in.
 pub fn fill_sandbox_limits(
     spec: &mut Value,
-    engine: &Engine,
+    sandbox: bool,
     config: &AdmissionConfig,
 ) -> Vec<&'static str> {
-    if !matches!(engine, Engine::Cri { sandbox: true, .. }) {
+    if !sandbox {
         return Vec::new();
     }
     let limits = &config.resources;

@@ -119,12 +119,43 @@ impl Default for ResourceLimits {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct MountsConfig {
     /// Host directories that may be bind-mounted (besides the engine's own per-container
     /// paths). Never effective for /, /proc, /sys, /dev, /etc, /run and the like.
     pub allowed_host_paths: Vec<PathBuf>,
+    /// Which of Podman's named volumes (known to libpod's state) may be bound
+    /// read-write: `bounded` (a size-limited tmpfs), `any`, or `off`.
+    pub podman_volumes: PodmanVolumes,
+    /// The init binary Podman's containers.conf names (`init_path`), which `podman run
+    /// --init` binds read-only; unset: `--init` is refused.
+    pub podman_init_path: Option<PathBuf>,
+}
+
+impl Default for MountsConfig {
+    fn default() -> Self {
+        MountsConfig {
+            allowed_host_paths: Vec::new(),
+            podman_volumes: PodmanVolumes::Bounded,
+            podman_init_path: Some(PathBuf::from("/usr/libexec/podman/catatonit")),
+        }
+    }
+}
+
+/// Podman named volumes bulwark admits. The rootfs is read-only and tmpfs mounts are
+/// size-limited, so a volume is the one place a container could fill a disk.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PodmanVolumes {
+    /// None: every volume is a host path.
+    Off,
+    /// Volumes whose directory is a tmpfs no larger than
+    /// `admission.resources.max_tmpfs_bytes` (`podman volume create --opt type=tmpfs
+    /// --opt device=tmpfs --opt o=nr_blocks=N`).
+    Bounded,
+    /// Any local volume, its disk use bounded only by its filesystem.
+    Any,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]

@@ -17,7 +17,7 @@ mod secrets;
 
 pub use admission::{
     AdmissionConfig, CapabilityRules, CgroupsConfig, DistrolessConfig, HooksConfig, ImagesConfig,
-    MountsConfig, PreserveFdsConfig, ResourceLimits, UserNamespacesConfig,
+    MountsConfig, PodmanVolumes, PreserveFdsConfig, ResourceLimits, UserNamespacesConfig,
 };
 pub use baseline::{
     AppArmorConfig, BaselineConfig, NonRootConfig, NonRootMode, SeccompConfig, SeccompProfileName,

@@ -8,6 +8,7 @@
 //! | claim | widens | bound to |
 //! |---|---|---|
 //! | Podman | its userdata binds and secrets, the image containers/storage recorded | the bundle is `<graphroot>/<driver>-containers/<id>/userdata`, recorded for this id in a root-owned containers.json, and root.path is that record's rootfs |
+//! | Podman infra, pod member, named volume | sandbox limits; the infra's /dev/shm; the volume's directory | what libpod's root-owned state database records for this id and these volume names (crate::libpod_state) |
 //! | CRI sandbox | its sandbox directories | the sandbox id is its own id; no other live sandbox bulwark runs has its pod uid |
 //! | CRI container | its sandbox's directories, its pod's kubelet directory, its sandbox's namespaces | its sandbox is a live container bulwark created as a CRI sandbox, for the pod uid it names |
 //!
@@ -24,6 +25,7 @@ use serde_json::Value;
 
 use super::Engine;
 use crate::containers_storage;
+use crate::libpod_state::{LibpodState, Volume};
 
 /// The spec fields a CRI claim is made in.
 pub const SANDBOX_ID_FIELD: &str = "annotations[\"io.kubernetes.cri.sandbox-id\"]";
@@ -72,15 +74,70 @@ pub enum Binding {
     /// No engine claimed: nothing is widened.
     Unclaimed,
     /// Podman's own bundle, in the containers/storage `<driver>-containers` directory
-    /// `store` (root-owned, recording this container).
+    /// `store` (root-owned, recording this container), and what libpod recorded of it.
     Podman {
         store: PathBuf,
+        record: PodmanRecord,
     },
     CriSandbox,
     /// A container of a live sandbox: it may join that init's namespaces only.
     CriContainer {
         sandbox_init: i32,
     },
+}
+
+/// What libpod recorded about a Podman container, read from its state database
+/// (crate::libpod_state); empty where there is none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PodmanRecord {
+    /// The container is its pod's infra (pause) container.
+    pub infra: bool,
+    /// The infra container of the pod the container belongs to.
+    pub pod_infra: Option<String>,
+    /// The named volumes the spec binds (a source `<volume path>/<name>/_data` that is
+    /// the mount point libpod records for volume `<name>`).
+    pub volumes: Vec<Volume>,
+}
+
+/// libpod's record of Podman container `id` in the store under `graph_root`. An
+/// unreadable database widens nothing: the record stays empty (logged).
+fn podman_record(graph_root: &Path, spec: &Value, id: &str) -> PodmanRecord {
+    let read = || -> Result<PodmanRecord, crate::libpod_state::StateError> {
+        let Some(state) = LibpodState::open(graph_root)? else {
+            return Ok(PodmanRecord::default());
+        };
+        let mut record = PodmanRecord::default();
+        if let Some((pod, infra)) = state.pod_of(id)? {
+            record.infra = infra;
+            record.pod_infra = state.infra_of(&pod)?;
+        }
+        for source in spec["mounts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["source"].as_str())
+            .map(Path::new)
+            .filter(|s| s.file_name().is_some_and(|n| n == "_data"))
+        {
+            let Some(name) = source
+                .parent()
+                .and_then(Path::file_name)
+                .and_then(|n| n.to_str())
+            else {
+                continue;
+            };
+            if let Some(volume) = state.volume(name)? {
+                if volume.mount_point == source && !record.volumes.contains(&volume) {
+                    record.volumes.push(volume);
+                }
+            }
+        }
+        Ok(record)
+    };
+    read().unwrap_or_else(|error| {
+        tracing::warn!(container = id, %error, "libpod's state is unreadable: no pod or volume is recognised");
+        PodmanRecord::default()
+    })
 }
 
 /// A claim that did not hold: the admission rule `engine.identity`'s violation.
@@ -102,7 +159,11 @@ pub fn bind(claim: &Engine, spec: &Value, evidence: &Evidence) -> Result<Binding
     match claim {
         Engine::Other => Ok(Binding::Unclaimed),
         Engine::Podman => containers_storage::verify_bundle(evidence.bundle, spec, id)
-            .map(|store| Binding::Podman { store })
+            .map(|store| {
+                let graph_root = store.parent().unwrap_or(&store);
+                let record = podman_record(graph_root, spec, id);
+                Binding::Podman { store, record }
+            })
             .map_err(|reason| Unbound {
                 field: "annotations".to_owned(),
                 value:
