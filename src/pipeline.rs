@@ -20,7 +20,9 @@ use libcontainer::oci_spec::runtime::{LinuxSeccomp, Mount, Spec};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::admission::{self, fill_sandbox_limits, Input as AdmissionInput, Refused, Violation};
+use crate::admission::{
+    self, fill_pod_member_pids, fill_sandbox_limits, Input as AdmissionInput, Refused, Violation,
+};
 use crate::atomic_file;
 use crate::baseline::{Baseline, BaselineError, Change};
 use crate::binds::Pinned;
@@ -355,6 +357,9 @@ pub fn admit_document(
     let sandbox = matches!(engine, Engine::Cri { sandbox: true, .. })
         || matches!(&bound, Ok(Binding::Podman { record, .. }) if record.infra);
     let filled = fill_sandbox_limits(raw, sandbox, config);
+    let pod_member = matches!(&bound, Ok(Binding::Podman { record, .. })
+        if record.pod_infra.is_some() && !record.infra);
+    let member_pids = fill_pod_member_pids(raw, pod_member, config);
     let input = AdmissionInput::new(
         raw,
         evidence.bundle,
@@ -372,7 +377,7 @@ pub fn admit_document(
     if let Binding::Podman { record, .. } = &binding {
         podman_context(&mut context, record);
     }
-    let changes = filled
+    let mut changes: Vec<Change> = filled
         .into_iter()
         .map(|path| Change {
             control: "sandbox-limits",
@@ -383,6 +388,13 @@ pub fn admit_document(
                      bulwark limits it",
         })
         .collect();
+    changes.extend(member_pids.map(|path| Change {
+        control: "pod-member-pids",
+        path: path.to_owned(),
+        before: Value::Null,
+        after: Value::String("admission.resources.pod_member_pids".into()),
+        reason: "podman kube play gives a pod's containers no pids limit; the operator's applies",
+    }));
     Ok(Admitted {
         changes,
         context,

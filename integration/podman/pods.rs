@@ -71,27 +71,40 @@ fn assert_init_hardened(pid: i64) {
 
 /// The memory limit of `pid`'s cgroup (v1 memory hierarchy or v2).
 fn memory_limit(pid: i64) -> String {
+    cgroup_limit(pid, "memory", "memory.limit_in_bytes", "memory.max")
+}
+
+/// The pids limit of `pid`'s cgroup (v1 pids hierarchy or v2).
+fn pids_limit(pid: i64) -> String {
+    cgroup_limit(pid, "pids", "pids.max", "pids.max")
+}
+
+/// `v1_file` in `pid`'s v1 `controller` hierarchy, or `v2_file` in its v2 cgroup when
+/// the controller is not on v1.
+fn cgroup_limit(pid: i64, controller: &str, v1_file: &str, v2_file: &str) -> String {
     let cgroups = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    let on_v1 = cgroups.lines().any(|line| {
+        line.split(':')
+            .nth(1)
+            .is_some_and(|c| c.split(',').any(|c| c == controller))
+    });
     for line in cgroups.lines() {
         let mut parts = line.splitn(3, ':');
         let (_, controllers, path) = (parts.next(), parts.next(), parts.next());
-        let (file, controllers) = match controllers {
-            Some("") => ("memory.max", "unified"),
-            Some(c) if c.split(',').any(|c| c == "memory") => ("memory.limit_in_bytes", "memory"),
+        let file = match controllers {
+            Some("") if !on_v1 => {
+                format!("/sys/fs/cgroup/unified{}/{v2_file}", path.unwrap_or("/"))
+            }
+            Some(c) if c.split(',').any(|c| c == controller) => {
+                format!("/sys/fs/cgroup/{c}{}/{v1_file}", path.unwrap_or("/"))
+            }
             _ => continue,
         };
-        let dir = if controllers == "unified" {
-            "/sys/fs/cgroup/unified".to_owned()
-        } else {
-            format!("/sys/fs/cgroup/{controllers}")
-        };
-        if let Ok(limit) = fs::read_to_string(format!("{dir}{}/{file}", path.unwrap_or("/"))) {
-            if controllers == "memory" || !cgroups.contains(":memory:") {
-                return limit.trim().to_owned();
-            }
+        if let Ok(limit) = fs::read_to_string(&file) {
+            return limit.trim().to_owned();
         }
     }
-    panic!("no memory cgroup for pid {pid}: {cgroups}")
+    panic!("no {controller} cgroup for pid {pid}: {cgroups}")
 }
 
 /// Issue #24 (1): `podman run --pod new:p1` failed with "starting some containers:
@@ -374,4 +387,65 @@ fn podman_kube_play_runs_the_infra_and_refuses_only_the_missing_pids_limit() {
     assert_init_hardened(infra_pid);
     assert_eq!(memory_limit(infra_pid), (64u64 << 20).to_string());
     pm.podman_ok(&["kube", "down", &file]);
+}
+
+/// With `admission.resources.pod_member_pids` set, a container libpod records as a pod
+/// member (not its infra) that has no pids limit gets the operator's: both containers
+/// of the kube play pod run hardened, the limit in their own pids cgroup. A container
+/// outside a pod still needs its own limit (refused without one), and a spec claiming
+/// pod membership by annotation is not a pod member.
+#[test]
+fn podman_kube_play_runs_with_the_operators_pod_member_pids_limit() {
+    let pm = Podman::new();
+    pm.set_bulwark_config(&format!(
+        "{WITH_PAUSE_IMAGE}[admission.mounts]\npodman_volumes = \"any\"\n\
+         [admission.resources]\npod_member_pids = 256\n"
+    ));
+    let limits = "resources: {limits: {memory: 128Mi, cpu: \"1\"}}";
+    let yaml = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: kq}}\nspec:\n  containers:\n\
+         \x20 - name: writer\n    image: {image}\n    args: [\"sleep\", \"300\"]\n\
+         \x20   {limits}\n    volumeMounts: [{{name: cache, mountPath: /cache}}]\n\
+         \x20 - name: sleeper\n    image: {image}\n    args: [\"sleep\", \"300\"]\n\
+         \x20   {limits}\n    volumeMounts: [{{name: cache, mountPath: /cache}}]\n\
+         \x20 volumes:\n  - name: cache\n    emptyDir: {{}}\n",
+        image = harness::IMAGE,
+    );
+    let file = pm.path("kq.yaml");
+    fs::write(&file, yaml).expect("write the pod YAML");
+    let file = file.to_string_lossy().into_owned();
+    pm.podman_ok(&["kube", "play", "--network", "none", &file]);
+    for member in ["kq-writer", "kq-sleeper"] {
+        let pid = init_pid(&pm, member);
+        assert_init_hardened(pid);
+        assert_eq!(pids_limit(pid), "256", "{member}");
+        assert_eq!(memory_limit(pid), (128u64 << 20).to_string(), "{member}");
+    }
+    pm.podman_ok(&["kube", "down", &file]);
+
+    let alone = [
+        "run",
+        "--rm",
+        "--pull",
+        "never",
+        "--network",
+        "none",
+        "--memory",
+        "128m",
+        "--cpus",
+        "1",
+        "--pids-limit",
+        "-1",
+        "--annotation",
+        "io.podman.annotations.pod=kq",
+        harness::IMAGE,
+        "true",
+    ];
+    let out = pm.podman(&alone);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.code() == Some(126) && stderr.contains("[resources.pids-limit]"),
+        "{}",
+        pm.describe(&alone, &out)
+    );
 }

@@ -42,7 +42,7 @@ use crate::podman_secret_store::{self, StoredSecrets};
 pub use engine_identity::IDENTITY as ENGINE_IDENTITY;
 pub use mounts::{admit_bind_source, Bind, HOST_PATH};
 pub use namespaces::HOST as HOST_NAMESPACE;
-pub use resources::fill_sandbox_limits;
+pub use resources::{fill_pod_member_pids, fill_sandbox_limits};
 
 /// One refused field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

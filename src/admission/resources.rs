@@ -62,6 +62,24 @@ pub fn pids_limit(input: &Input, out: &mut Findings) {
     }
 }
 
+/// `podman kube play` gives a pod's containers no pids limit (see
+/// `admission.resources.pod_member_pids`); where the operator configured one, a
+/// container libpod records as a pod member (`member`, never an annotation) that has
+/// none gets it. Returns the JSON path it filled in.
+pub fn fill_pod_member_pids(
+    spec: &mut Value,
+    member: bool,
+    config: &AdmissionConfig,
+) -> Option<&'static str> {
+    let pids = config.resources.pod_member_pids.filter(|_| member)?;
+    let pointer = "/linux/resources/pids/limit";
+    if !spec.pointer(pointer).is_none_or(Value::is_null) {
+        return None;
+    }
+    set_pointer(spec, pointer, json!(pids));
+    Some("linux.resources.pids.limit")
+}
+
 /// containerd gives a pod's sandbox (pause) container no limits, and Podman its pod's
 /// infra container. Rather than exempt it (an exemption keyed on an annotation anyone
 /// can set), bulwark gives it the configured sandbox limits where it has none. `sandbox`:
@@ -121,4 +139,26 @@ fn set_pointer(doc: &mut Value, pointer: &str, value: Value) {
             .or_insert(Value::Null);
     }
     *target = value;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_pod_member_without_a_pids_limit_gets_the_operators() {
+        let mut config = AdmissionConfig::default();
+        let mut unlimited = json!({"linux": {"resources": {}}});
+        assert_eq!(fill_pod_member_pids(&mut unlimited, true, &config), None);
+        config.resources.pod_member_pids = Some(256);
+        assert_eq!(fill_pod_member_pids(&mut unlimited, false, &config), None);
+        assert_eq!(
+            fill_pod_member_pids(&mut unlimited, true, &config),
+            Some("linux.resources.pids.limit")
+        );
+        assert_eq!(unlimited["linux"]["resources"]["pids"]["limit"], 256);
+        let mut own = json!({"linux": {"resources": {"pids": {"limit": 64}}}});
+        assert_eq!(fill_pod_member_pids(&mut own, true, &config), None);
+        assert_eq!(own["linux"]["resources"]["pids"]["limit"], 64);
+    }
 }

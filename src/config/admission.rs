@@ -96,6 +96,11 @@ pub struct ResourceLimits {
     pub sandbox_memory_bytes: u64,
     pub sandbox_cpu_quota: i64,
     pub sandbox_pids: i64,
+    /// The pids limit of a container libpod records as a pod member (not its infra)
+    /// when its spec has none: `podman kube play` cannot give one (a pod YAML has no
+    /// such field, and Podman 4.3 does not apply containers.conf's `pids_limit` to it).
+    /// Unset (the default): such a container is refused like any without a limit.
+    pub pod_member_pids: Option<i64>,
     /// Largest `size=` a tmpfs mount may ask for (tmpfs is the only writable
     /// filesystem a container gets). Default 1 GiB.
     pub max_tmpfs_bytes: u64,
@@ -113,6 +118,7 @@ impl Default for ResourceLimits {
             sandbox_memory_bytes: 64 << 20,
             sandbox_cpu_quota: 10_000,
             sandbox_pids: 32,
+            pod_member_pids: None,
             max_tmpfs_bytes: 1 << 30,
             unified_allowed: vec!["memory.oom.group".to_owned()],
         }
@@ -321,6 +327,15 @@ pub(super) fn validate(admission: &AdmissionConfig, path: &Path) -> Result<(), C
             path: path.to_owned(),
             entry: entry.clone(),
         });
+    }
+    if let Some(pids) = admission.resources.pod_member_pids {
+        if !(1..=admission.resources.max_pids).contains(&pids) {
+            return Err(ConfigError::PodMemberPids {
+                path: path.to_owned(),
+                pids,
+                max: admission.resources.max_pids,
+            });
+        }
     }
     validate_cgroups(&admission.cgroups, path)?;
     if let Some(image) = &admission.images.cri_sandbox_image {

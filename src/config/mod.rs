@@ -58,6 +58,8 @@ pub enum ConfigError {
          without \".\" or \"..\", not / and not under /proc, /sys or /dev"
     )]
     ScratchDir { path: PathBuf, entry: PathBuf },
+    #[error("host config {path}: admission.resources.pod_member_pids must be between 1 and admission.resources.max_pids ({max}), not {pids}")]
+    PodMemberPids { path: PathBuf, pids: i64, max: i64 },
     #[error("host config {path}: admission.resources.max_cpus must be a number of CPUs above 0 (like 4 or 0.5), not {max_cpus}")]
     MaxCpus { path: PathBuf, max_cpus: f64 },
     #[error(
@@ -262,6 +264,18 @@ mod tests {
             );
         }
         load("[admission.resources]\nmax_cpus = 0.5\n").unwrap();
+    }
+
+    #[test]
+    fn the_pod_member_pids_limit_is_a_limit_within_the_ceiling() {
+        for value in ["0", "-1", "4097"] {
+            let err = load(&format!(
+                "[admission.resources]\npod_member_pids = {value}\n"
+            ))
+            .unwrap_err();
+            assert!(err.to_string().contains("pod_member_pids"), "{err}");
+        }
+        load("[admission.resources]\npod_member_pids = 256\n").unwrap();
     }
 
     #[test]
