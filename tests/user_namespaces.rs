@@ -199,3 +199,82 @@ fn a_safe_mapping_runs_as_a_high_host_uid_and_hardened() {
     rt.ok(&["delete", "--force", &id]);
     rt.assert_nothing_left(&id);
 }
+
+/// Issue #19 Phase 0 item 1: libcontainer 0.7's tenant builder joins every namespace of
+/// the init but its user namespace, so an exec'd process ran in the host's user
+/// namespace as host uid 65532 (the identity map, "65532" from inside too, which is why
+/// the test above could not tell). The exec'd process must be in the init's user
+/// namespace, as the mapped uid, with the baseline's controls intact: seen from inside
+/// (the probe) and from the host (/proc/<exec pid>).
+#[test]
+fn exec_joins_the_containers_user_namespace_hardened() {
+    const HOST_BASE: u32 = 165_536;
+    let rt = Runtime::new();
+    let mut bundle = Bundle::new(&["/probe", "sleep", "300"]);
+    with_user_namespace(
+        &mut bundle,
+        one_range(0, HOST_BASE, 65536),
+        one_range(0, HOST_BASE, 65536),
+    );
+    let id = unique_id("userns-exec");
+    let out = start(&rt, &bundle, &id);
+    assert!(out.status.success(), "{}", describe(&["create"], &out));
+    let init = rt.state(&id)["pid"].as_i64().unwrap();
+    let init_ns = fs::read_link(format!("/proc/{init}/ns/user")).unwrap();
+    assert_ne!(init_ns, fs::read_link("/proc/self/ns/user").unwrap());
+
+    let report = probe_report(&rt.ok(&["exec", &id, "/probe", "report"]).stdout);
+    assert_eq!(
+        report["user_ns"].as_str(),
+        init_ns.to_str(),
+        "the exec'd process is not in the init's user namespace: {report}"
+    );
+    let uid_map: Vec<&str> = report["uid_map"]
+        .as_str()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(uid_map, ["0", "165536", "65536"], "{report}");
+    assert_hardened(&report, REMAPPED, REMAPPED);
+
+    let pid_file = bundle.path().join("exec.pid");
+    rt.ok(&[
+        "exec",
+        "--detach",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &id,
+        "/probe",
+        "sleep",
+        "300",
+    ]);
+    let pid: i64 = fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let host = HOST_BASE + REMAPPED;
+    assert_eq!(host_ids(pid, "Uid"), [host; 4]);
+    assert_eq!(host_ids(pid, "Gid"), [host; 4]);
+    assert_eq!(
+        fs::read_link(format!("/proc/{pid}/ns/user")).unwrap(),
+        init_ns
+    );
+    for (field, expected) in [
+        ("CapInh", "0000000000000000"),
+        ("CapPrm", "0000000000000000"),
+        ("CapEff", "0000000000000000"),
+        ("CapBnd", "0000000000000000"),
+        ("CapAmb", "0000000000000000"),
+        ("NoNewPrivs", "1"),
+        ("Seccomp", "2"),
+    ] {
+        assert_eq!(
+            proc_status(pid, field).as_deref(),
+            Some(expected),
+            "{field}"
+        );
+    }
+    rt.ok(&["delete", "--force", &id]);
+    rt.assert_nothing_left(&id);
+}

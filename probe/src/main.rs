@@ -610,6 +610,20 @@ fn cmd_report() -> Result<(), Failure> {
         ("pid", Json::Int(pid.into())),
         ("pids_max", Json::opt_str(pids_max())),
         ("ppid", Json::Int(ppid.into())),
+        // Which user namespace the process runs in ("user:[<inode>]", the text the host
+        // reads from /proc/<pid>/ns/user) and how it maps ids to the host's.
+        (
+            "user_ns",
+            Json::opt_str(
+                std::fs::read_link("/proc/self/ns/user")
+                    .ok()
+                    .map(|l| l.to_string_lossy().into_owned()),
+            ),
+        ),
+        (
+            "uid_map",
+            Json::opt_str(std::fs::read_to_string("/proc/self/uid_map").ok()),
+        ),
     ]);
     print_line(report.to_string().as_bytes())
 }
