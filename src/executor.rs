@@ -13,18 +13,25 @@
 //!   engine's denials hold beside bulwark's and nothing in it can allow what bulwark's
 //!   denies. bulwark's is loaded first so that a broken engine profile can fail the
 //!   process but never leave it with the engine's filter alone;
+//! - an `exec`'d process joins the container's user namespace, when it has one, and
+//!   takes the decided ids and capabilities there (crate::user_namespace_join: the
+//!   tenant builder never joins `user`);
 //! - it proves the controls the spec asks for are in force (no-new-privileges, seccomp
 //!   mode, ids, no capability beyond the spec's) and fails the create/exec otherwise:
 //!   libcontainer ignores a failed PR_SET_NO_NEW_PRIVS, and a control bulwark cannot
 //!   prove is a control it refuses to run without.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use caps::{CapSet, Capability as KernelCapability};
 use libcontainer::capabilities::CapabilityExt;
 use libcontainer::oci_spec::runtime::{Capabilities, LinuxSeccomp, Process, Spec};
-use libcontainer::workload::{default, Executor, ExecutorError, ExecutorValidationError};
+use libcontainer::workload::{
+    default, Executor, ExecutorError, ExecutorSetEnvsError, ExecutorValidationError,
+};
 use nix::unistd::{getegid, geteuid, getgid, getuid};
+
+use crate::user_namespace_join::UserNamespaceJoin;
 
 /// Seccomp mode reported by PR_GET_SECCOMP for a filtered process.
 const SECCOMP_MODE_FILTER: i32 = 2;
@@ -37,6 +44,9 @@ pub struct HardenedExecutor {
     /// The engine's own profile (crate::pipeline::Effective::engine_seccomp), loaded
     /// last, as a second filter.
     engine_seccomp: Option<LinuxSeccomp>,
+    /// For an exec into a container with its own user namespace: the namespace and the
+    /// decided process, which the spec's process only stands in for until the join.
+    user_namespace: Option<UserNamespaceJoin>,
 }
 
 impl HardenedExecutor {
@@ -44,22 +54,30 @@ impl HardenedExecutor {
         Self {
             tenant_seccomp: None,
             engine_seccomp,
+            user_namespace: None,
         }
     }
 
     pub fn for_exec(
         container_seccomp: Option<LinuxSeccomp>,
         engine_seccomp: Option<LinuxSeccomp>,
+        user_namespace: Option<UserNamespaceJoin>,
     ) -> Self {
         Self {
             tenant_seccomp: container_seccomp,
             engine_seccomp,
+            user_namespace,
         }
     }
 }
 
 impl Executor for HardenedExecutor {
     fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
+        // First: the join needs the capability the stand-in holds, and the container's
+        // filter (which denies setns) must not be in force yet.
+        if let Some(join) = &self.user_namespace {
+            join.enter().map_err(refusal)?;
+        }
         if let Some(seccomp) = &self.tenant_seccomp {
             libcontainer::seccomp::initialize_seccomp(seccomp).map_err(|err| {
                 refusal(format!(
@@ -67,10 +85,13 @@ impl Executor for HardenedExecutor {
                 ))
             })?;
         }
-        let process = spec
-            .process()
-            .as_ref()
-            .ok_or_else(|| refusal("the spec has no process".into()))?;
+        let process = match &self.user_namespace {
+            Some(join) => join.decided(),
+            None => spec
+                .process()
+                .as_ref()
+                .ok_or_else(|| refusal("the spec has no process".into()))?,
+        };
         let seccomp_expected = self.tenant_seccomp.is_some()
             || spec
                 .linux()
@@ -97,6 +118,13 @@ impl Executor for HardenedExecutor {
             })?;
         }
         Ok(())
+    }
+
+    fn setup_envs(&self, mut envs: HashMap<String, String>) -> Result<(), ExecutorSetEnvsError> {
+        if let Some(join) = &self.user_namespace {
+            join.home(&mut envs);
+        }
+        default::get_executor().setup_envs(envs)
     }
 
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {

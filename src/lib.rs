@@ -41,3 +41,4 @@ pub mod scratch;
 pub mod seccomp_profiles;
 pub mod secrets;
 pub mod stragglers;
+pub mod user_namespace_join;

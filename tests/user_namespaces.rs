@@ -236,6 +236,9 @@ fn exec_joins_the_containers_user_namespace_hardened() {
         .collect();
     assert_eq!(uid_map, ["0", "165536", "65536"], "{report}");
     assert_hardened(&report, REMAPPED, REMAPPED);
+    // The rootfs has no /etc/passwd, so no HOME for uid 65532, as without a user
+    // namespace: nothing of the uid-0 stand-in bulwark hands libcontainer shows.
+    assert_eq!(report["env_names"], json!(["PATH"]), "{report}");
 
     let pid_file = bundle.path().join("exec.pid");
     rt.ok(&[

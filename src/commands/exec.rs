@@ -3,7 +3,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use libcontainer::container::builder::ContainerBuilder;
-use libcontainer::oci_spec::runtime::Spec;
+use libcontainer::oci_spec::runtime::{LinuxNamespaceType, Spec};
 use libcontainer::syscall::syscall::SyscallType;
 use nix::sys::wait::waitpid;
 
@@ -18,13 +18,14 @@ use crate::image_groups::RootGroups;
 use crate::layout::ContainerRecord;
 use crate::pipeline;
 use crate::policy::input::{Operation, Subject};
+use crate::user_namespace_join::UserNamespaceJoin;
 
 /// Runs a process in a running container under the container's security context (see
 /// `exec_process` and `executor`). Returns the process's exit code, or 0 with --detach.
 pub fn exec(root: &Path, args: Exec) -> Result<i32> {
     let (root, id) = open(root, &args.container_id)?;
     // Fail early with runc's message for a missing container, before reading anything.
-    load_container(&root, &id)?;
+    let container = load_container(&root, &id)?;
     if let Some(sub) = &args.cgroup {
         // libcontainer 0.7 creates a missing sub-cgroup for the process (tenant
         // builder add_task) and never removes it, so the container's delete failed on
@@ -92,11 +93,29 @@ pub fn exec(root: &Path, args: Exec) -> Result<i32> {
         bail!("exec into a container whose seccomp profile uses SCMP_ACT_NOTIFY is not supported");
     }
 
+    // After the policy decided on the real process: libcontainer gets a stand-in that
+    // can join the user namespace, the executor makes it the decided process.
+    let user_namespace = joins_a_user_namespace(&spec)
+        .then(|| {
+            let pid = container
+                .pid()
+                .context("the container's state names no init pid")?;
+            UserNamespaceJoin::open(pid, &process)
+                .with_context(|| format!("cannot exec in container {id}"))
+        })
+        .transpose()?;
+    let handed = user_namespace
+        .as_ref()
+        .map_or_else(|| process.clone(), UserNamespaceJoin::stand_in);
     let process_file = exec_process::process_file(&root.private_dir(&id));
-    atomic_file::write(&process_file, &serde_json::to_vec(&process)?, 0o600)
+    atomic_file::write(&process_file, &serde_json::to_vec(&handed)?, 0o600)
         .with_context(|| format!("cannot write {}", process_file.display()))?;
     let built = ContainerBuilder::new(id.to_string(), SyscallType::default())
-        .with_executor(HardenedExecutor::for_exec(seccomp, record.engine_seccomp))
+        .with_executor(HardenedExecutor::for_exec(
+            seccomp,
+            record.engine_seccomp,
+            user_namespace,
+        ))
         .with_root_path(root.path())
         .map(|b| {
             b.with_console_socket(args.console_socket.as_ref())
@@ -130,4 +149,13 @@ pub fn exec(root: &Path, args: Exec) -> Result<i32> {
     }
     let status = waitpid(pid, None).context("waitpid for the exec'd process")?;
     Ok(super::run::exit_code(status))
+}
+
+/// The container has a user namespace of its own (made at create, or joined by path):
+/// libcontainer's tenant builder does not join it (crate::user_namespace_join).
+fn joins_a_user_namespace(spec: &Spec) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::User))
 }
