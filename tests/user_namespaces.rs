@@ -240,6 +240,23 @@ fn exec_joins_the_containers_user_namespace_hardened() {
     // namespace: nothing of the uid-0 stand-in bulwark hands libcontainer shows.
     assert_eq!(report["env_names"], json!(["PATH"]), "{report}");
 
+    // Another user and a supplementary group: set inside the namespace, and no group of
+    // host root's (which would show as the overflow gid 65534) is kept.
+    let args = [
+        "exec",
+        "--user",
+        "1000:1001",
+        "-g",
+        "1002",
+        &id,
+        "/probe",
+        "report",
+    ];
+    let report = probe_report(&rt.ok(&args).stdout);
+    assert_eq!(report["user_ns"].as_str(), init_ns.to_str(), "{report}");
+    assert_hardened(&report, 1000, 1001);
+    assert_eq!(report["groups"], json!([1002]), "{report}");
+
     let pid_file = bundle.path().join("exec.pid");
     rt.ok(&[
         "exec",
