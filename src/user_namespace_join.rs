@@ -335,6 +335,27 @@ mod tests {
         assert_eq!(envs["HOME"], "/work");
     }
 
+    /// Fails closed before any id changes: a descriptor that is not the owner of the
+    /// mount namespace the process is in is refused before setns, and a join the
+    /// kernel refuses (re-entering one's own user namespace) is an error, not a no-op.
+    #[test]
+    fn enter_refuses_a_namespace_that_does_not_own_the_mount_namespace() {
+        let uid = nix::unistd::getuid();
+        let err = join_with(decided()).enter().unwrap_err();
+        assert!(err.contains("not to the init's"), "{err}");
+        let own: OwnedFd = File::open("/proc/self/ns/user").unwrap().into();
+        let join = UserNamespaceJoin {
+            namespace: Arc::new(own),
+            decided: decided(),
+        };
+        let err = join.enter().unwrap_err();
+        assert!(
+            err.contains("cannot join the container's user namespace"),
+            "{err}"
+        );
+        assert_eq!(nix::unistd::getuid(), uid);
+    }
+
     #[test]
     fn every_capability_set_is_written_a_missing_one_as_empty() {
         let caps = join_with(decided()).capability_sets();
