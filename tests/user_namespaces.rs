@@ -6,8 +6,11 @@
 mod common;
 
 use std::fs;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
+use common::console::ConsoleSocket;
 use common::{
     assert_hardened, describe, output_via_files, probe_report, proc_status, unique_id,
     with_user_namespace, Bundle, Runtime, BULWARK,
@@ -200,6 +203,50 @@ fn a_safe_mapping_runs_as_a_high_host_uid_and_hardened() {
     rt.assert_nothing_left(&id);
 }
 
+/// Host uid of container uid 0 in the exec tests' mapping.
+const EXEC_HOST_BASE: u32 = 165_536;
+
+/// A running container mapping container 0..65536 to host 165536..: its id and the
+/// user namespace of its init as the host reads it (`user:[<inode>]`).
+fn running_in_user_namespace(rt: &Runtime, bundle: &mut Bundle) -> (String, PathBuf) {
+    let map = one_range(0, EXEC_HOST_BASE, 65536);
+    with_user_namespace(bundle, map.clone(), map);
+    let id = unique_id("userns-exec");
+    let out = start(rt, bundle, &id);
+    assert!(out.status.success(), "{}", describe(&["create"], &out));
+    let init = rt.state(&id)["pid"].as_i64().unwrap();
+    let init_ns = fs::read_link(format!("/proc/{init}/ns/user")).unwrap();
+    assert_ne!(init_ns, fs::read_link("/proc/self/ns/user").unwrap());
+    (id, init_ns)
+}
+
+/// The exec'd process `pid` as the host sees it: in `init_ns`, as the host uid/gid of
+/// container 65532, without capabilities, with no-new-privileges and a seccomp filter.
+fn assert_joined_from_the_host(pid: i64, init_ns: &Path) {
+    let host = EXEC_HOST_BASE + REMAPPED;
+    assert_eq!(host_ids(pid, "Uid"), [host; 4]);
+    assert_eq!(host_ids(pid, "Gid"), [host; 4]);
+    assert_eq!(
+        fs::read_link(format!("/proc/{pid}/ns/user")).unwrap(),
+        init_ns
+    );
+    for (field, expected) in [
+        ("CapInh", "0000000000000000"),
+        ("CapPrm", "0000000000000000"),
+        ("CapEff", "0000000000000000"),
+        ("CapBnd", "0000000000000000"),
+        ("CapAmb", "0000000000000000"),
+        ("NoNewPrivs", "1"),
+        ("Seccomp", "2"),
+    ] {
+        assert_eq!(
+            proc_status(pid, field).as_deref(),
+            Some(expected),
+            "{field}"
+        );
+    }
+}
+
 /// Issue #19 Phase 0 item 1: libcontainer 0.7's tenant builder joins every namespace of
 /// the init but its user namespace, so an exec'd process ran in the host's user
 /// namespace as host uid 65532 (the identity map, "65532" from inside too, which is why
@@ -208,20 +255,9 @@ fn a_safe_mapping_runs_as_a_high_host_uid_and_hardened() {
 /// (the probe) and from the host (/proc/<exec pid>).
 #[test]
 fn exec_joins_the_containers_user_namespace_hardened() {
-    const HOST_BASE: u32 = 165_536;
     let rt = Runtime::new();
     let mut bundle = Bundle::new(&["/probe", "sleep", "300"]);
-    with_user_namespace(
-        &mut bundle,
-        one_range(0, HOST_BASE, 65536),
-        one_range(0, HOST_BASE, 65536),
-    );
-    let id = unique_id("userns-exec");
-    let out = start(&rt, &bundle, &id);
-    assert!(out.status.success(), "{}", describe(&["create"], &out));
-    let init = rt.state(&id)["pid"].as_i64().unwrap();
-    let init_ns = fs::read_link(format!("/proc/{init}/ns/user")).unwrap();
-    assert_ne!(init_ns, fs::read_link("/proc/self/ns/user").unwrap());
+    let (id, init_ns) = running_in_user_namespace(&rt, &mut bundle);
 
     let report = probe_report(&rt.ok(&["exec", &id, "/probe", "report"]).stdout);
     assert_eq!(
@@ -273,28 +309,47 @@ fn exec_joins_the_containers_user_namespace_hardened() {
         .trim()
         .parse()
         .unwrap();
-    let host = HOST_BASE + REMAPPED;
-    assert_eq!(host_ids(pid, "Uid"), [host; 4]);
-    assert_eq!(host_ids(pid, "Gid"), [host; 4]);
-    assert_eq!(
-        fs::read_link(format!("/proc/{pid}/ns/user")).unwrap(),
-        init_ns
-    );
-    for (field, expected) in [
-        ("CapInh", "0000000000000000"),
-        ("CapPrm", "0000000000000000"),
-        ("CapEff", "0000000000000000"),
-        ("CapBnd", "0000000000000000"),
-        ("CapAmb", "0000000000000000"),
-        ("NoNewPrivs", "1"),
-        ("Seccomp", "2"),
-    ] {
-        assert_eq!(
-            proc_status(pid, field).as_deref(),
-            Some(expected),
-            "{field}"
-        );
-    }
+    assert_joined_from_the_host(pid, &init_ns);
+    rt.ok(&["delete", "--force", &id]);
+    rt.assert_nothing_left(&id);
+}
+
+/// A terminal exec (`podman exec -it`, `kubectl exec -it`): libcontainer sets the pty
+/// up while the process is still the uid-0 stand-in, before bulwark's executor joins the
+/// namespace; the process still runs in the init's user namespace, hardened, its stdin
+/// the pty.
+#[test]
+fn a_terminal_exec_joins_the_containers_user_namespace() {
+    let rt = Runtime::new();
+    let mut bundle = Bundle::new(&["/probe", "sleep", "300"]);
+    let (id, init_ns) = running_in_user_namespace(&rt, &mut bundle);
+    let console = ConsoleSocket::new();
+    let pid_file = bundle.path().join("exec.pid");
+    rt.ok(&[
+        "exec",
+        "--tty",
+        "--detach",
+        "--console-socket",
+        console.path_str(),
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &id,
+        "/probe",
+        "sleep",
+        "300",
+    ]);
+    // Held until the checks are done: a closed master hangs the process up.
+    let _master = console
+        .master(Duration::from_secs(5))
+        .expect("no pty master sent");
+    let pid: i64 = fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_joined_from_the_host(pid, &init_ns);
+    let stdin = fs::read_link(format!("/proc/{pid}/fd/0")).unwrap();
+    assert!(stdin.starts_with("/dev/pts/"), "{stdin:?}");
     rt.ok(&["delete", "--force", &id]);
     rt.assert_nothing_left(&id);
 }
