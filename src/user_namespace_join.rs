@@ -16,7 +16,11 @@
 //!   (the descriptor belongs to the process that had the init's pid, not to one that
 //!   took the pid over), and the process libcontainer is handed is a stand-in of the
 //!   decided one: host uid 0 with `CAP_SYS_ADMIN` only, which setns(2) needs in the
-//!   target namespace (its owner, host root, has it there);
+//!   target namespace (kernel/user_namespace.c `userns_install`; host root, its owner,
+//!   has it there). No `CAP_SETUID`/`CAP_SETGID`: the join itself grants the full set
+//!   inside the namespace (`set_cred_user_ns`), where the ids are set. The other
+//!   conditions of the join hold in libcontainer's process: one thread, and an fs
+//!   struct of its own (process/fork.rs clones without `CLONE_FS`);
 //! - in the executor: a check that the mount namespace libcontainer joined belongs to
 //!   that user namespace (both come from the same container), setns, the decided
 //!   groups and ids, the decided capability sets (setns grants the full set inside the
