@@ -16,6 +16,7 @@ use tempfile::TempDir;
 
 pub mod console;
 pub mod opa;
+pub mod tokens;
 
 pub const BULWARK: &str = env!("CARGO_BIN_EXE_bulwark");
 
