@@ -303,6 +303,48 @@ fn limits_are_written_to_the_v2_cgroup() {
     assert_eq!(vm.get("cgroup-pids.max"), PIDS_MAX);
 }
 
+/// AppArmor denies on its own: of two files masked alike (a bind of /dev/null, mode
+/// 0666) and opened by the same syscall, which seccomp allows, the one the profile names
+/// (`deny @{PROC}/kcore rwklx`) answers EACCES and the other reads empty.
+#[test]
+#[ignore = "the VM lane: make vm-test"]
+fn apparmor_denies_what_seccomp_and_dac_allow() {
+    let Some(vm) = vm() else { return };
+    assert_eq!(
+        vm.get("read-timer-list-exit"),
+        "0",
+        "the control must be readable: {}",
+        vm.get("read-timer-list-stderr")
+    );
+    assert_eq!(vm.get("read-kcore-exit"), "1");
+    assert_eq!(vm.get("read-kcore-stderr"), "EACCES");
+}
+
+/// `update` on cgroup v2: a raise within the ceiling lands in memory.max; removing the
+/// limit is refused by admission and memory.max keeps the raised value.
+#[test]
+#[ignore = "the VM lane: make vm-test"]
+fn update_raises_memory_max_and_refuses_removal() {
+    let Some(vm) = vm() else { return };
+    assert_eq!(
+        vm.get("update-raise-exit"),
+        "0",
+        "{}",
+        vm.get("update-raise-stderr")
+    );
+    assert_eq!(
+        vm.get("cgroup-memory.max-raised"),
+        (256u64 << 20).to_string()
+    );
+    let stderr = vm.get("update-remove-stderr");
+    assert_eq!(vm.get("update-remove-exit"), "1", "{stderr}");
+    assert!(stderr.contains("resources.memory-limit"), "{stderr}");
+    assert_eq!(
+        vm.get("cgroup-memory.max-after-removal"),
+        (256u64 << 20).to_string()
+    );
+}
+
 /// kill + delete removes the state directories and the v2 cgroup, and no mount stays.
 #[test]
 #[ignore = "the VM lane: make vm-test"]

@@ -99,6 +99,17 @@ for file in memory.max pids.max cpu.max; do
 done
 run exec-report exec sleeper /probe report
 say report-exec "$(cat /tmp/out)"
+# AppArmor's own denial, told from seccomp's and DAC's: /proc/kcore and /proc/timer_list
+# are both masked by a bind of /dev/null (mode 0666) and opened by the same openat, which
+# seccomp allows; only the profile's `deny @{PROC}/kcore rwklx` tells them apart.
+run read-kcore exec sleeper /probe cat /proc/kcore
+run read-timer-list exec sleeper /probe cat /proc/timer_list
+# update on v2: a raise within the host's ceiling reaches memory.max, removing the
+# limit is refused and changes nothing.
+run update-raise update --memory 256m sleeper
+say cgroup-memory.max-raised "$(cat /sys/fs/cgroup"$cgroup"/memory.max 2>&1)"
+run update-remove update --memory -1 sleeper
+say cgroup-memory.max-after-removal "$(cat /sys/fs/cgroup"$cgroup"/memory.max 2>&1)"
 run kill kill sleeper KILL
 # The container's init is gone once the state says stopped; a process exit has no event
 # bulwark could wait on.
