@@ -22,7 +22,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::{Bundle, Kernel, TEST_IMAGES_CONFIG};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// The label AppArmor shows for a process confined by bulwark's profile.
 const CONFINED: &str = "bulwark-default (enforce)";
@@ -104,12 +104,22 @@ fn boot() -> Result<VmRun, String> {
         .unwrap();
     let bundles = work.path().join("bundles");
     std::fs::create_dir(&bundles).unwrap();
-    for (name, args) in [
-        ("report", &["/probe", "report"][..]),
-        ("sleeper", &["/probe", "sleep"][..]),
-    ] {
-        copy_tree(Bundle::new(args).path(), &bundles.join(name));
-    }
+    copy_tree(
+        Bundle::new(&["/probe", "report"]).path(),
+        &bundles.join("report"),
+    );
+    // The sleeper also asks for the cgroup filesystem, as engines do: on v2 that is
+    // the container's own cgroup2 subtree, which must be read-only.
+    let mut sleeper = Bundle::new(&["/probe", "sleep"]);
+    sleeper.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({
+            "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+            "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]
+        }));
+    sleeper.write();
+    copy_tree(sleeper.path(), &bundles.join("sleeper"));
     // A node's config: AppArmor required (no allow_missing), the test image approved.
     let config = work.path().join("bulwark.toml");
     std::fs::write(&config, TEST_IMAGES_CONFIG).unwrap();
@@ -301,6 +311,56 @@ fn limits_are_written_to_the_v2_cgroup() {
     assert_eq!(vm.get("cgroup-memory.max"), MEMORY_MAX);
     assert_eq!(vm.get("cgroup-cpu.max"), CPU_MAX);
     assert_eq!(vm.get("cgroup-pids.max"), PIDS_MAX);
+}
+
+/// The container's cgroup filesystem is cgroup2 and read-only (CVE-2022-0492).
+#[test]
+#[ignore = "the VM lane: make vm-test"]
+fn the_cgroup_mount_is_cgroup2_and_read_only() {
+    let Some(vm) = vm() else { return };
+    let report = vm.report("report-exec");
+    let mount = common::probe_mount(&report, "/sys/fs/cgroup");
+    assert_eq!(mount["fs_type"], "cgroup2", "{mount}");
+    let options: Vec<&str> = mount["options"].as_str().unwrap().split(',').collect();
+    assert!(options.contains(&"ro"), "not read-only: {mount}");
+}
+
+/// pause and resume drive cgroup v2's freezer (`cgroup.freeze`), and the kernel reports
+/// the cgroup frozen, then thawed.
+#[test]
+#[ignore = "the VM lane: make vm-test"]
+fn pause_and_resume_use_the_v2_freezer() {
+    let Some(vm) = vm() else { return };
+    assert_eq!(vm.get("pause-exit"), "0", "{}", vm.get("pause-stderr"));
+    assert_eq!(vm.get("paused-freeze"), "1");
+    assert_eq!(vm.get("paused-frozen"), "1");
+    assert_eq!(vm.get("paused-status"), "paused");
+    assert_eq!(vm.get("resume-exit"), "0", "{}", vm.get("resume-stderr"));
+    assert_eq!(vm.get("resumed-freeze"), "0");
+    assert_eq!(vm.get("resumed-frozen"), "0");
+    assert_eq!(vm.get("resumed-status"), "running");
+}
+
+/// `events --stats` reads the v2 files: one process, the memory limit from memory.max.
+#[test]
+#[ignore = "the VM lane: make vm-test"]
+fn events_stats_reads_cgroup_v2() {
+    let Some(vm) = vm() else { return };
+    assert_eq!(
+        vm.get("events-stats-exit"),
+        "0",
+        "{}",
+        vm.get("events-stats-stderr")
+    );
+    let event = vm.report("events-stats");
+    assert_eq!(event["type"], "stats", "{event}");
+    assert_eq!(event["id"], "sleeper", "{event}");
+    assert_eq!(event["data"]["pids"]["current"], 1, "{event}");
+    assert_eq!(
+        event["data"]["memory"]["memory"]["limit"].to_string(),
+        MEMORY_MAX,
+        "{event}"
+    );
 }
 
 /// AppArmor denies on its own: of two files masked alike (a bind of /dev/null, mode

@@ -97,8 +97,23 @@ say sleeper-cgroup "$cgroup"
 for file in memory.max pids.max cpu.max; do
 	say "cgroup-$file" "$(cat /sys/fs/cgroup"$cgroup"/$file 2>&1)"
 done
+run events-stats events --stats sleeper
+say events-stats "$(cat /tmp/out)"
 run exec-report exec sleeper /probe report
 say report-exec "$(cat /tmp/out)"
+run self-cgroup exec sleeper /probe cat /proc/self/cgroup
+say self-cgroup "$(cat /tmp/out)"
+# pause/resume through cgroup v2's freezer: cgroup.freeze, and the kernel's own
+# account of it in cgroup.events.
+freezer() {
+	say "$1-freeze" "$(cat /sys/fs/cgroup"$cgroup"/cgroup.freeze 2>&1)"
+	say "$1-frozen" "$(sed -n 's/^frozen //p' /sys/fs/cgroup"$cgroup"/cgroup.events 2>&1)"
+	say "$1-status" "$(bulwark --root "$ROOT" state sleeper | sed -n 's/.*"status": *"\([a-z]*\)".*/\1/p')"
+}
+run pause pause sleeper
+freezer paused
+run resume resume sleeper
+freezer resumed
 # AppArmor's own denial, told from seccomp's and DAC's: /proc/kcore and /proc/timer_list
 # are both masked by a bind of /dev/null (mode 0666) and opened by the same openat, which
 # seccomp allows; only the profile's `deny @{PROC}/kcore rwklx` tells them apart.
