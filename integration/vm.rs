@@ -325,6 +325,25 @@ fn the_cgroup_mount_is_cgroup2_and_read_only() {
     assert!(options.contains(&"ro"), "not read-only: {mount}");
 }
 
+/// On cgroup v2 the container gets a cgroup namespace of its own, though the spec asks
+/// for none: it sees itself at `/`, not at `/bulwark/<id>`, and its cgroup mount is
+/// rooted at its own cgroup (it reads its own pids.max), not the whole hierarchy with
+/// every other container's cgroup in it.
+#[test]
+#[ignore = "the VM lane: make vm-test"]
+fn the_cgroup_namespace_is_private() {
+    let Some(vm) = vm() else { return };
+    assert_eq!(
+        vm.get("self-cgroup-exit"),
+        "0",
+        "{}",
+        vm.get("self-cgroup-stderr")
+    );
+    assert_eq!(vm.get("self-cgroup").trim(), "0::/");
+    let report = vm.report("report-exec");
+    assert_eq!(report["pids_max"], PIDS_MAX, "{report}");
+}
+
 /// pause and resume drive cgroup v2's freezer (`cgroup.freeze`), and the kernel reports
 /// the cgroup frozen, then thawed.
 #[test]
