@@ -108,6 +108,12 @@ fn boot() -> Result<VmRun, String> {
         Bundle::new(&["/probe", "report"]).path(),
         &bundles.join("report"),
     );
+    // The process binary is missing from the rootfs: libcontainer fails late, after
+    // bulwark claimed the cgroup and libcontainer made its state and namespaces.
+    copy_tree(
+        Bundle::new(&["/missing-binary"]).path(),
+        &bundles.join("missing"),
+    );
     // The sleeper also asks for the cgroup filesystem, as engines do: on v2 that is
     // the container's own cgroup2 subtree, which must be read-only.
     let mut sleeper = Bundle::new(&["/probe", "sleep"]);
@@ -422,6 +428,16 @@ fn update_raises_memory_max_and_refuses_removal() {
         vm.get("cgroup-memory.max-after-removal"),
         (256u64 << 20).to_string()
     );
+}
+
+/// A create that fails late (the process binary is missing) leaves no state, no v2
+/// cgroup and no mount.
+#[test]
+#[ignore = "the VM lane: make vm-test"]
+fn a_failed_create_leaves_nothing() {
+    let Some(vm) = vm() else { return };
+    assert_eq!(vm.get("late-exit"), "1", "{}", vm.get("late-stderr"));
+    vm.assert_nothing_left("late");
 }
 
 /// kill + delete removes the state directories and the v2 cgroup, and no mount stays.

@@ -85,7 +85,11 @@ for path in $(grep -o '"masked":{[^}]*}' /tmp/out | grep -o '"/[^"]*"' | tr -d '
 done
 leftovers init-report
 
-# 4. A long-running container: its cgroup v2 limits, the label of its init seen from
+# 4. A create that fails late, in libcontainer, after the cgroup was made.
+run late create --bundle /bundles/missing late
+leftovers late
+
+# 5. A long-running container: its cgroup v2 limits, the label of its init seen from
 #    outside, and an exec'd process's own report.
 run create create --bundle /bundles/sleeper sleeper
 run start start sleeper
