@@ -547,12 +547,17 @@ fn podman_agent_claim_unlocks_no_secret() {
     );
 
     pm.set_bulwark_config(&trusts_podman_agents());
-    let out = pm.run_expect(&args, &cat, 0);
+    assert_reads_secret(&pm, &args, &cat, &value);
+}
+
+/// Runs `cmd` with `args`, expecting success and exactly the secret's `value` on stdout.
+fn assert_reads_secret(pm: &Podman, args: &[&str], cmd: &[&str], value: &str) {
+    let out = pm.run_expect(args, cmd, 0);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         value,
         "{}",
-        pm.describe(&args, &out)
+        pm.describe(args, &out)
     );
 }
 
@@ -896,13 +901,7 @@ fn podman_agent_token_names_the_agent() {
 
     let token = format!("bulwark.io/agent-token={}", sign(harness::IMAGE));
     let args = ["--rm", "--secret", "openai-api-key", "--annotation", &token];
-    let out = pm.run_expect(&args, &cat, 0);
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        value,
-        "{}",
-        pm.describe(&args, &out)
-    );
+    assert_reads_secret(&pm, &args, &cat, &value);
 
     // A token pinned to the image's content (its manifest digest) admits the image
     // run by its tag: the digest is matched with containers/storage's record of the
@@ -926,8 +925,7 @@ fn podman_agent_token_names_the_agent() {
         "--annotation",
         &pinned,
     ];
-    let out = pm.run_expect(&args, &cat, 0);
-    assert_eq!(String::from_utf8_lossy(&out.stdout), value);
+    assert_reads_secret(&pm, &args, &cat, &value);
 
     let replayed = format!(
         "bulwark.io/agent-token={}",
