@@ -9,7 +9,7 @@ DEB_PACKAGES := libseccomp-dev pkg-config make procps file g++ \
                 apparmor jq runc podman conmon umoci skopeo containernetworking-plugins \
                 containerd catatonit iproute2 protobuf-compiler
 
-.PHONY: all deps build probe opa policy-test test lint demo bench fuzz install uninstall clean
+.PHONY: all deps vm-deps build probe opa policy-test test vm-test lint demo bench fuzz install uninstall clean
 
 # make install: DESTDIR for staging, PREFIX for the binary and shared files.
 DESTDIR ?=
@@ -31,6 +31,27 @@ deps:
 	if [ -n "$$missing" ]; then \
 		echo "installing:" $$missing; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+# The VM lane (integration/vm/, issue #17) boots Debian's own kernel under qemu (TCG) to
+# test where users run: pure cgroup v2, AppArmor enforcing. qemu-system-x86 comes from
+# bookworm-backports because the preinstalled qemu-utils is the backports build and
+# conflicts with bookworm's qemu; bookworm-backports is added as a deb822 source with
+# the same URI and key as the Debian source. busybox-static and cpio build the initramfs.
+VM_PACKAGES  := qemu-system-x86 busybox-static cpio
+BACKPORTS_SOURCES := /etc/apt/sources.list.d/bookworm-backports.sources
+vm-deps: deps
+	@missing=$$(for p in $(VM_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		if [ ! -e $(BACKPORTS_SOURCES) ]; then \
+			printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+				> $(BACKPORTS_SOURCES); \
+		fi; \
+		echo "installing:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends -t bookworm-backports $$missing; \
 	fi
 
 build: deps
@@ -55,11 +76,23 @@ policy-test: opa
 	python3 integration/opa/run_policy_tests.py --bindings $(OPA_BINDINGS)
 
 # The whole suite: policy tests, unit tests, real containers through the built binary,
-# podman, containerd CRI, OPA, then a bounded fuzzing run.
-test: lint build probe policy-test
+# podman, containerd CRI, OPA, the VM lane (cgroup v2 + AppArmor; its tests are
+# #[ignore]d in a plain `cargo test`, so they run once, here), then a bounded fuzzing run.
+# The VM lane runs with --workspace like the step before, so cargo reuses that build of
+# bulwark (a `-p bulwark` build unifies features differently and relinks it).
+test: lint build probe policy-test vm-deps
 	BULWARK_PROBE=$(CURDIR)/$(PROBE) BULWARK_OPA_BINDINGS=$(OPA_BINDINGS) \
 		$(CARGO) test --release --locked --workspace -- --test-threads=2
+	BULWARK_PROBE=$(CURDIR)/$(PROBE) $(CARGO) test --release --locked --workspace --test vm -- \
+		--ignored --nocapture --test-threads=2
 	$(MAKE) fuzz
+
+# The VM lane alone (integration/vm.rs; README, "VM lane"): Debian 12's kernel under
+# qemu TCG, AppArmor enforcing, cgroup v2 only; `make test` runs it too. The kernel is
+# fetched once into target/vm/kernel.
+vm-test: vm-deps build probe
+	BULWARK_PROBE=$(CURDIR)/$(PROBE) $(CARGO) test --release --locked --test vm -- \
+		--ignored --nocapture --test-threads=2
 
 # Fuzzing (README, "Fuzzing"): builds the four targets in fuzz/ (a workspace of its own,
 # built into fuzz/target, so the main build is untouched), then runs each for

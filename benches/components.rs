@@ -226,6 +226,7 @@ impl Prepared {
                 apparmor_enabled: false,
                 apparmor_profiles: Default::default(),
                 cgroup_v1_hierarchies: Vec::new(),
+                cgroup_v2: false,
             },
         }
     }

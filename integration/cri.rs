@@ -18,6 +18,7 @@ use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
+use common::tokens::TokenKeys;
 use harness::{Containerd, BASE_PIDS_LIMIT};
 use k8s_cri::v1::security_profile::ProfileType;
 use k8s_cri::v1::{ContainerState, LinuxSandboxSecurityContext, NamespaceMode, SecurityProfile};
@@ -575,39 +576,12 @@ fn ask(address: &str) -> Result<String, String> {
 #[test]
 fn cri_pod_agent_token_names_the_agent() {
     let cd = Containerd::new();
-    let prefix = cd.path("orch-1");
-    let bulwark = |args: &[&str]| {
-        let out = std::process::Command::new(common::BULWARK)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", common::describe(args, &out));
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    };
-    bulwark(&["token", "keygen", prefix.to_str().unwrap()]);
-    let sign = |image: &str, jti: &str| {
-        bulwark(&[
-            "token",
-            "sign",
-            "--key",
-            &format!("{}.key", prefix.display()),
-            "--agent",
-            "research-agent",
-            "--task",
-            "summarise",
-            "--image",
-            image,
-            "--jti",
-            jti,
-        ])
-    };
+    let keys = TokenKeys::new();
+    let sign = |image: &str, jti: &str| keys.sign(&["--image", image, "--jti", jti, "--no-secret"]);
     let config = std::fs::read_to_string(cd.path("bulwark.toml")).unwrap();
     std::fs::write(
         cd.path("bulwark.toml"),
-        format!(
-            "{config}[identity]\npublic_keys = [{:?}]\n",
-            format!("{}.pub", prefix.display())
-        ),
+        format!("{config}{}", keys.table("")),
     )
     .unwrap();
     let records = || -> Vec<Value> {

@@ -22,6 +22,7 @@ mod stragglers;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use common::tokens::TokenKeys;
 use harness::{probe_report, Podman};
 use serde_json::json;
 
@@ -546,12 +547,17 @@ fn podman_agent_claim_unlocks_no_secret() {
     );
 
     pm.set_bulwark_config(&trusts_podman_agents());
-    let out = pm.run_expect(&args, &cat, 0);
+    assert_reads_secret(&pm, &args, &cat, &value);
+}
+
+/// Runs `cmd` with `args`, expecting success and exactly the secret's `value` on stdout.
+fn assert_reads_secret(pm: &Podman, args: &[&str], cmd: &[&str], value: &str) {
+    let out = pm.run_expect(args, cmd, 0);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         value,
         "{}",
-        pm.describe(&args, &out)
+        pm.describe(args, &out)
     );
 }
 
@@ -886,52 +892,16 @@ fn podman_ns_path_swapped_for_the_hosts_never_joins_the_host_network() {
 #[test]
 fn podman_agent_token_names_the_agent() {
     let pm = Podman::new();
-    let keys = pm.path("keys");
-    std::fs::create_dir_all(&keys).unwrap();
-    let prefix = keys.join("orch-1");
-    let bulwark = |args: &[&str]| {
-        let out = std::process::Command::new(common::BULWARK)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", common::describe(args, &out));
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    };
-    bulwark(&["token", "keygen", prefix.to_str().unwrap()]);
-    let sign = |image: &str| {
-        bulwark(&[
-            "token",
-            "sign",
-            "--key",
-            &format!("{}.key", prefix.display()),
-            "--agent",
-            "research-agent",
-            "--task",
-            "summarise",
-            "--image",
-            image,
-            "--secret",
-            "openai-api-key",
-        ])
-    };
-    pm.set_bulwark_config(&format!(
-        "{}[identity]\npublic_keys = [{:?}]\n",
-        harness::BULWARK_CONFIG,
-        format!("{}.pub", prefix.display())
-    ));
+    let keys = TokenKeys::new();
+    let sign = |image: &str| keys.sign(&["--image", image]);
+    pm.set_bulwark_config(&format!("{}{}", harness::BULWARK_CONFIG, keys.table("")));
     let value = format!("podman-token-s3cr3t-{}", std::process::id());
     pm.secret_create("openai-api-key", &value);
     let cat = ["cat", "/run/secrets/openai-api-key"];
 
     let token = format!("bulwark.io/agent-token={}", sign(harness::IMAGE));
     let args = ["--rm", "--secret", "openai-api-key", "--annotation", &token];
-    let out = pm.run_expect(&args, &cat, 0);
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        value,
-        "{}",
-        pm.describe(&args, &out)
-    );
+    assert_reads_secret(&pm, &args, &cat, &value);
 
     // A token pinned to the image's content (its manifest digest) admits the image
     // run by its tag: the digest is matched with containers/storage's record of the
@@ -955,8 +925,7 @@ fn podman_agent_token_names_the_agent() {
         "--annotation",
         &pinned,
     ];
-    let out = pm.run_expect(&args, &cat, 0);
-    assert_eq!(String::from_utf8_lossy(&out.stdout), value);
+    assert_reads_secret(&pm, &args, &cat, &value);
 
     let replayed = format!(
         "bulwark.io/agent-token={}",

@@ -507,6 +507,7 @@ mod tests {
             apparmor_enabled: false,
             apparmor_profiles: Default::default(),
             cgroup_v1_hierarchies: Vec::new(),
+            cgroup_v2: false,
         };
         let baseline = Baseline::new(&config, &host);
         effective_spec(&PipelineInput {

@@ -12,84 +12,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use common::{unique_id, with_secrets, Bundle, Runtime, Sources, BULWARK, TEST_IMAGE};
+use common::tokens::{bulwark_ok, TokenKeys};
+use common::{unique_id, with_secrets, Bundle, Runtime, Sources, TEST_IMAGE};
 use serde_json::{json, Value};
-use tempfile::TempDir;
 
 const TOKEN: &str = "bulwark.io/agent-token";
-
-/// Two orchestrator keys (only `orch-1` configured) and a revocation list.
-struct Keys {
-    dir: TempDir,
-}
-
-impl Keys {
-    fn new() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("bulwark-keys-")
-            .tempdir()
-            .unwrap();
-        for name in ["orch-1", "rogue"] {
-            bulwark_ok(&["token", "keygen", dir.path().join(name).to_str().unwrap()]);
-        }
-        fs::write(
-            dir.path().join("revoked"),
-            "# revoked token ids\nrevoked-jti\n",
-        )
-        .unwrap();
-        Self { dir }
-    }
-
-    fn key(&self, name: &str) -> PathBuf {
-        self.dir.path().join(format!("{name}.key"))
-    }
-
-    /// The `[identity]` table trusting orch-1, with `extra` in it.
-    fn table(&self, extra: &str) -> String {
-        format!(
-            "[identity]\npublic_keys = [{:?}]\nrevoked = {:?}\n{extra}",
-            self.dir.path().join("orch-1.pub").display().to_string(),
-            self.dir.path().join("revoked").display().to_string(),
-        )
-    }
-
-    /// `bulwark token sign` with orch-1 for research-agent, TEST_IMAGE and its secret,
-    /// unless `extra` gives its own --image, --secret or --ttl (`--no-secret`: none).
-    fn sign(&self, extra: &[&str]) -> String {
-        let key = self.key("orch-1");
-        let mut args = vec![
-            "token",
-            "sign",
-            "--key",
-            key.to_str().unwrap(),
-            "--agent",
-            "research-agent",
-            "--task",
-            "summarise",
-        ];
-        if !extra.contains(&"--ttl") {
-            args.extend(["--ttl", "10m"]);
-        }
-        if !extra.contains(&"--image") {
-            args.extend(["--image", TEST_IMAGE]);
-        }
-        if !extra.contains(&"--secret") && !extra.contains(&"--no-secret") {
-            args.extend(["--secret", "openai-api-key"]);
-        }
-        args.extend(extra.iter().filter(|a| **a != "--no-secret"));
-        let out = bulwark_ok(&args);
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    }
-}
-
-fn bulwark_ok(args: &[&str]) -> std::process::Output {
-    let out = std::process::Command::new(BULWARK)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", common::describe(args, &out));
-    out
-}
 
 fn now() -> i64 {
     SystemTime::now()
@@ -100,7 +27,7 @@ fn now() -> i64 {
 
 /// A runtime trusting orch-1 (and no engine's unsigned agent annotation), with the
 /// secrets `sources` holds, and a bundle that prints research-agent's secret.
-fn setup(keys: &Keys, identity: &str) -> (Runtime, Bundle, String, Sources) {
+fn setup(keys: &TokenKeys, identity: &str) -> (Runtime, Bundle, String, Sources) {
     let sources = Sources::new();
     let (path, value) = sources.add("openai-api-key");
     let rt = Runtime::with_config(&format!(
@@ -150,7 +77,7 @@ fn assert_token_refused(rt: &Runtime, bundle: &mut Bundle, token: &str, why: &st
 /// verified agent with the token's jti and kid, never the token.
 #[test]
 fn a_valid_token_is_the_agents_identity() {
-    let keys = Keys::new();
+    let keys = TokenKeys::new();
     let (rt, mut bundle, value, _sources) = setup(&keys, "");
     let id = unique_id("no-token");
     let stderr = rt.fails(&["run", "--bundle", bundle.path_str(), &id]);
@@ -211,10 +138,21 @@ fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
 
 #[test]
 fn an_expired_or_not_yet_valid_token_is_refused() {
-    let keys = Keys::new();
+    let keys = TokenKeys::new();
     let (rt, mut bundle, _, _sources) = setup(&keys, "leeway_seconds = 30\n");
-    let expired = keys.sign(&["--issued-at", &(now() - 3600).to_string()]);
-    assert_token_refused(&rt, &mut bundle, &expired, "the token expired 3000 s ago");
+    // Issued an hour ago for 10 minutes: expired 3000 s ago, give or take the second
+    // that may pass before bulwark looks, so the message is matched on `exp`.
+    let issued_at = now() - 3600;
+    let expired = keys.sign(&["--issued-at", &issued_at.to_string()]);
+    assert_token_refused(
+        &rt,
+        &mut bundle,
+        &expired,
+        &format!(
+            "s ago (exp {}, leeway identity.leeway_seconds = 30 s)",
+            issued_at + 600
+        ),
+    );
     let future = keys.sign(&["--issued-at", &(now() + 3600).to_string()]);
     assert_token_refused(&rt, &mut bundle, &future, "the token is not valid yet");
     let long = keys.sign(&["--ttl", "48h"]);
@@ -223,7 +161,7 @@ fn an_expired_or_not_yet_valid_token_is_refused() {
 
 #[test]
 fn a_token_signed_with_another_key_is_refused() {
-    let keys = Keys::new();
+    let keys = TokenKeys::new();
     let (rt, mut bundle, _, _sources) = setup(&keys, "");
     // The rogue key claims orch-1's key id: the signature gives it away.
     let rogue = keys.key("rogue");
@@ -265,7 +203,7 @@ fn a_token_signed_with_another_key_is_refused() {
 
 #[test]
 fn a_revoked_token_is_refused() {
-    let keys = Keys::new();
+    let keys = TokenKeys::new();
     let (rt, mut bundle, _, _sources) = setup(&keys, "");
     let token = keys.sign(&["--jti", "revoked-jti"]);
     assert_token_refused(&rt, &mut bundle, &token, "token \"revoked-jti\" is revoked");
@@ -275,7 +213,7 @@ fn a_revoked_token_is_refused() {
 /// but a token granting no secret (or another one) gets the container none.
 #[test]
 fn a_token_narrower_than_the_request_is_refused() {
-    let keys = Keys::new();
+    let keys = TokenKeys::new();
     let (rt, mut bundle, _, _sources) = setup(&keys, "");
     let none = keys.sign(&["--no-secret"]);
     assert_token_refused(
@@ -290,7 +228,7 @@ fn a_token_narrower_than_the_request_is_refused() {
 /// the original: refused as altered.
 #[test]
 fn a_tampered_token_is_refused() {
-    let keys = Keys::new();
+    let keys = TokenKeys::new();
     let (rt, mut bundle, _, _sources) = setup(&keys, "");
     let token = keys.sign(&[]);
     let parts: Vec<&str> = token.split('.').collect();
@@ -311,7 +249,7 @@ fn a_tampered_token_is_refused() {
 /// tag, and a digest the container's image does not have), is refused.
 #[test]
 fn a_token_replayed_for_another_image_is_refused() {
-    let keys = Keys::new();
+    let keys = TokenKeys::new();
     let (rt, mut bundle, _, _sources) = setup(&keys, "");
     let other_tag = keys.sign(&["--image", "localhost/bulwark-probe:other"]);
     assert_token_refused(
@@ -330,7 +268,7 @@ fn a_token_replayed_for_another_image_is_refused() {
 /// as no agent. Before tokens the annotation named the agent.
 #[test]
 fn an_unverified_agent_annotation_is_refused_when_tokens_are_required() {
-    let keys = Keys::new();
+    let keys = TokenKeys::new();
     let rt = Runtime::with_config(&format!(
         "{}{}",
         common::TEST_CONFIG,
@@ -379,7 +317,7 @@ fn an_unverified_agent_annotation_is_refused_when_tokens_are_required() {
 #[test]
 fn doctor_checks_the_token_keys_and_revocation_list() {
     use std::os::unix::fs::PermissionsExt;
-    let keys = Keys::new();
+    let keys = TokenKeys::new();
     let rt = Runtime::with_config(&format!("{}{}", common::TEST_CONFIG, keys.table("")));
     let text = |rt: &Runtime| {
         let out = rt.run(&["doctor"]);
@@ -390,7 +328,7 @@ fn doctor_checks_the_token_keys_and_revocation_list() {
         healthy.contains("ok   identity   token keys orch-1 parse; revocation list"),
         "{healthy}"
     );
-    let public = keys.dir.path().join("orch-1.pub");
+    let public = keys.path("orch-1.pub");
     fs::set_permissions(&public, fs::Permissions::from_mode(0o666)).unwrap();
     let writable = text(&rt);
     assert!(
@@ -399,7 +337,7 @@ fn doctor_checks_the_token_keys_and_revocation_list() {
         "{writable}"
     );
     fs::set_permissions(&public, fs::Permissions::from_mode(0o644)).unwrap();
-    fs::remove_file(keys.dir.path().join("revoked")).unwrap();
+    fs::remove_file(keys.path("revoked")).unwrap();
     let gone = text(&rt);
     assert!(
         gone.contains("FAIL identity") && gone.contains("every token is refused"),
@@ -411,7 +349,7 @@ fn doctor_checks_the_token_keys_and_revocation_list() {
 /// update (checked on every request); the container keeps running.
 #[test]
 fn a_token_revoked_after_create_refuses_exec_and_update() {
-    let keys = Keys::new();
+    let keys = TokenKeys::new();
     let (rt, mut bundle, _, _sources) = setup(&keys, "");
     bundle.config["process"]["args"] = json!(["/probe", "sleep", "60"]);
     let token = keys.sign(&["--jti", "later-revoked"]);
@@ -422,7 +360,7 @@ fn a_token_revoked_after_create_refuses_exec_and_update() {
     let id = unique_id("revoke-later");
     rt.ok(&["run", "--detach", "--bundle", bundle.path_str(), &id]);
     rt.ok(&["exec", &id, "/probe", "exit", "0"]);
-    let revoked = keys.dir.path().join("revoked");
+    let revoked = keys.path("revoked");
     let list = fs::read_to_string(&revoked).unwrap();
     fs::write(&revoked, format!("{list}later-revoked\n")).unwrap();
     let why = "token \"later-revoked\" was revoked after the container was created";

@@ -86,6 +86,7 @@ fn setup() -> &'static Setup {
             apparmor_enabled: true,
             apparmor_profiles: [baseline.apparmor.profile.clone()].into_iter().collect(),
             cgroup_v1_hierarchies: Vec::new(),
+            cgroup_v2: false,
         };
         let mut init: Process = serde_json::from_value(serde_json::json!({
             "args": ["/probe", "sleep", "600"],

@@ -312,6 +312,25 @@ fn podman_init_forwards_signals_and_stays_hardened() {
     assert_eq!(inspect(&pm, "{{.State.ExitCode}}", &id), "0");
 }
 
+/// A pod YAML for `podman kube play`, named `name`: two containers (`writer`,
+/// `sleeper`) of the probe image with memory and CPU limits (a pod YAML has no pids
+/// field), sharing an emptyDir at /cache. Returns the file's path.
+fn kube_pod_yaml(pm: &Podman, name: &str) -> String {
+    let limits = "resources: {limits: {memory: 128Mi, cpu: \"1\"}}";
+    let yaml = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  containers:\n\
+         \x20 - name: writer\n    image: {image}\n    args: [\"sleep\", \"300\"]\n\
+         \x20   {limits}\n    volumeMounts: [{{name: cache, mountPath: /cache}}]\n\
+         \x20 - name: sleeper\n    image: {image}\n    args: [\"sleep\", \"300\"]\n\
+         \x20   {limits}\n    volumeMounts: [{{name: cache, mountPath: /cache}}]\n\
+         \x20 volumes:\n  - name: cache\n    emptyDir: {{}}\n",
+        image = harness::IMAGE,
+    );
+    let file = pm.path(&format!("{name}.yaml"));
+    fs::write(&file, yaml).expect("write the pod YAML");
+    file.to_string_lossy().into_owned()
+}
+
 /// Issue #24 (4): `podman kube play` of a pod with two containers and an emptyDir.
 /// The pod's infra container runs hardened with the sandbox limits. Podman 4.3 gives a
 /// kube container no pids limit: the YAML has no such field, and containers.conf's
@@ -347,19 +366,7 @@ fn podman_kube_play_runs_the_infra_and_refuses_only_the_missing_pids_limit() {
     let plain = plain.lines().last().unwrap_or_default().to_owned();
     assert_eq!(inspect(&pm, "{{.HostConfig.PidsLimit}}", &plain), "2048");
     pm.podman_ok(&["rm", "-f", "--time", "0", &plain]);
-    let limits = "resources: {limits: {memory: 128Mi, cpu: \"1\"}}";
-    let yaml = format!(
-        "apiVersion: v1\nkind: Pod\nmetadata: {{name: kp}}\nspec:\n  containers:\n\
-         \x20 - name: writer\n    image: {image}\n    args: [\"sleep\", \"300\"]\n\
-         \x20   {limits}\n    volumeMounts: [{{name: cache, mountPath: /cache}}]\n\
-         \x20 - name: sleeper\n    image: {image}\n    args: [\"sleep\", \"300\"]\n\
-         \x20   {limits}\n    volumeMounts: [{{name: cache, mountPath: /cache}}]\n\
-         \x20 volumes:\n  - name: cache\n    emptyDir: {{}}\n",
-        image = harness::IMAGE,
-    );
-    let file = pm.path("kp.yaml");
-    fs::write(&file, yaml).expect("write the pod YAML");
-    let file = file.to_string_lossy().into_owned();
+    let file = kube_pod_yaml(&pm, "kp");
     let out = pm.podman(&["kube", "play", "--network", "none", &file]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let refusals: Vec<&str> = stderr
@@ -401,19 +408,7 @@ fn podman_kube_play_runs_with_the_operators_pod_member_pids_limit() {
         "{WITH_PAUSE_IMAGE}[admission.mounts]\npodman_volumes = \"any\"\n\
          [admission.resources]\npod_member_pids = 256\n"
     ));
-    let limits = "resources: {limits: {memory: 128Mi, cpu: \"1\"}}";
-    let yaml = format!(
-        "apiVersion: v1\nkind: Pod\nmetadata: {{name: kq}}\nspec:\n  containers:\n\
-         \x20 - name: writer\n    image: {image}\n    args: [\"sleep\", \"300\"]\n\
-         \x20   {limits}\n    volumeMounts: [{{name: cache, mountPath: /cache}}]\n\
-         \x20 - name: sleeper\n    image: {image}\n    args: [\"sleep\", \"300\"]\n\
-         \x20   {limits}\n    volumeMounts: [{{name: cache, mountPath: /cache}}]\n\
-         \x20 volumes:\n  - name: cache\n    emptyDir: {{}}\n",
-        image = harness::IMAGE,
-    );
-    let file = pm.path("kq.yaml");
-    fs::write(&file, yaml).expect("write the pod YAML");
-    let file = file.to_string_lossy().into_owned();
+    let file = kube_pod_yaml(&pm, "kq");
     pm.podman_ok(&["kube", "play", "--network", "none", &file]);
     for member in ["kq-writer", "kq-sleeper"] {
         let pid = init_pid(&pm, member);

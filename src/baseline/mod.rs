@@ -11,7 +11,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use libcontainer::oci_spec::runtime::Spec;
+use libcontainer::oci_spec::runtime::{Linux, LinuxNamespace, LinuxNamespaceType, Spec};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -115,6 +115,8 @@ pub struct HostSupport {
     pub apparmor_profiles: BTreeSet<String>,
     /// The cgroup v1 hierarchies a container gets a cgroup of its own in (empty on v2).
     pub cgroup_v1_hierarchies: Vec<PathBuf>,
+    /// Whether the host runs the unified cgroup hierarchy alone (cgroup v2).
+    pub cgroup_v2: bool,
 }
 
 impl HostSupport {
@@ -127,10 +129,12 @@ impl HostSupport {
         };
         // Unreadable mountinfo leaves libcontainer's own cgroup mount (and its cover).
         let cgroup_v1_hierarchies = crate::cgroups::v1_managed_hierarchies().unwrap_or_default();
+        let cgroup_v2 = crate::cgroups::version().is_ok_and(|v| v == crate::cgroups::Version::V2);
         Self {
             apparmor_enabled,
             apparmor_profiles,
             cgroup_v1_hierarchies,
+            cgroup_v2,
         }
     }
 }
@@ -231,6 +235,10 @@ impl<'a> Baseline<'a> {
         );
         linux.set_readonly_paths(Some(readonly));
 
+        if self.host.cgroup_v2 {
+            add_cgroup_namespace(linux, &mut changes);
+        }
+
         let mut resources = linux.resources().clone().unwrap_or_default();
         let rules = devices::cgroup_rules();
         record(
@@ -297,6 +305,36 @@ fn summarize_seccomp(present: bool) -> Value {
     })
 }
 
+/// cgroup v2: a cgroup namespace of the container's own where the spec has none, as
+/// Docker, Podman and containerd's CRI give on v2 by default. Without one, libcontainer
+/// 0.7 (like runc) mounts the whole unified hierarchy for a `cgroup` mount, read-only but
+/// showing every other container's cgroup, limits and process counts, and
+/// /proc/self/cgroup names the host's path (`/bulwark/<id>`). On v1 its mount binds the
+/// container's own cgroup directories, so the v1 view is already the container's own.
+/// A spec joining a cgroup namespace by path keeps it.
+fn add_cgroup_namespace(linux: &mut Linux, changes: &mut Vec<Change>) {
+    let before = linux.namespaces().clone();
+    let mut namespaces = before.clone().unwrap_or_default();
+    if namespaces
+        .iter()
+        .any(|ns| ns.typ() == LinuxNamespaceType::Cgroup)
+    {
+        return;
+    }
+    let mut cgroup = LinuxNamespace::default();
+    cgroup.set_typ(LinuxNamespaceType::Cgroup);
+    namespaces.push(cgroup);
+    record(
+        changes,
+        "cgroup-namespace",
+        "linux.namespaces",
+        &before,
+        &Some(namespaces.clone()),
+        "on cgroup v2 a container sees only its own cgroup",
+    );
+    linux.set_namespaces(Some(namespaces));
+}
+
 fn union(present: Option<&[String]>, required: &[&str]) -> Vec<String> {
     let mut paths: Vec<String> = present.unwrap_or_default().to_vec();
     for path in required {
@@ -335,6 +373,7 @@ mod tests {
             apparmor_enabled: apparmor,
             apparmor_profiles: ["bulwark-default".to_owned()].into_iter().collect(),
             cgroup_v1_hierarchies: Vec::new(),
+            cgroup_v2: false,
         }
     }
 
@@ -497,6 +536,7 @@ mod tests {
             apparmor_enabled: true,
             apparmor_profiles: BTreeSet::new(),
             cgroup_v1_hierarchies: Vec::new(),
+            cgroup_v2: false,
         };
         let err = Baseline::new(&config, &not_loaded)
             .apply_to_spec(&mut root_spec())
@@ -742,6 +782,83 @@ mod tests {
         assert_eq!(mounts.len(), 3);
         assert_eq!(mounts[1].typ().as_deref(), Some("cgroup"));
         assert!(is_own_cgroup_bind(&mounts, 2));
+    }
+
+    #[test]
+    fn on_cgroup_v2_a_container_gets_its_own_cgroup_namespace() {
+        let config = permissive();
+        let mut v2 = host(true);
+        v2.cgroup_v2 = true;
+        let baseline = Baseline::new(&config, &v2);
+        let mut spec = root_spec();
+        let changes = baseline.apply_to_spec(&mut spec).unwrap();
+        assert!(changes.iter().any(|c| c.control == "cgroup-namespace"));
+        let cgroup: Vec<_> = spec
+            .linux()
+            .as_ref()
+            .unwrap()
+            .namespaces()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .filter(|ns| ns.typ() == LinuxNamespaceType::Cgroup)
+            .collect();
+        assert_eq!(cgroup.len(), 1);
+        assert!(cgroup[0].path().is_none());
+        let unmet_namespace = |spec: &Spec| {
+            baseline
+                .unmet_in_spec(spec)
+                .iter()
+                .any(|u| u.control == "cgroup-namespace")
+        };
+        assert!(!unmet_namespace(&spec));
+        assert!(unmet_namespace(&root_spec()));
+
+        // One the spec joins by path is kept; on v1 none is added.
+        let mut joined = root_spec();
+        let mut ns = LinuxNamespace::default();
+        ns.set_typ(LinuxNamespaceType::Cgroup);
+        ns.set_path(Some(PathBuf::from("/proc/1234/ns/cgroup")));
+        joined
+            .linux_mut()
+            .as_mut()
+            .unwrap()
+            .namespaces_mut()
+            .get_or_insert_with(Vec::new)
+            .push(ns.clone());
+        let changes = baseline.apply_to_spec(&mut joined).unwrap();
+        assert!(!changes.iter().any(|c| c.control == "cgroup-namespace"));
+        let namespaces = joined
+            .linux()
+            .as_ref()
+            .unwrap()
+            .namespaces()
+            .clone()
+            .unwrap();
+        assert_eq!(
+            namespaces
+                .iter()
+                .filter(|n| n.typ() == LinuxNamespaceType::Cgroup)
+                .count(),
+            1
+        );
+        assert!(namespaces.contains(&ns));
+
+        let v1 = host(true);
+        let mut spec = root_spec();
+        Baseline::new(&config, &v1)
+            .apply_to_spec(&mut spec)
+            .unwrap();
+        let namespaces = spec
+            .linux()
+            .as_ref()
+            .unwrap()
+            .namespaces()
+            .clone()
+            .unwrap_or_default();
+        assert!(!namespaces
+            .iter()
+            .any(|n| n.typ() == LinuxNamespaceType::Cgroup));
     }
 
     #[test]

@@ -149,6 +149,17 @@ impl Baseline<'_> {
                 );
             }
         }
+        if self.host.cgroup_v2
+            && !namespaces
+                .iter()
+                .any(|ns| ns.typ() == LinuxNamespaceType::Cgroup)
+        {
+            push(
+                "cgroup-namespace",
+                "linux.namespaces",
+                "no cgroup namespace on cgroup v2: the whole hierarchy in view".into(),
+            );
+        }
 
         for (index, mount) in spec.mounts().iter().flatten().enumerate() {
             let options = mount.options().as_deref().unwrap_or_default();

@@ -283,12 +283,50 @@ pub fn claim(dir: &Path) -> Result<u64, CgroupError> {
     if let Some(parent) = dir.parent() {
         fs::create_dir_all(parent).map_err(create_err)?;
     }
+    if version()? == Version::V2 {
+        delegate_controllers(dir);
+    }
     match fs::create_dir(dir) {
         Ok(()) => Ok(fs::symlink_metadata(dir).map_err(create_err)?.ino()),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(CgroupError::Exists {
             path: dir.to_owned(),
         }),
         Err(e) => Err(create_err(e)),
+    }
+}
+
+/// cgroup v2: enables, in the `cgroup.subtree_control` of the unified root and of every
+/// ancestor of `dir`, each controller that level has, so the leaf gets the interface
+/// files (`memory.max`, `cpu.max`, `pids.max`) the spec's limits are written to.
+///
+/// libcgroups 0.7 does this only when it makes the leaf itself (v2/manager.rs:118
+/// `create_unified_cgroup`); its `add_task` (manager.rs:208) just joins a leaf that
+/// exists, and [`claim`] made it first. Without this a fresh parent such as `/bulwark`
+/// delegates nothing and libcontainer fails opening `<leaf>/cpu.max`.
+///
+/// Best effort, as in libcgroups: a controller the kernel refuses to enable (a level
+/// with processes of its own, a threaded subtree) leaves the limit file missing, and
+/// applying that limit then fails the create, so nothing runs unlimited.
+fn delegate_controllers(dir: &Path) {
+    let Ok(relative) = dir.strip_prefix(CGROUP_ROOT) else {
+        return;
+    };
+    let mut level = PathBuf::from(CGROUP_ROOT);
+    let mut ancestors = relative.components().peekable();
+    loop {
+        let controllers = fs::read_to_string(level.join("cgroup.controllers")).unwrap_or_default();
+        for controller in controllers.split_whitespace() {
+            let control = level.join("cgroup.subtree_control");
+            if let Err(error) = fs::write(&control, format!("+{controller}")) {
+                tracing::debug!(?control, controller, %error, "cannot enable cgroup controller");
+            }
+        }
+        match ancestors.next() {
+            // The last component is the leaf: enabling controllers in it would forbid
+            // it to hold the container's processes (cgroup v2's no-internal-process rule).
+            Some(component) if ancestors.peek().is_some() => level.push(component),
+            _ => return,
+        }
     }
 }
 

@@ -16,8 +16,10 @@ pub fn apparmor(cmd: ApparmorCmd) -> Result<()> {
     }
 }
 
-/// `apparmor_parser -r -W`: replace the profile if loaded, and write the binary cache so
-/// it loads at boot without a compile.
+/// `apparmor_parser -r -W`: load the profile, replacing a loaded one. It stays loaded
+/// until reboot: given on stdin, the profile has no file apparmor_parser could cache
+/// (`-W` only warns "cannot use or update cache"), and nothing in /etc/apparmor.d names
+/// it for apparmor.service to load at boot; run `bulwark apparmor install` at boot.
 fn install() -> Result<()> {
     if !host::apparmor_enabled() {
         bail!(

@@ -16,6 +16,7 @@ use tempfile::TempDir;
 
 pub mod console;
 pub mod opa;
+pub mod tokens;
 
 pub const BULWARK: &str = env!("CARGO_BIN_EXE_bulwark");
 
@@ -94,6 +95,40 @@ pub fn assert_hardened(report: &Value, uid: u32, gid: u32) {
 /// (seccomp(2)), the engine's. `engine_errnos` names those syscalls and the errno the
 /// engine's profile gives them; every other forbidden syscall must still be EPERM.
 pub fn assert_hardened_stacked(report: &Value, uid: u32, gid: u32, engine_errnos: &[(&str, &str)]) {
+    assert_hardened_under(report, uid, gid, engine_errnos, &Kernel::host());
+}
+
+/// What the kernel a container ran under offers, for judging its probe report: this
+/// host's kernel, or the VM lane's (integration/vm.rs), seen through its result lines.
+pub struct Kernel<'a> {
+    /// Whether the kernel has AppArmor enabled.
+    pub apparmor: bool,
+    /// Whether a path exists outside the container (a masked path the kernel lacks is
+    /// reported absent).
+    pub has_path: &'a dyn Fn(&str) -> bool,
+}
+
+impl Kernel<'_> {
+    pub fn host() -> Self {
+        Kernel {
+            apparmor: host_apparmor_enabled(),
+            has_path: &host_has_path,
+        }
+    }
+}
+
+fn host_has_path(path: &str) -> bool {
+    Path::new(path).exists()
+}
+
+/// [`assert_hardened_stacked`] for a container that ran under `kernel`.
+pub fn assert_hardened_under(
+    report: &Value,
+    uid: u32,
+    gid: u32,
+    engine_errnos: &[(&str, &str)],
+    kernel: &Kernel,
+) {
     for set in [
         "inheritable",
         "permitted",
@@ -118,7 +153,7 @@ pub fn assert_hardened_stacked(report: &Value, uid: u32, gid: u32, engine_errnos
     assert_eq!(report["root_write_errno"], "EROFS", "{report}");
     // The AppArmor label, where the kernel has AppArmor (the VM lane of issue #17); on a
     // kernel without it there is no label at all (the test config's allow_missing).
-    let expected_label = if host_apparmor_enabled() {
+    let expected_label = if kernel.apparmor {
         json!("bulwark-default (enforce)")
     } else {
         Value::Null
@@ -144,7 +179,7 @@ pub fn assert_hardened_stacked(report: &Value, uid: u32, gid: u32, engine_errnos
     // of the twelve are absent; /proc/acpi, keys, timer_list, interrupts and
     // /sys/firmware must be masked. A kernel that has more must have them masked too.
     for (path, state) in report["masked"].as_object().unwrap() {
-        let expected = if Path::new(path).exists() {
+        let expected = if (kernel.has_path)(path) {
             "masked"
         } else {
             "absent"

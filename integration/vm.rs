@@ -1,0 +1,463 @@
+//! The VM lane, stage 1 (issue #17): bulwark where users run it. Debian 12's own
+//! kernel boots under qemu (TCG) with AppArmor enabled and the cgroup v2 hierarchy
+//! alone, from an initramfs holding busybox, the built bulwark, apparmor_parser and two
+//! bundles around the static probe (integration/vm/run.sh). integration/vm/checks.sh
+//! runs bulwark there and writes what it saw as result lines; the tests below judge
+//! them. The VM boots once per test binary; every test reads the same run.
+//!
+//! Ignored by plain `cargo test` (the lead decides when `make test` includes the lane):
+//! `make vm-test` runs it. Needs root, `make vm-deps` (qemu-system-x86 from
+//! bookworm-backports, busybox-static, cpio), Debian's apt lists or a kernel cached in
+//! target/vm/kernel, and the static probe (`make probe`, or `BULWARK_PROBE=<path>`).
+//! Without qemu or a kernel every test says why and returns; once the VM boots, any
+//! check that fails fails.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::{Bundle, Kernel, TEST_IMAGES_CONFIG};
+use serde_json::{json, Value};
+
+/// The label AppArmor shows for a process confined by bulwark's profile.
+const CONFINED: &str = "bulwark-default (enforce)";
+
+/// The test bundles' limits (tests/common/mod.rs `default_config`) as cgroup v2 writes
+/// them: memory.limit in bytes, cpu quota and period, pids.limit.
+const MEMORY_MAX: &str = "134217728";
+const CPU_MAX: &str = "50000 100000";
+const PIDS_MAX: &str = "64";
+
+/// One boot of the VM: checks.sh's result lines by key, in order, and the console.
+struct VmRun {
+    results: BTreeMap<String, Vec<String>>,
+    console: String,
+    elapsed: Duration,
+}
+
+impl VmRun {
+    /// The one value of `key`; a missing key fails naming the console's last lines.
+    fn get(&self, key: &str) -> &str {
+        match self.results.get(key).map(Vec::as_slice) {
+            Some([value]) => value,
+            Some(values) => panic!("{key} reported {} times: {values:?}", values.len()),
+            None => panic!(
+                "the VM reported no {key}; results: {:?}\nconsole (last 60 lines):\n{}",
+                self.results,
+                self.console_tail(60)
+            ),
+        }
+    }
+
+    fn report(&self, key: &str) -> Value {
+        let line = self.get(key);
+        serde_json::from_str(line).unwrap_or_else(|e| {
+            panic!(
+                "{key} is not a probe report ({e}): {line:?}\nconsole:\n{}",
+                self.console_tail(60)
+            )
+        })
+    }
+
+    /// Whether the guest kernel has `path` (checks.sh's `exists` lines).
+    fn guest_has(&self, path: &str) -> bool {
+        let answer = self.results["exists"]
+            .iter()
+            .find_map(|line| line.strip_prefix(path)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("checks.sh did not say whether the guest has {path}"));
+        answer == "1"
+    }
+
+    fn console_tail(&self, lines: usize) -> String {
+        let all: Vec<&str> = self.console.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// Asserts that container `id` left nothing: state directories, cgroup, mounts.
+    fn assert_nothing_left(&self, id: &str) {
+        let left = self.get(&format!("leftovers-{id}"));
+        assert!(left.trim().is_empty(), "{id} left behind: {left}");
+    }
+}
+
+/// The shared run, or why there is none (qemu or the kernel could not be obtained).
+fn vm() -> Option<&'static VmRun> {
+    static RUN: OnceLock<Result<VmRun, String>> = OnceLock::new();
+    match RUN.get_or_init(boot) {
+        Ok(run) => Some(run),
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            None
+        }
+    }
+}
+
+fn boot() -> Result<VmRun, String> {
+    let work = tempfile::Builder::new()
+        .prefix("bulwark-vm-")
+        .tempdir()
+        .unwrap();
+    let bundles = work.path().join("bundles");
+    std::fs::create_dir(&bundles).unwrap();
+    copy_tree(
+        Bundle::new(&["/probe", "report"]).path(),
+        &bundles.join("report"),
+    );
+    // The process binary is missing from the rootfs: libcontainer fails late, after
+    // bulwark claimed the cgroup and libcontainer made its state and namespaces.
+    copy_tree(
+        Bundle::new(&["/missing-binary"]).path(),
+        &bundles.join("missing"),
+    );
+    // The sleeper also asks for the cgroup filesystem, as engines do: on v2 that is
+    // the container's own cgroup2 subtree, which must be read-only.
+    let mut sleeper = Bundle::new(&["/probe", "sleep"]);
+    sleeper.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({
+            "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+            "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]
+        }));
+    sleeper.write();
+    copy_tree(sleeper.path(), &bundles.join("sleeper"));
+    // A node's config: AppArmor required (no allow_missing), the test image approved.
+    let config = work.path().join("bulwark.toml");
+    std::fs::write(&config, TEST_IMAGES_CONFIG).unwrap();
+
+    // BULWARK_VM_KEEP=1 keeps the work directory (bundles, console.log, results.txt).
+    let work = if std::env::var_os("BULWARK_VM_KEEP").is_some() {
+        let kept = work.keep();
+        eprintln!("VM lane: keeping {}", kept.display());
+        WorkDir::Kept(kept)
+    } else {
+        WorkDir::Temp(work)
+    };
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("integration/vm/run.sh");
+    let started = Instant::now();
+    let out = Command::new(&script)
+        .arg(work.path())
+        .arg(&bundles)
+        .arg(&config)
+        .env("BULWARK", common::BULWARK)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    let elapsed = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() == Some(77) {
+        return Err(format!("the VM lane cannot run here: {}", stderr.trim()));
+    }
+    let console = std::fs::read_to_string(work.path().join("console.log")).unwrap_or_default();
+    let results_text = std::fs::read_to_string(work.path().join("results.txt")).unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "run.sh failed ({}) after {elapsed:?}: {stderr}\nresults:\n{results_text}\nconsole:\n{console}",
+        out.status
+    );
+    let mut results: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for line in results_text.lines() {
+        let line = line.trim_end_matches('\r');
+        let (key, value) = line.split_once(' ').unwrap_or((line, ""));
+        results
+            .entry(key.to_owned())
+            .or_default()
+            .push(value.to_owned());
+    }
+    let run = VmRun {
+        results,
+        console,
+        elapsed,
+    };
+    assert_eq!(
+        run.get("done"),
+        "ok",
+        "checks.sh did not finish; console:\n{}",
+        run.console_tail(80)
+    );
+    eprintln!(
+        "VM lane: kernel {}, {} at /sys/fs/cgroup, AppArmor enabled {}, boot and checks {:.1} s",
+        run.get("kernel"),
+        run.get("cgroup-fs"),
+        run.get("apparmor-enabled"),
+        run.elapsed.as_secs_f64()
+    );
+    Ok(run)
+}
+
+/// The run's work directory: removed afterwards unless BULWARK_VM_KEEP asked to keep it.
+enum WorkDir {
+    Temp(tempfile::TempDir),
+    Kept(std::path::PathBuf),
+}
+
+impl WorkDir {
+    fn path(&self) -> &Path {
+        match self {
+            WorkDir::Temp(dir) => dir.path(),
+            WorkDir::Kept(path) => path,
+        }
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "cp -a {} {}",
+        from.display(),
+        to.display()
+    );
+}
+
+/// The guest is what the lane claims: Debian's kernel, cgroup v2 alone with the
+/// controllers bulwark limits delegated, AppArmor enabled and in the LSM stack.
+#[test]
+#[ignore = "the VM lane: make vm-test"]
+fn the_guest_runs_cgroup_v2_alone_and_apparmor() {
+    let Some(vm) = vm() else { return };
+    assert!(vm.get("kernel").ends_with("-amd64"), "{}", vm.get("kernel"));
+    assert_eq!(vm.get("cgroup-fs"), "cgroup2");
+    let controllers: Vec<&str> = vm.get("cgroup-subtree-control").split(' ').collect();
+    for controller in ["cpu", "memory", "pids"] {
+        assert!(controllers.contains(&controller), "{controllers:?}");
+    }
+    assert_eq!(vm.get("apparmor-enabled"), "Y");
+    assert!(
+        vm.get("lsm").split(',').any(|lsm| lsm == "apparmor"),
+        "{}",
+        vm.get("lsm")
+    );
+}
+
+/// AppArmor enabled but bulwark-default not loaded: the create is refused, naming the
+/// fix, and leaves nothing.
+#[test]
+#[ignore = "the VM lane: make vm-test"]
+fn create_is_refused_before_the_profile_is_loaded() {
+    let Some(vm) = vm() else { return };
+    let stderr = vm.get("before-load-stderr");
+    assert_eq!(vm.get("before-load-exit"), "1", "{stderr}");
+    assert!(stderr.contains("is not loaded"), "{stderr}");
+    assert!(stderr.contains("bulwark apparmor install"), "{stderr}");
+    vm.assert_nothing_left("refused");
+}
+
+/// `bulwark apparmor install` loads the profile into the kernel.
+#[test]
+#[ignore = "the VM lane: make vm-test"]
+fn apparmor_install_loads_the_profile() {
+    let Some(vm) = vm() else { return };
+    assert_eq!(
+        vm.get("apparmor-install-exit"),
+        "0",
+        "{}",
+        vm.get("apparmor-install-stderr")
+    );
+    assert!(
+        vm.get("apparmor-profiles").contains(CONFINED),
+        "{}",
+        vm.get("apparmor-profiles")
+    );
+}
+
+/// The container's init runs under the whole baseline and under bulwark-default,
+/// enforcing, by its own account and seen from outside.
+#[test]
+#[ignore = "the VM lane: make vm-test"]
+fn init_runs_hardened_and_confined() {
+    let Some(vm) = vm() else { return };
+    assert_eq!(
+        vm.get("init-report-exit"),
+        "0",
+        "{}",
+        vm.get("init-report-stderr")
+    );
+    let report = vm.report("report-init");
+    assert_hardened_in_guest(vm, &report);
+    assert_eq!(report["apparmor"], CONFINED, "{report}");
+    assert_eq!(vm.get("sleeper-attr"), CONFINED);
+    vm.assert_nothing_left("init-report");
+}
+
+/// An exec'd process gets the same baseline and the same profile as init.
+#[test]
+#[ignore = "the VM lane: make vm-test"]
+fn exec_runs_hardened_and_confined() {
+    let Some(vm) = vm() else { return };
+    assert_eq!(
+        vm.get("exec-report-exit"),
+        "0",
+        "{}",
+        vm.get("exec-report-stderr")
+    );
+    let report = vm.report("report-exec");
+    assert_hardened_in_guest(vm, &report);
+    assert_eq!(report["apparmor"], CONFINED, "{report}");
+}
+
+/// The spec's limits land in the container's own cgroup v2 directory.
+#[test]
+#[ignore = "the VM lane: make vm-test"]
+fn limits_are_written_to_the_v2_cgroup() {
+    let Some(vm) = vm() else { return };
+    assert_eq!(vm.get("create-exit"), "0", "{}", vm.get("create-stderr"));
+    assert_eq!(vm.get("start-exit"), "0", "{}", vm.get("start-stderr"));
+    let cgroup = vm.get("sleeper-cgroup");
+    assert!(cgroup.ends_with("/sleeper"), "{cgroup}");
+    assert_eq!(vm.get("cgroup-memory.max"), MEMORY_MAX);
+    assert_eq!(vm.get("cgroup-cpu.max"), CPU_MAX);
+    assert_eq!(vm.get("cgroup-pids.max"), PIDS_MAX);
+}
+
+/// The container's cgroup filesystem is cgroup2 and read-only (CVE-2022-0492).
+#[test]
+#[ignore = "the VM lane: make vm-test"]
+fn the_cgroup_mount_is_cgroup2_and_read_only() {
+    let Some(vm) = vm() else { return };
+    let report = vm.report("report-exec");
+    let mount = common::probe_mount(&report, "/sys/fs/cgroup");
+    assert_eq!(mount["fs_type"], "cgroup2", "{mount}");
+    let options: Vec<&str> = mount["options"].as_str().unwrap().split(',').collect();
+    assert!(options.contains(&"ro"), "not read-only: {mount}");
+}
+
+/// On cgroup v2 the container gets a cgroup namespace of its own, though the spec asks
+/// for none: it sees itself at `/`, not at `/bulwark/<id>`, and its cgroup mount is
+/// rooted at its own cgroup (it reads its own pids.max), not the whole hierarchy with
+/// every other container's cgroup in it.
+#[test]
+#[ignore = "the VM lane: make vm-test"]
+fn the_cgroup_namespace_is_private() {
+    let Some(vm) = vm() else { return };
+    assert_eq!(
+        vm.get("self-cgroup-exit"),
+        "0",
+        "{}",
+        vm.get("self-cgroup-stderr")
+    );
+    assert_eq!(vm.get("self-cgroup").trim(), "0::/");
+    let report = vm.report("report-exec");
+    assert_eq!(report["pids_max"], PIDS_MAX, "{report}");
+}
+
+/// pause and resume drive cgroup v2's freezer (`cgroup.freeze`), and the kernel reports
+/// the cgroup frozen, then thawed.
+#[test]
+#[ignore = "the VM lane: make vm-test"]
+fn pause_and_resume_use_the_v2_freezer() {
+    let Some(vm) = vm() else { return };
+    assert_eq!(vm.get("pause-exit"), "0", "{}", vm.get("pause-stderr"));
+    assert_eq!(vm.get("paused-freeze"), "1");
+    assert_eq!(vm.get("paused-frozen"), "1");
+    assert_eq!(vm.get("paused-status"), "paused");
+    assert_eq!(vm.get("resume-exit"), "0", "{}", vm.get("resume-stderr"));
+    assert_eq!(vm.get("resumed-freeze"), "0");
+    assert_eq!(vm.get("resumed-frozen"), "0");
+    assert_eq!(vm.get("resumed-status"), "running");
+}
+
+/// `events --stats` reads the v2 files: one process, the memory limit from memory.max.
+#[test]
+#[ignore = "the VM lane: make vm-test"]
+fn events_stats_reads_cgroup_v2() {
+    let Some(vm) = vm() else { return };
+    assert_eq!(
+        vm.get("events-stats-exit"),
+        "0",
+        "{}",
+        vm.get("events-stats-stderr")
+    );
+    let event = vm.report("events-stats");
+    assert_eq!(event["type"], "stats", "{event}");
+    assert_eq!(event["id"], "sleeper", "{event}");
+    assert_eq!(event["data"]["pids"]["current"], 1, "{event}");
+    assert_eq!(
+        event["data"]["memory"]["memory"]["limit"].to_string(),
+        MEMORY_MAX,
+        "{event}"
+    );
+}
+
+/// AppArmor denies on its own: of two files masked alike (a bind of /dev/null, mode
+/// 0666) and opened by the same syscall, which seccomp allows, the one the profile names
+/// (`deny @{PROC}/kcore rwklx`) answers EACCES and the other reads empty.
+#[test]
+#[ignore = "the VM lane: make vm-test"]
+fn apparmor_denies_what_seccomp_and_dac_allow() {
+    let Some(vm) = vm() else { return };
+    assert_eq!(
+        vm.get("read-timer-list-exit"),
+        "0",
+        "the control must be readable: {}",
+        vm.get("read-timer-list-stderr")
+    );
+    assert_eq!(vm.get("read-kcore-exit"), "1");
+    assert_eq!(vm.get("read-kcore-stderr"), "EACCES");
+}
+
+/// `update` on cgroup v2: a raise within the ceiling lands in memory.max; removing the
+/// limit is refused by admission and memory.max keeps the raised value.
+#[test]
+#[ignore = "the VM lane: make vm-test"]
+fn update_raises_memory_max_and_refuses_removal() {
+    let Some(vm) = vm() else { return };
+    assert_eq!(
+        vm.get("update-raise-exit"),
+        "0",
+        "{}",
+        vm.get("update-raise-stderr")
+    );
+    assert_eq!(
+        vm.get("cgroup-memory.max-raised"),
+        (256u64 << 20).to_string()
+    );
+    let stderr = vm.get("update-remove-stderr");
+    assert_eq!(vm.get("update-remove-exit"), "1", "{stderr}");
+    assert!(stderr.contains("resources.memory-limit"), "{stderr}");
+    assert_eq!(
+        vm.get("cgroup-memory.max-after-removal"),
+        (256u64 << 20).to_string()
+    );
+}
+
+/// A create that fails late (the process binary is missing) leaves no state, no v2
+/// cgroup and no mount.
+#[test]
+#[ignore = "the VM lane: make vm-test"]
+fn a_failed_create_leaves_nothing() {
+    let Some(vm) = vm() else { return };
+    assert_eq!(vm.get("late-exit"), "1", "{}", vm.get("late-stderr"));
+    vm.assert_nothing_left("late");
+}
+
+/// kill + delete removes the state directories and the v2 cgroup, and no mount stays.
+#[test]
+#[ignore = "the VM lane: make vm-test"]
+fn delete_leaves_nothing() {
+    let Some(vm) = vm() else { return };
+    assert_eq!(vm.get("kill-exit"), "0", "{}", vm.get("kill-stderr"));
+    assert_eq!(vm.get("delete-exit"), "0", "{}", vm.get("delete-stderr"));
+    vm.assert_nothing_left("sleeper");
+    assert_eq!(vm.get("cgroup-after-delete"), "absent");
+}
+
+/// [`common::assert_hardened`] under the guest's kernel: AppArmor enabled, and the
+/// masked paths the guest (not this host) has.
+fn assert_hardened_in_guest(vm: &VmRun, report: &Value) {
+    let has_path = |path: &str| vm.guest_has(path);
+    let kernel = Kernel {
+        apparmor: true,
+        has_path: &has_path,
+    };
+    common::assert_hardened_under(report, 65532, 65532, &[], &kernel);
+}
