@@ -374,11 +374,7 @@ fn an_exec_with_realtime_scheduling_or_io_priority_is_refused() {
         ];
         let out = rt.run(&args);
         if out.status.success() {
-            let pid: i64 = fs::read_to_string(&pid_file)
-                .unwrap()
-                .trim()
-                .parse()
-                .unwrap();
+            let pid = common::read_pid_file(&pid_file);
             let seen = scheduling_of(pid);
             // SAFETY: kill(2) of the process the admitted exec started.
             unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
@@ -479,11 +475,7 @@ fn unprivileged_scheduling_is_admitted_and_applied() {
             &process,
             &id,
         ]);
-        let pid: i64 = fs::read_to_string(&pid_file)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
+        let pid = common::read_pid_file(&pid_file);
         let seen = scheduling_of(pid);
         assert!(seen.starts_with(expected), "exec: {seen}");
         rt.ok(&["delete", "--force", &id]);

@@ -116,11 +116,7 @@ fn pid_file_holds_the_init_pid() {
         pid_file.to_str().unwrap(),
         &id,
     ]);
-    let pid: i64 = fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let pid = common::read_pid_file(&pid_file);
     assert_eq!(rt.state(&id)["pid"], pid);
     rt.ok(&["delete", "--force", &id]);
 }

@@ -293,22 +293,7 @@ fn exec_joins_the_containers_user_namespace_hardened() {
     assert_hardened(&report, 1000, 1001);
     assert_eq!(report["groups"], json!([1002]), "{report}");
 
-    let pid_file = bundle.path().join("exec.pid");
-    rt.ok(&[
-        "exec",
-        "--detach",
-        "--pid-file",
-        pid_file.to_str().unwrap(),
-        &id,
-        "/probe",
-        "sleep",
-        "300",
-    ]);
-    let pid: i64 = fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let pid = rt.exec_detached(bundle.path(), &id, &["/probe", "sleep", "300"]);
     assert_joined_from_the_host(pid, &init_ns);
     rt.ok(&["delete", "--force", &id]);
     rt.assert_nothing_left(&id);
@@ -342,11 +327,7 @@ fn a_terminal_exec_joins_the_containers_user_namespace() {
     let _master = console
         .master(Duration::from_secs(5))
         .expect("no pty master sent");
-    let pid: i64 = fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let pid = common::read_pid_file(&pid_file);
     assert_joined_from_the_host(pid, &init_ns);
     let stdin = fs::read_link(format!("/proc/{pid}/fd/0")).unwrap();
     assert!(stdin.starts_with("/dev/pts/"), "{stdin:?}");

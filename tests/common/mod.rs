@@ -449,11 +449,7 @@ impl Runtime {
         ];
         exec.extend_from_slice(args);
         self.ok(&exec);
-        fs::read_to_string(&pid_file)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
+        read_pid_file(&pid_file)
     }
 
     /// `create` of each `(id, bundle)` at the same moment, one thread each; whether
@@ -688,6 +684,15 @@ pub fn probe_report(stdout: &[u8]) -> Value {
         .find(|l| l.trim_start().starts_with('{'))
         .unwrap_or_else(|| panic!("no probe report in output:\n{text}"));
     serde_json::from_str(line).unwrap_or_else(|e| panic!("bad probe report {line}: {e}"))
+}
+
+/// The pid a `--pid-file` holds.
+pub fn read_pid_file(path: &Path) -> i64 {
+    fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// `/proc/<pid>/status` field, read from the host.
