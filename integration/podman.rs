@@ -18,6 +18,8 @@ mod pods;
 mod scratch;
 #[path = "stragglers.rs"]
 mod stragglers;
+#[path = "podman/user_namespaces.rs"]
+mod user_namespaces;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
