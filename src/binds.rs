@@ -28,6 +28,9 @@ use libcontainer::syscall::Syscall;
 use nix::errno::Errno;
 use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
 use nix::mount::{umount2, MntFlags};
+use nix::unistd::{fchown, Gid, Uid};
+
+use crate::user_namespace_staging::NamespaceRoot;
 
 /// openat2 answers EAGAIN when a rename raced the lookup; retrying is the documented
 /// answer, and a path that keeps racing is refused.
@@ -132,8 +135,15 @@ pub struct Pinned {
 }
 
 /// Clones each pinned source's mount onto its staging path in `dir` and points the
-/// spec's mount there.
-pub fn stage(pinned: &[Pinned], dir: &Path, spec: &mut Spec) -> Result<(), StageError> {
+/// spec's mount there. `dir` is root's, or the user namespace's root's when the container
+/// has one: libcontainer resolves the staged paths as that user
+/// (crate::user_namespace_staging).
+pub fn stage(
+    pinned: &[Pinned],
+    dir: &Path,
+    owner: Option<NamespaceRoot>,
+    spec: &mut Spec,
+) -> Result<(), StageError> {
     if pinned.is_empty() {
         return Ok(());
     }
@@ -155,6 +165,14 @@ pub fn stage(pinned: &[Pinned], dir: &Path, spec: &mut Spec) -> Result<(), Stage
         .open(dir)
         .map_err(io_err("open", dir))?
         .into();
+    if let Some(owner) = owner {
+        fchown(
+            dir_fd.as_raw_fd(),
+            Some(Uid::from_raw(owner.uid)),
+            Some(Gid::from_raw(owner.gid)),
+        )
+        .map_err(|errno| io_err("chown", dir)(errno.into()))?;
+    }
     let syscall = LinuxSyscall;
     for pin in pinned {
         let point = &pin.staged_at;

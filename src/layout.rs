@@ -1,14 +1,23 @@
 //! Where bulwark keeps container state under `--root`.
 //!
 //! ```text
-//! <root>/                 0700
-//! <root>/<id>/            libcontainer's container directory (state.json, sockets)
-//! <root>/@bulwark/<id>/   bulwark's private directory: the effective spec (config.json),
-//!                         which libcontainer reads as the bundle for create and exec,
-//!                         and record.json (the engine's original bundle path)
+//! <root>/                 0711 when bulwark makes it
+//! <root>/<id>/            libcontainer's container directory (state.json, sockets),
+//!                         0700 once the container is created
+//! <root>/@bulwark/        0711
+//! <root>/@bulwark/<id>/   0711, bulwark's private directory: the effective spec
+//!                         (config.json, 0600), which libcontainer reads as the bundle for
+//!                         create and exec, and record.json (0600, the engine's original
+//!                         bundle path)
 //! <root>/@bulwark/<id>/secrets/  the container's secrets tmpfs (only when it has
 //!                         secrets), bind-mounted read-only into the container
+//! <root>/@bulwark/<id>/binds/    staged bind mounts (crate::binds)
 //! ```
+//! The directories on the way to the staged mounts can be crossed, not listed: a
+//! container in its own user namespace has its mounts resolved by the namespace's root,
+//! a host uid that is "others" here (crate::user_namespace_staging). containerd makes
+//! its runc roots 0711 for the same reason. Nothing in them is readable by others.
+//!
 //! The root and `@bulwark` must be owned by the user bulwark runs as and writable by
 //! nobody else: whoever can write there can plant the effective spec libcontainer
 //! reads, a container's state.json or its secrets directory (runc's /run/runc is
@@ -21,7 +30,7 @@
 
 use std::fs::{self, DirBuilder};
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use libcontainer::oci_spec::runtime::{Hooks, LinuxSeccomp};
@@ -34,6 +43,8 @@ const PRIVATE_DIR: &str = "@bulwark";
 const EFFECTIVE_SPEC: &str = "config.json";
 const RECORD: &str = "record.json";
 const SECRETS_DIR: &str = "secrets";
+/// Crossable by anyone, listable and writable by the owner only.
+const TRAVERSABLE: u32 = 0o711;
 /// NAME_MAX: the id is a file name under the root and a cgroup directory name.
 const MAX_ID_BYTES: usize = 255;
 
@@ -124,8 +135,8 @@ pub struct StateRoot {
 }
 
 impl StateRoot {
-    /// Opens the root, creating it (0700, like runc's /run/runc) for commands that create
-    /// containers.
+    /// Opens the root, creating it (0711, like containerd's runc roots) for commands that
+    /// create containers.
     pub fn open(path: &Path, create: bool) -> Result<Self, LayoutError> {
         let root_err = |source| LayoutError::Root {
             path: path.to_owned(),
@@ -134,7 +145,7 @@ impl StateRoot {
         if create {
             DirBuilder::new()
                 .recursive(true)
-                .mode(0o700)
+                .mode(TRAVERSABLE)
                 .create(path)
                 .map_err(root_err)?;
         }
@@ -181,20 +192,25 @@ impl StateRoot {
             return Err(LayoutError::AlreadyExists(id.to_string()));
         }
         let parent = self.path.join(PRIVATE_DIR);
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&parent)
-            .map_err(|source| LayoutError::Io {
-                action: "create",
-                path: parent.clone(),
-                source,
-            })?;
+        match DirBuilder::new().mode(TRAVERSABLE).create(&parent) {
+            Ok(()) => set_traversable(&parent)?,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(source) => {
+                return Err(LayoutError::Io {
+                    action: "create",
+                    path: parent,
+                    source,
+                })
+            }
+        }
         // Again: it may have been made between open and here.
         require_private("bulwark's private directory", &parent)?;
         let private = self.private_dir(id);
-        match DirBuilder::new().mode(0o700).create(&private) {
-            Ok(()) => Ok(private),
+        match DirBuilder::new().mode(TRAVERSABLE).create(&private) {
+            Ok(()) => {
+                set_traversable(&private)?;
+                Ok(private)
+            }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 Err(LayoutError::AlreadyExists(id.to_string()))
             }
@@ -204,6 +220,20 @@ impl StateRoot {
                 source,
             }),
         }
+    }
+
+    /// Closes libcontainer's directory of a created container to everyone but its owner:
+    /// libcontainer 0.7 makes it 0755 with a 0644 state.json (container/init_builder.rs
+    /// `create_container_dir`, container/state.rs `save`), under a root others may cross.
+    pub fn close_container_dir(&self, id: &ContainerId) -> Result<(), LayoutError> {
+        let dir = self.container_dir(id);
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).map_err(|source| {
+            LayoutError::Io {
+                action: "chmod",
+                path: dir,
+                source,
+            }
+        })
     }
 
     /// Removes the private directory; a missing one is not an error (delete is
@@ -250,6 +280,17 @@ impl StateRoot {
         ids.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(ids)
     }
+}
+
+/// The mode a directory was created with, whatever the umask took from it.
+fn set_traversable(path: &Path) -> Result<(), LayoutError> {
+    fs::set_permissions(path, fs::Permissions::from_mode(TRAVERSABLE)).map_err(|source| {
+        LayoutError::Io {
+            action: "chmod",
+            path: path.to_owned(),
+            source,
+        }
+    })
 }
 
 /// `path` (not followed if a link) must be a directory owned by the effective uid and
@@ -369,7 +410,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("root");
         let root = StateRoot::open(&path, true).unwrap();
-        root.claim(&ContainerId::parse("c1").unwrap()).unwrap();
+        let private = root.claim(&ContainerId::parse("c1").unwrap()).unwrap();
+        // Fresh: crossable, never listable or writable by others, whatever the umask.
+        for made in [&path, &path.join(PRIVATE_DIR), &private] {
+            let mode = fs::metadata(made).unwrap().permissions().mode() & 0o7777;
+            assert_eq!(mode, TRAVERSABLE, "{}", made.display());
+        }
         for (target, mode) in [(path.clone(), 0o777), (path.join(PRIVATE_DIR), 0o730)] {
             fs::set_permissions(&target, fs::Permissions::from_mode(mode)).unwrap();
             for create in [true, false] {
@@ -381,7 +427,7 @@ mod tests {
             }
             fs::set_permissions(&target, fs::Permissions::from_mode(0o700)).unwrap();
         }
-        // A fresh root is made 0700; an existing 0755 one is fine too.
+        // An existing 0755 root is fine too.
         fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
         StateRoot::open(&path, false).unwrap();
     }

@@ -6,6 +6,7 @@
 mod common;
 
 use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -333,4 +334,117 @@ fn a_terminal_exec_joins_the_containers_user_namespace() {
     assert!(stdin.starts_with("/dev/pts/"), "{stdin:?}");
     rt.ok(&["delete", "--force", &id]);
     rt.assert_nothing_left(&id);
+}
+
+/// A container in its own user namespace with a bind from the host and a secret: the
+/// secrets tmpfs and the staged bind live under the state root, and libcontainer 0.7
+/// resolves a mount's source *inside* the new user namespace (rootfs/mount.rs
+/// `canonicalize`), where host root's 0700 directories are closed to the namespace's
+/// root: create failed with EACCES before. Both reach the container with their content,
+/// the staging directory is the namespace root's alone, and nothing is left.
+#[test]
+fn binds_and_secrets_reach_a_container_in_its_own_user_namespace() {
+    let sources = common::Sources::new();
+    let (secret, value) = sources.add("api_token");
+    let data = tempfile::Builder::new()
+        .prefix("bulwark-userns-bind-")
+        .tempdir()
+        .unwrap();
+    let data_path = fs::canonicalize(data.path()).unwrap();
+    fs::create_dir(data_path.join("data")).unwrap();
+    fs::write(data_path.join("data/marker"), "volume").unwrap();
+    let config = format!(
+        "{}[admission.mounts]\nallowed_host_paths = [{:?}]\n",
+        sources.config(""),
+        data_path.display().to_string()
+    );
+    let rt = Runtime::with_config(&config);
+    traversable_root(&rt);
+    let mut bundle = Bundle::new(&["/probe", "sleep", "60"]);
+    let mut mounts = bundle.config["mounts"].as_array().unwrap().clone();
+    mounts.push(json!({"destination": "/mnt", "type": "bind",
+                       "source": data_path.join("data"), "options": ["rbind", "ro"]}));
+    bundle.set("/mounts", Value::Array(mounts));
+    common::with_secrets(&mut bundle, json!({"api_token": secret}));
+    // The namespace's root cannot make mount points in the host root's rootfs.
+    for point in ["rootfs/mnt", "rootfs/run/secrets"] {
+        fs::create_dir_all(bundle.path().join(point)).unwrap();
+    }
+    let map = one_range(0, EXEC_HOST_BASE, 65536);
+    with_user_namespace(&mut bundle, map.clone(), map);
+    let id = unique_id("userns-binds");
+    let out = start(&rt, &bundle, &id);
+    assert!(out.status.success(), "{}", describe(&["create"], &out));
+
+    let read = rt.ok(&[
+        "exec",
+        &id,
+        "/probe",
+        "read-each",
+        "/mnt/marker",
+        "/run/secrets/api_token",
+    ]);
+    let report = probe_report(&read.stdout);
+    assert_eq!(report["/mnt/marker"]["content"], "volume", "{report}");
+    assert_eq!(report["/run/secrets/api_token"]["content"], value.as_str());
+    // libcontainer's directory, crossable under the 0711 root, is closed once created.
+    assert_eq!(mode_of(&rt.root().join(&id)), (0, 0, 0o700));
+    rt.ok(&["delete", "--force", &id]);
+    rt.assert_no_leftovers_or_mounts(&id);
+
+    // A create killed once the binds are staged shows where they are: in a directory of
+    // the namespace's root alone, below directories others may cross but not list.
+    let killed = unique_id("userns-binds-killed");
+    let mut create = rt.command(&["create", "--bundle", bundle.path_str(), &killed]);
+    create.env("BULWARK_FAILPOINT", "after-effective-spec");
+    let out = output_via_files(create);
+    assert!(!out.status.success(), "{}", describe(&["create"], &out));
+    let private = rt.root().join("@bulwark").join(&killed);
+    assert_eq!(
+        mode_of(&private.join("binds")),
+        (EXEC_HOST_BASE, EXEC_HOST_BASE, 0o700)
+    );
+    assert_eq!(mode_of(&private), (0, 0, 0o711));
+    assert_eq!(mode_of(&rt.root().join("@bulwark")), (0, 0, 0o711));
+    rt.ok(&["delete", "--force", &killed]);
+    rt.assert_no_leftovers_or_mounts(&killed);
+}
+
+/// Owner uid, gid and permission bits of `path`.
+fn mode_of(path: &Path) -> (u32, u32, u32) {
+    let meta = fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    (meta.uid(), meta.gid(), meta.mode() & 0o7777)
+}
+
+/// A state root the namespace's root cannot traverse (0700, as runc makes /run/runc):
+/// the container is refused before libcontainer runs, naming the root and what to do,
+/// instead of libcontainer's bare EACCES. Nothing is left.
+#[test]
+fn a_state_root_closed_to_the_user_namespace_is_refused_with_the_reason() {
+    let sources = common::Sources::new();
+    let (secret, _) = sources.add("api_token");
+    let rt = Runtime::with_config(&sources.config(""));
+    fs::set_permissions(rt.root(), fs::Permissions::from_mode(0o700)).unwrap();
+    let mut bundle = Bundle::new(&["/probe", "sleep", "60"]);
+    common::with_secrets(&mut bundle, json!({"api_token": secret}));
+    let map = one_range(0, EXEC_HOST_BASE, 65536);
+    with_user_namespace(&mut bundle, map.clone(), map);
+    let id = unique_id("userns-closed");
+    let out = rt.run(&["create", "--bundle", bundle.path_str(), &id]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{}", describe(&["create"], &out));
+    let root = rt.root().display().to_string();
+    assert!(
+        stderr.contains(&format!("{root} (mode 0700,"))
+            && stderr.contains(&format!("host uid {EXEC_HOST_BASE}"))
+            && stderr.contains("chmod o+x"),
+        "{stderr}"
+    );
+    rt.assert_no_leftovers_or_mounts(&id);
+}
+
+/// Containerd's runc roots are 0711: traversable, not listable. A root the user
+/// namespace's root can cross, as a state root for user-namespaced containers must be.
+fn traversable_root(rt: &Runtime) {
+    fs::set_permissions(rt.root(), fs::Permissions::from_mode(0o711)).unwrap();
 }

@@ -27,6 +27,7 @@ use crate::pipeline::{self, Effective, PipelineInput, SpecError};
 use crate::policy::input::{Operation, PolicyContext, Subject};
 use crate::sandboxes::StateRootSandboxes;
 use crate::seccomp_profiles;
+use crate::user_namespace_staging;
 
 pub fn create(global: &GlobalOpts, args: Create) -> Result<()> {
     let id = ContainerId::parse(&args.container_id)?;
@@ -149,12 +150,18 @@ fn build(
         },
     )?;
     failpoint::hit(failpoint::AFTER_DECISION);
+    let namespace_root = user_namespace_staging::namespace_root(&spec)?;
+    if let Some(namespace_root) = namespace_root {
+        if !binds.is_empty() || !secrets.names().is_empty() {
+            user_namespace_staging::require_reachable(&root.private_dir(id), namespace_root)?;
+        }
+    }
     // Names only: a value never reaches a log line.
     secrets.deliver(&secrets_dir)?;
     tracing::debug!(%id, secrets = ?secrets.names(), "secrets delivered");
     failpoint::hit(failpoint::AFTER_SECRETS);
     let binds_dir = pipeline::binds_dir(&secrets_dir);
-    binds::stage(&binds, &binds_dir, &mut spec)?;
+    binds::stage(&binds, &binds_dir, namespace_root, &mut spec)?;
     let scratch_dir = pipeline::scratch_dir(&secrets_dir);
     let rootfs = spec
         .root()
@@ -229,6 +236,7 @@ fn build(
     binds::unstage(&binds_dir)?;
     binds::unstage(&scratch_dir)?;
     let container = built.with_context(|| format!("cannot create container {id}"))?;
+    root.close_container_dir(id)?;
     if oom_killer_disabled(&spec) {
         cgroups::disable_oom_killer(&cgroup_path(&spec)?)?;
     }
