@@ -42,4 +42,5 @@ pub mod seccomp_profiles;
 pub mod secrets;
 pub mod stragglers;
 pub mod user_namespace_join;
+pub mod user_namespace_pool;
 pub mod user_namespace_staging;

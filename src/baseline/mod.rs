@@ -24,6 +24,7 @@ mod mounts;
 mod network;
 mod process;
 mod scratch;
+pub mod user_namespace;
 mod verify;
 
 pub use mounts::is_own_cgroup_bind;
@@ -103,6 +104,14 @@ pub enum BaselineError {
     UnknownSeccomp(String),
     #[error(transparent)]
     Profile(#[from] ProfileError),
+    #[error(
+        "baseline.user-namespace: baseline.user_namespace.mode = \"auto\" gives the \
+         container a user namespace of its own, but linux.namespaces[{index}] joins a \
+         {namespace} namespace by path, which the host's user namespace owns: libcontainer \
+         0.7 joins it after making the new user namespace, without the capabilities the \
+         join needs. Run the container with namespaces of its own, or set mode = \"off\""
+    )]
+    UserNamespaceBesideJoined { index: usize, namespace: String },
     #[error("the spec has no process")]
     NoProcess,
 }
@@ -142,16 +151,36 @@ impl HostSupport {
 pub struct Baseline<'a> {
     config: &'a BaselineConfig,
     host: &'a HostSupport,
+    /// First host id of the range a container given a user namespace gets
+    /// (`baseline.user_namespace`): the one `create` leased, else the pool's first.
+    user_namespace_host_id: u32,
 }
 
 impl<'a> Baseline<'a> {
     pub fn new(config: &'a BaselineConfig, host: &'a HostSupport) -> Self {
-        Self { config, host }
+        Self {
+            config,
+            host,
+            user_namespace_host_id: config.user_namespace.first_host_id,
+        }
+    }
+
+    /// The baseline for a container that holds the range at `host_id`.
+    pub fn with_leased_range(mut self, host_id: u32) -> Self {
+        self.user_namespace_host_id = host_id;
+        self
     }
 
     /// Hardens a whole spec (create and run).
     pub fn apply_to_spec(&self, spec: &mut Spec) -> Result<Vec<Change>, BaselineError> {
         let mut changes = Vec::new();
+        // First: what follows (scratch dirs, unprivileged ports) depends on it.
+        user_namespace::add(
+            &self.config.user_namespace,
+            self.user_namespace_host_id,
+            spec,
+            &mut changes,
+        )?;
         let mut process = spec.process().clone().ok_or(BaselineError::NoProcess)?;
         let root_groups =
             RootGroups::of_root_path(spec.root().as_ref().map(|r| r.path().as_path()));

@@ -10,11 +10,11 @@ use super::{decision, remove_container_after};
 use crate::admission::{self, Refused, Violation};
 use crate::atomic_file;
 use crate::audit::Entry;
-use crate::baseline::{Baseline, Change, HostSupport};
+use crate::baseline::{user_namespace, Baseline, Change, HostSupport};
 use crate::binds;
 use crate::cgroups::{self, CgroupPath};
 use crate::cli::{Create, CreateOpts, GlobalOpts};
-use crate::config::LoadedConfig;
+use crate::config::{LoadedConfig, UserNamespaceMode};
 use crate::engine::binding;
 use crate::executor::HardenedExecutor;
 use crate::failpoint;
@@ -27,7 +27,7 @@ use crate::pipeline::{self, Effective, PipelineInput, SpecError};
 use crate::policy::input::{Operation, PolicyContext, Subject};
 use crate::sandboxes::StateRootSandboxes;
 use crate::seccomp_profiles;
-use crate::user_namespace_staging;
+use crate::{user_namespace_pool, user_namespace_staging};
 
 pub fn create(global: &GlobalOpts, args: Create) -> Result<()> {
     let id = ContainerId::parse(&args.container_id)?;
@@ -84,7 +84,17 @@ fn build(
 ) -> Result<Container> {
     let config = LoadedConfig::load()?;
     let host = HostSupport::probe();
-    let baseline = Baseline::new(&config.config.baseline, &host);
+    let mut baseline = Baseline::new(&config.config.baseline, &host);
+    // Leased before the pipeline: the secrets' owner and the admission of the process's
+    // ids are decided on the range the container will have. A container that does not
+    // get the user namespace gives it back below; a failed create, in its cleanup.
+    let pool = &config.config.baseline.user_namespace;
+    let leased = pool.mode == UserNamespaceMode::Auto;
+    if leased {
+        let lease = user_namespace_pool::lease(root, id, pool)?;
+        tracing::debug!(%id, range = lease.index, host_id = lease.host_id, "user namespace range leased");
+        baseline = baseline.with_leased_range(lease.host_id);
+    }
     let secrets_dir = root.secrets_dir(id);
     let mut audit = decision::entry(Operation::Create, id.as_str(), &config);
     decision::admit_preserved_fds(&config, &mut audit, opts.preserve_fds)?;
@@ -121,6 +131,9 @@ fn build(
             ));
         }
     };
+    if leased && !user_namespace::was_added(&changes) {
+        user_namespace_pool::release(root, id)?;
+    }
     log_changes(id, &changes);
     audit.context(&context.container, &context.image);
     audit.changes(&changes);

@@ -150,6 +150,8 @@ fn remove_container_after(
     crate::binds::unstage(&crate::pipeline::scratch_dir(&root.secrets_dir(id)))?;
     removed?;
     reaped.with_context(|| format!("cannot delete container {id}; retry `delete --force {id}`"))?;
+    // Its processes are gone: the host range may go to another container.
+    crate::user_namespace_pool::release(root, id)?;
     root.release(id)?;
     Ok(())
 }

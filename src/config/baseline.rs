@@ -42,6 +42,40 @@ pub struct BaselineConfig {
     pub non_root: NonRootConfig,
     pub seccomp: SeccompConfig,
     pub apparmor: AppArmorConfig,
+    pub user_namespace: UserNamespaceConfig,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum UserNamespaceMode {
+    /// Containers run in the user namespace their spec gives them, if any.
+    Off,
+    /// A container whose spec brings no user namespace gets one of its own: container
+    /// ids 0..65536 on a host range leased to it alone (crate::user_namespace_pool).
+    Auto,
+}
+
+/// `[baseline.user_namespace]` (issue #19 Phase 1): where `auto` leases host ranges.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct UserNamespaceConfig {
+    pub mode: UserNamespaceMode,
+    /// The pool's first host id: range n is `first_host_id + n × 65536`. Default 2^30,
+    /// far above the ids of accounts and of /etc/subuid ranges tools hand out from
+    /// 100000.
+    pub first_host_id: u32,
+    /// How many 65536-id ranges the pool holds: how many containers can run at once.
+    pub ranges: u32,
+}
+
+impl Default for UserNamespaceConfig {
+    fn default() -> Self {
+        Self {
+            mode: UserNamespaceMode::Off,
+            first_host_id: 1 << 30,
+            ranges: 4096,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
@@ -82,6 +116,7 @@ impl Default for BaselineConfig {
             non_root: NonRootConfig::default(),
             seccomp: SeccompConfig::default(),
             apparmor: AppArmorConfig::default(),
+            user_namespace: UserNamespaceConfig::default(),
         }
     }
 }
@@ -148,8 +183,17 @@ impl Default for AppArmorConfig {
 pub(super) fn validate(
     baseline: &BaselineConfig,
     max_tmpfs: u64,
+    min_host_id: u32,
     path: &Path,
 ) -> Result<(), ConfigError> {
+    let pool = &baseline.user_namespace;
+    let end = u64::from(pool.first_host_id) + u64::from(pool.ranges) * 65536;
+    if pool.first_host_id < min_host_id || pool.ranges == 0 || end > u64::from(u32::MAX) {
+        return Err(ConfigError::UserNamespacePool {
+            path: path.to_owned(),
+            min_host_id,
+        });
+    }
     for capability in &baseline.allowed_capabilities {
         if !GRANTABLE_CAPABILITIES.contains(&capability.as_str()) {
             return Err(ConfigError::CapabilityNotGrantable {

@@ -21,7 +21,7 @@ pub use admission::{
 };
 pub use baseline::{
     AppArmorConfig, BaselineConfig, NonRootConfig, NonRootMode, SeccompConfig, SeccompProfileName,
-    GRANTABLE_CAPABILITIES,
+    UserNamespaceConfig, UserNamespaceMode, GRANTABLE_CAPABILITIES,
 };
 pub use identity::IdentityConfig;
 pub use policy::{AuditConfig, EngineName, OnUnavailable, OpaConfig, PolicyBackend, PolicyConfig};
@@ -58,6 +58,12 @@ pub enum ConfigError {
          without \".\" or \"..\", not / and not under /proc, /sys or /dev"
     )]
     ScratchDir { path: PathBuf, entry: PathBuf },
+    #[error(
+        "host config {path}: baseline.user_namespace needs first_host_id at or above \
+         admission.user_namespaces.min_host_id ({min_host_id}), ranges at least 1, and \
+         first_host_id + ranges × 65536 at most 4294967295 (uid -1 is no id)"
+    )]
+    UserNamespacePool { path: PathBuf, min_host_id: u32 },
     #[error("host config {path}: admission.resources.pod_member_pids must be between 1 and admission.resources.max_pids ({max}), not {pids}")]
     PodMemberPids { path: PathBuf, pids: i64, max: i64 },
     #[error("host config {path}: admission.resources.max_cpus must be a number of CPUs above 0 (like 4 or 0.5), not {max_cpus}")]
@@ -166,7 +172,8 @@ impl LoadedConfig {
 
 fn validate(config: &HostConfig, path: &Path) -> Result<(), ConfigError> {
     let max_tmpfs = config.admission.resources.max_tmpfs_bytes;
-    baseline::validate(&config.baseline, max_tmpfs, path)?;
+    let min_host_id = config.admission.user_namespaces.min_host_id;
+    baseline::validate(&config.baseline, max_tmpfs, min_host_id, path)?;
     admission::validate(&config.admission, path)?;
     policy::validate(&config.policy, path)?;
     secrets::validate(&config.secrets, max_tmpfs, path)
@@ -292,6 +299,26 @@ mod tests {
         let loaded = load("[admission.user_namespaces]\nmin_host_id = 200000\n").unwrap();
         assert_eq!(loaded.config.admission.user_namespaces.min_host_id, 200_000);
         assert!(load("[admission.user_namespaces]\nmin_host_id = -1\n").is_err());
+        let pool = load(
+            "[baseline.user_namespace]\nmode = \"auto\"\nfirst_host_id = 200000\nranges = 2\n",
+        )
+        .unwrap();
+        assert_eq!(
+            pool.config.baseline.user_namespace.mode,
+            UserNamespaceMode::Auto
+        );
+        for bad in [
+            "first_host_id = 1000",
+            "ranges = 0",
+            "first_host_id = 4294901760\nranges = 1",
+        ] {
+            let text = format!("[baseline.user_namespace]\n{bad}\n");
+            assert!(
+                matches!(load(&text), Err(ConfigError::UserNamespacePool { .. })),
+                "{bad}"
+            );
+        }
+        load("[baseline.user_namespace]\nfirst_host_id = 4294836224\nranges = 1\n").unwrap();
     }
 
     #[test]

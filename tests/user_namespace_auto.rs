@@ -1,0 +1,223 @@
+//! `baseline.user_namespace.mode = "auto"` (issue #19 Phase 1): every container whose
+//! spec brings no user namespace gets one of its own, on a host id range leased to it
+//! alone. Each test runs real containers through the built binary and looks at their
+//! processes from the host (`/proc/<pid>/status`, `uid_map`) and from inside (the probe).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+use common::{
+    assert_hardened, describe, probe_report, proc_status, processes_in_cgroup, unique_id, Bundle,
+    Runtime, TEST_CONFIG,
+};
+use serde_json::{json, Value};
+
+/// The uid/gid the baseline runs a root process as (`baseline.non_root`, default).
+const REMAPPED: u32 = 65532;
+const FIRST_HOST_ID: u32 = 1 << 30;
+const RANGE: u32 = 65536;
+
+fn auto_config(ranges: u32) -> String {
+    format!(
+        "{TEST_CONFIG}[baseline.user_namespace]\nmode = \"auto\"\nfirst_host_id = \
+         {FIRST_HOST_ID}\nranges = {ranges}\n"
+    )
+}
+
+/// A runtime whose root and bundles the namespace's root can cross (containerd's runc
+/// roots are 0711): libcontainer resolves the rootfs and mounts as that host uid.
+fn runtime(config: &str) -> Runtime {
+    let rt = Runtime::with_config(config);
+    fs::set_permissions(rt.root(), fs::Permissions::from_mode(0o711)).unwrap();
+    rt
+}
+
+fn bundle(args: &[&str]) -> Bundle {
+    let bundle = Bundle::new(args);
+    fs::set_permissions(bundle.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    bundle
+}
+
+/// Real, effective, saved and filesystem uids of `pid` as the host sees them.
+fn host_uids(pid: i64) -> Vec<u32> {
+    proc_status(pid, "Uid")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(|id| id.parse().unwrap())
+        .collect()
+}
+
+fn uid_map(pid: i64) -> Vec<u32> {
+    fs::read_to_string(format!("/proc/{pid}/uid_map"))
+        .unwrap()
+        .split_whitespace()
+        .map(|id| id.parse().unwrap())
+        .collect()
+}
+
+/// The leases held under the runtime's root.
+fn leases(rt: &Runtime) -> BTreeSet<String> {
+    match fs::read_dir(rt.root().join("@userns")) {
+        Ok(entries) => entries
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect(),
+        Err(_) => BTreeSet::new(),
+    }
+}
+
+/// Two containers get disjoint host ranges: each init runs as the host uid of 65532 in
+/// its own range, in its own user namespace, hardened inside; host uid 65532 runs none
+/// of their processes; delete gives each range back and leaves nothing.
+#[test]
+fn each_container_gets_a_host_range_of_its_own() {
+    let rt = runtime(&auto_config(8));
+    let bundle = bundle(&["/probe", "sleep", "60"]);
+    let ids = [unique_id("auto-a"), unique_id("auto-b")];
+    let mut namespaces = BTreeSet::new();
+    let mut ranges = BTreeSet::new();
+    for id in &ids {
+        rt.ok(&["run", "--detach", "--bundle", bundle.path_str(), id]);
+        let pid = rt.state(id)["pid"].as_i64().unwrap();
+        let map = uid_map(pid);
+        assert_eq!((map[0], map[2]), (0, RANGE), "{map:?}");
+        let host = map[1];
+        assert!(
+            host >= FIRST_HOST_ID && (host - FIRST_HOST_ID) % RANGE == 0,
+            "{host}"
+        );
+        assert_eq!(host_uids(pid), [host + REMAPPED; 4]);
+        ranges.insert(host);
+        namespaces.insert(fs::read_link(format!("/proc/{pid}/ns/user")).unwrap());
+        for process in processes_in_cgroup(&format!("/bulwark/{id}")) {
+            let uids = host_uids(i64::from(process));
+            assert!(
+                !uids.contains(&REMAPPED),
+                "{id}: {process} runs as {uids:?}"
+            );
+        }
+        let report = probe_report(&rt.ok(&["exec", id, "/probe", "report"]).stdout);
+        assert_hardened(&report, REMAPPED, REMAPPED);
+    }
+    assert_eq!(ranges.len(), 2, "one range each: {ranges:?}");
+    assert_eq!(namespaces.len(), 2, "{namespaces:?}");
+    assert!(!namespaces.contains(&fs::read_link("/proc/self/ns/user").unwrap()));
+    assert_eq!(leases(&rt).len(), 2);
+    for id in &ids {
+        rt.ok(&["delete", "--force", id]);
+        rt.assert_no_leftovers_or_mounts(id);
+    }
+    assert!(leases(&rt).is_empty(), "{:?}", leases(&rt));
+}
+
+/// RLIMIT_NPROC counts a host uid's processes across the host. Without user namespaces
+/// every container's 65532 is the same host uid: one container's processes use up a
+/// second's limit, whose init cannot even execve (EAGAIN: the kernel flags a setuid to
+/// a user over its limit). That is the control, mode "off". In auto mode the second
+/// container is another host uid: it starts and forks freely.
+#[test]
+fn one_containers_processes_do_not_count_against_anothers_rlimit_nproc() {
+    let run_limited = |config: &str| -> std::process::Output {
+        let rt = runtime(config);
+        let dir = tempfile::tempdir().unwrap();
+        let busy = unique_id("nproc-busy");
+        let sleeper = bundle(&["/probe", "sleep", "60"]);
+        rt.ok(&["run", "--detach", "--bundle", sleeper.path_str(), &busy]);
+        for _ in 0..3 {
+            rt.exec_detached(dir.path(), &busy, &["/probe", "sleep", "60"]);
+        }
+        let mut limited = bundle(&["/probe", "report"]);
+        limited.set(
+            "/process/rlimits",
+            json!([{"type": "RLIMIT_NPROC", "hard": 3, "soft": 3},
+                   {"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}]),
+        );
+        let id = unique_id("nproc-limited");
+        let out = rt.run(&["run", "--bundle", limited.path_str(), &id]);
+        rt.ok(&["delete", "--force", &id]);
+        rt.ok(&["delete", "--force", &busy]);
+        rt.assert_no_leftovers_or_mounts(&busy);
+        out
+    };
+    let shared = run_limited(TEST_CONFIG);
+    let stderr = String::from_utf8_lossy(&shared.stderr);
+    assert!(
+        !shared.status.success() && stderr.contains("EAGAIN"),
+        "control: the shared host uid 65532 should be over the limit\n{}",
+        describe(&["run"], &shared)
+    );
+    let own = run_limited(&auto_config(8));
+    assert!(own.status.success(), "{}", describe(&["run"], &own));
+    let report = probe_report(&own.stdout);
+    let refused: Vec<String> = report["syscalls"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, answer)| {
+            answer
+                .as_str()
+                .is_some_and(|a| a.starts_with("fork_failed"))
+        })
+        .map(|(syscall, answer)| format!("{syscall}: {answer}"))
+        .collect();
+    assert!(refused.is_empty(), "{refused:?}");
+    assert_hardened(&report, REMAPPED, REMAPPED);
+}
+
+/// A pool with every range leased refuses the next container with the reason and
+/// leaves nothing of it; a delete frees a range for it.
+#[test]
+fn an_exhausted_pool_refuses_with_the_reason_and_leaves_nothing() {
+    let rt = runtime(&auto_config(1));
+    let bundle = bundle(&["/probe", "sleep", "60"]);
+    let holder = unique_id("auto-holder");
+    rt.ok(&["run", "--detach", "--bundle", bundle.path_str(), &holder]);
+    let refused = unique_id("auto-refused");
+    let out = rt.run(&["create", "--bundle", bundle.path_str(), &refused]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{}", describe(&["create"], &out));
+    assert!(
+        stderr.contains("every one of the 1 host id ranges of baseline.user_namespace"),
+        "{stderr}"
+    );
+    rt.assert_nothing_left(&refused);
+    assert_eq!(leases(&rt), BTreeSet::from(["0".to_owned()]));
+    rt.ok(&["delete", "--force", &holder]);
+    rt.ok(&["run", "--detach", "--bundle", bundle.path_str(), &refused]);
+    rt.ok(&["delete", "--force", &refused]);
+    rt.assert_no_leftovers_or_mounts(&refused);
+}
+
+/// A container joining a namespace by path cannot get its own user namespace under
+/// libcontainer 0.7 (it would join after unsharing, without the capability): refused
+/// naming the namespace and the choices, not run without the control the host asked
+/// for. Its lease is given back.
+#[test]
+fn a_container_joining_a_namespace_by_path_is_refused_in_auto_mode() {
+    let rt = runtime(&auto_config(8));
+    let holder = common::PauseProcess::spawn(&["--net"], &["net"]);
+    let mut bundle = bundle(&["/probe", "sleep", "60"]);
+    let mut namespaces: Vec<Value> = bundle.config["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["type"] != "network")
+        .cloned()
+        .collect();
+    namespaces.push(json!({"type": "network", "path": holder.ns("net")}));
+    bundle.set("/linux/namespaces", Value::Array(namespaces));
+    let id = unique_id("auto-joins");
+    let out = rt.run(&["create", "--bundle", bundle.path_str(), &id]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{}", describe(&["create"], &out));
+    assert!(
+        stderr.contains("baseline.user-namespace")
+            && stderr.contains("joins a network namespace by path")
+            && stderr.contains("mode = \"off\""),
+        "{stderr}"
+    );
+    rt.assert_nothing_left(&id);
+    assert!(leases(&rt).is_empty(), "{:?}", leases(&rt));
+}
