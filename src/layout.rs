@@ -8,6 +8,7 @@
 //!                         and record.json (the engine's original bundle path)
 //! <root>/@bulwark/<id>/secrets/  the container's secrets tmpfs (only when it has
 //!                         secrets), bind-mounted read-only into the container
+//! <root>/@seccomp/        compiled seccomp programs (crate::seccomp_filter::cache)
 //! ```
 //! The root and `@bulwark` must be owned by the user bulwark runs as and writable by
 //! nobody else: whoever can write there can plant the effective spec libcontainer
@@ -15,7 +16,7 @@
 //! root-owned 0700 for the same reason). An existing directory that is not is refused,
 //! for every command, never repaired: its contents may already be someone else's.
 //!
-//! `@` cannot appear in a container id, so `@bulwark` never collides with one. The private
+//! `@` cannot appear in a container id, so `@bulwark` and `@seccomp` never collide with one. The private
 //! directory is created with `mkdir` (not `mkdir -p`): its creation is the exclusive claim
 //! on an id, so two concurrent creates of one id cannot both proceed.
 
@@ -31,6 +32,7 @@ use crate::atomic_file;
 use crate::policy::input::PolicyContext;
 
 const PRIVATE_DIR: &str = "@bulwark";
+const SECCOMP_CACHE_DIR: &str = "@seccomp";
 const EFFECTIVE_SPEC: &str = "config.json";
 const RECORD: &str = "record.json";
 const SECRETS_DIR: &str = "secrets";
@@ -165,6 +167,11 @@ impl StateRoot {
     /// Where the container's secrets tmpfs is mounted.
     pub fn secrets_dir(&self, id: &ContainerId) -> PathBuf {
         self.private_dir(id).join(SECRETS_DIR)
+    }
+
+    /// Where compiled seccomp programs are kept (crate::seccomp_filter::cache).
+    pub fn seccomp_cache_dir(&self) -> PathBuf {
+        self.path.join(SECCOMP_CACHE_DIR)
     }
 
     pub fn effective_spec_path(&self, id: &ContainerId) -> PathBuf {
