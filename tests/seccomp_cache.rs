@@ -318,3 +318,30 @@ fn loaded_by_libcontainer(profile: &libcontainer::oci_spec::runtime::LinuxSeccom
         program
     }
 }
+
+/// The file libcontainer reads at create has no `linux.seccomp` until the init exists
+/// (src/commands/create.rs); a create killed in between leaves it so. An exec then is
+/// refused: it never runs a process without the container's filter.
+#[test]
+fn an_exec_into_a_container_whose_spec_lost_its_profile_is_refused() {
+    let rt = Runtime::new();
+    let bundle = Bundle::new(&["/probe", "sleep", "300"]);
+    let id = unique_id("cache");
+    rt.ok(&["run", "--detach", "--bundle", bundle.path_str(), &id]);
+    let spec_path = rt.root().join("@bulwark").join(&id).join("config.json");
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&fs::read(&spec_path).unwrap()).unwrap();
+    assert!(spec["linux"]["seccomp"].is_object(), "{spec}");
+    spec["linux"].as_object_mut().unwrap().remove("seccomp");
+    fs::write(&spec_path, serde_json::to_vec(&spec).unwrap()).unwrap();
+    let args = ["exec", &id, "/probe", "report"];
+    let out = rt.run(&args);
+    assert!(!out.status.success(), "{}", describe(&args, &out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("has no linux.seccomp"),
+        "{}",
+        describe(&args, &out)
+    );
+    assert!(out.stdout.is_empty(), "{}", describe(&args, &out));
+    rt.ok(&["delete", "--force", &id]);
+}
