@@ -113,8 +113,11 @@ class Failure(Exception):
 class Runtime:
     """One runtime binary with its own state root (and env)."""
 
-    def __init__(self, name, binary, workdir, env=None):
+    def __init__(self, name, binary, workdir, env=None, cold_seccomp=False):
         self.name = name
+        # bulwark keeps compiled seccomp programs in <root>/@seccomp (issue #20): cleared
+        # before every create/run (untimed), each container pays the compile.
+        self.cold_seccomp = cold_seccomp
         self.binary = str(binary)
         self.root = Path(tempfile.mkdtemp(prefix=f"root-{name}-", dir=workdir))
         self.env = dict(os.environ)
@@ -143,8 +146,13 @@ class Runtime:
             raise Failure(f"{self.name} {' '.join(args)}: exit {os.waitstatus_to_exitcode(status)}: {err}")
         return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
 
+    def clear_seccomp_cache(self):
+        if self.cold_seccomp:
+            shutil.rmtree(self.root / "@seccomp", ignore_errors=True)
+
     def lifecycle(self, bundle, cid, scratch):
         """create, start, wait for init, delete. Returns a dict of measurements."""
+        self.clear_seccomp_cache()
         pid_file = scratch / f"{cid}.pid"
         err = scratch / f"{cid}.err"
         with self.lock:
@@ -176,6 +184,7 @@ class Runtime:
         }
 
     def run(self, bundle, cid, scratch):
+        self.clear_seccomp_cache()
         err = scratch / f"{cid}.err"
         with self.lock:
             self.live.add(cid)
@@ -398,7 +407,7 @@ def verdict(ok):
 
 
 def write_report(out, info, load_before, load_after, iterations, e2e, par, comp, notes,
-                 comp_cmd, argv, elapsed):
+                 comp_cmd, argv, elapsed, before=None):
     L = []
     add = L.append
     add("# Benchmarks")
@@ -435,6 +444,12 @@ def write_report(out, info, load_before, load_after, iterations, e2e, par, comp,
     add("- **bulwark**: `target/release/bulwark`, the full pipeline (sealed memfd re-exec, config, "
         "admission, baseline, embedded Rego decision, audit record, effective spec, hardened "
         "executor), `BULWARK_CONFIG` = the tests' `TEST_CONFIG` plus `[audit] path` in a temp dir.")
+    add("- **bulwark-cold**: the same binary with its seccomp cache (`<root>/@seccomp`, issue #20) "
+        "removed before every create and `run` (untimed): each container compiles the profile. "
+        "**bulwark** keeps its cache, warm after the warm-up round.")
+    if "bulwark-before" in e2e:
+        add(f"- **bulwark-before**: `{before}`, a build without the seccomp cache (libcontainer "
+            "compiles the profile in every init), same config.")
     add("- **runc**: Debian's `/usr/sbin/runc`.")
     add("- **bare**: `target/release/bare-libcontainer` (`bench/bare-libcontainer/`): libcontainer 0.7 "
         "with bulwark's cargo features and nothing else; runs the bundle as it is.")
@@ -596,6 +611,7 @@ def main():
     ap.add_argument("--parallel", default="32,64")
     ap.add_argument("--out", default=str(REPO / "docs/benchmarks.md"))
     ap.add_argument("--skip-components", action="store_true")
+    ap.add_argument("--bulwark-before", help="another bulwark build to compare (e.g. main's)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench.py: run as root (containers)")
@@ -623,8 +639,12 @@ def main():
         scratch = workdir / "scratch"
         scratch.mkdir()
 
+        bulwark_env = {"BULWARK_CONFIG": str(config)}
         runtimes = [
-            Runtime("bulwark", args.bulwark, workdir, {"BULWARK_CONFIG": str(config)}),
+            Runtime("bulwark", args.bulwark, workdir, bulwark_env),
+            Runtime("bulwark-cold", args.bulwark, workdir, bulwark_env, cold_seccomp=True),
+            *([Runtime("bulwark-before", args.bulwark_before, workdir, bulwark_env)]
+              if args.bulwark_before else []),
             Runtime("runc", args.runc, workdir),
             Runtime("bare", args.bare, workdir),
             Runtime("bare+sealed", args.bare, workdir, {"BARE_SEALED": "1"}),
@@ -636,18 +656,20 @@ def main():
         e2e = end_to_end(runtimes, bundle, scratch, args.iterations)
         print("end to end done", file=sys.stderr)
         par = {}
-        for rt in runtimes[:3]:
+        for rt in [r for r in runtimes if r.name in ("bulwark", "runc", "bare")]:
             par[rt.name] = [concurrency(rt, bundle, scratch, int(n)) for n in args.parallel.split(",")]
         print("concurrency done", file=sys.stderr)
         audit_lines = len((workdir / "audit.jsonl").read_text().splitlines())
-        expected = 2 + 2 * args.iterations + sum(int(n) for n in args.parallel.split(","))
+        bulwarks = sum(1 for rt in runtimes if rt.name.startswith("bulwark"))
+        expected = bulwarks * (2 + 2 * args.iterations) + sum(int(n) for n in args.parallel.split(","))
         if audit_lines != expected:
             notes.append(f"audit log has {audit_lines} records, expected {expected}")
 
         load_after = " ".join(Path("/proc/loadavg").read_text().split()[:3])
         info = machine_info({"bulwark": args.bulwark, "runc": args.runc, "bare-libcontainer": args.bare})
         write_report(Path(args.out), info, load_before, load_after, args.iterations, e2e, par,
-                     comp, notes, comp_cmd, sys.argv, time.monotonic() - started)
+                     comp, notes, comp_cmd, sys.argv, time.monotonic() - started,
+                     args.bulwark_before)
         print(f"wrote {args.out} in {time.monotonic() - started:.0f} s", file=sys.stderr)
     finally:
         for rt in runtimes:

@@ -1,18 +1,23 @@
 //! Last-moment hardening inside the container, right before execve.
 //!
 //! libcontainer calls `Executor::validate` inside the new process after it has set the
-//! ids, dropped capabilities and loaded the spec's seccomp filter, before it reports the
-//! process ready. bulwark uses that point for three things libcontainer 0.7 leaves to the
-//! caller:
-//! - an `exec`'d process gets the container's seccomp filter: the tenant builder keeps
-//!   only namespaces/cgroupsPath/personality/timeOffsets of `linux`, so without this an
+//! ids, dropped capabilities and changed to the working directory, before it reports the
+//! process ready (libcontainer-0.7.0 src/process/init/process.rs:428). bulwark uses that
+//! point for what libcontainer 0.7 leaves to the caller, or does too slowly:
+//! - bulwark's seccomp filter, precompiled (crate::seccomp_filter), is installed here for
+//!   the init and every exec'd process. libcontainer would load `linux.seccomp` at
+//!   process.rs:401-412, compiling it with libseccomp in every init (15-20 ms of CPU for
+//!   the baseline's profile); the spec it is given has none, and this is the same point:
+//!   after no-new-privileges (process.rs:78) and the capability drop, with only the
+//!   HOME default (process.rs:418) in between. For an exec the tenant builder keeps only
+//!   namespaces/cgroupsPath/personality/timeOffsets of `linux`, so without this an
 //!   exec'd process would run unfiltered;
 //! - the engine's own seccomp profile is loaded as a second filter, after bulwark's
-//!   (libcontainer 0.7 loads only `linux.seccomp`, which is bulwark's): with several
-//!   filters the kernel returns the action of highest precedence (seccomp(2)), so the
-//!   engine's denials hold beside bulwark's and nothing in it can allow what bulwark's
-//!   denies. bulwark's is loaded first so that a broken engine profile can fail the
-//!   process but never leave it with the engine's filter alone;
+//!   (libcontainer 0.7 loads only `linux.seccomp`): with several filters the kernel
+//!   returns the action of highest precedence (seccomp(2)), so the engine's denials hold
+//!   beside bulwark's and nothing in it can allow what bulwark's denies. bulwark's is
+//!   loaded first so that a broken engine profile can fail the process but never leave
+//!   it with the engine's filter alone;
 //! - an `exec`'d process joins the container's user namespace, when it has one, and
 //!   takes the decided ids and capabilities there (crate::user_namespace_join: the
 //!   tenant builder never joins `user`);
@@ -31,16 +36,17 @@ use libcontainer::workload::{
 };
 use nix::unistd::{getegid, geteuid, getgid, getuid};
 
+use crate::seccomp_filter::Program;
 use crate::user_namespace_join::UserNamespaceJoin;
 
 /// Seccomp mode reported by PR_GET_SECCOMP for a filtered process.
 const SECCOMP_MODE_FILTER: i32 = 2;
 
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct HardenedExecutor {
-    /// The container's filter, loaded here for exec'd processes only: the init process
-    /// already had libcontainer load the spec's filter.
-    tenant_seccomp: Option<LinuxSeccomp>,
+    /// bulwark's profile, compiled (crate::seccomp_filter::of_spec): the container's
+    /// filter, for the init and exec'd processes alike.
+    filter: Program,
     /// The engine's own profile (crate::pipeline::Effective::engine_seccomp), loaded
     /// last, as a second filter.
     engine_seccomp: Option<LinuxSeccomp>,
@@ -50,21 +56,21 @@ pub struct HardenedExecutor {
 }
 
 impl HardenedExecutor {
-    pub fn for_init(engine_seccomp: Option<LinuxSeccomp>) -> Self {
+    pub fn for_init(filter: Program, engine_seccomp: Option<LinuxSeccomp>) -> Self {
         Self {
-            tenant_seccomp: None,
+            filter,
             engine_seccomp,
             user_namespace: None,
         }
     }
 
     pub fn for_exec(
-        container_seccomp: Option<LinuxSeccomp>,
+        filter: Program,
         engine_seccomp: Option<LinuxSeccomp>,
         user_namespace: Option<UserNamespaceJoin>,
     ) -> Self {
         Self {
-            tenant_seccomp: container_seccomp,
+            filter,
             engine_seccomp,
             user_namespace,
         }
@@ -78,13 +84,13 @@ impl Executor for HardenedExecutor {
         if let Some(join) = &self.user_namespace {
             join.enter().map_err(refusal)?;
         }
-        if let Some(seccomp) = &self.tenant_seccomp {
-            libcontainer::seccomp::initialize_seccomp(seccomp).map_err(|err| {
-                refusal(format!(
-                    "cannot load the container's seccomp filter for exec: {err}"
-                ))
-            })?;
-        }
+        // A filter that cannot be installed fails the create or exec: the process never
+        // runs without it.
+        self.filter.install().map_err(|err| {
+            refusal(format!(
+                "cannot install the container's seccomp filter (bulwark's profile): {err}"
+            ))
+        })?;
         let process = match &self.user_namespace {
             Some(join) => join.decided(),
             None => spec
@@ -92,13 +98,7 @@ impl Executor for HardenedExecutor {
                 .as_ref()
                 .ok_or_else(|| refusal("the spec has no process".into()))?,
         };
-        let seccomp_expected = self.tenant_seccomp.is_some()
-            || spec
-                .linux()
-                .as_ref()
-                .and_then(|l| l.seccomp().as_ref())
-                .is_some();
-        verify_controls_in_force(process, seccomp_expected).map_err(refusal)?;
+        verify_controls_in_force(process).map_err(refusal)?;
         match with_empty_path_for_a_path_executable(spec) {
             Some(spec) => default::get_executor().validate(&spec),
             None => default::get_executor().validate(spec),
@@ -170,7 +170,7 @@ fn refusal(reason: String) -> ExecutorValidationError {
 }
 
 /// Checks, from inside the process, that what the spec asks for took effect.
-fn verify_controls_in_force(process: &Process, seccomp_expected: bool) -> Result<(), String> {
+fn verify_controls_in_force(process: &Process) -> Result<(), String> {
     if process.no_new_privileges() == Some(true) {
         // SAFETY: PR_GET_NO_NEW_PRIVS takes no pointer arguments.
         let nnp = unsafe { libc::prctl(libc::PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) };
@@ -180,14 +180,12 @@ fn verify_controls_in_force(process: &Process, seccomp_expected: bool) -> Result
             ));
         }
     }
-    if seccomp_expected {
-        // SAFETY: PR_GET_SECCOMP takes no pointer arguments.
-        let mode = unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) };
-        if mode != SECCOMP_MODE_FILTER {
-            return Err(format!(
-                "the seccomp filter is not in force (PR_GET_SECCOMP returned {mode})"
-            ));
-        }
+    // SAFETY: PR_GET_SECCOMP takes no pointer arguments.
+    let mode = unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) };
+    if mode != SECCOMP_MODE_FILTER {
+        return Err(format!(
+            "the seccomp filter is not in force (PR_GET_SECCOMP returned {mode})"
+        ));
     }
 
     let user = process.user();

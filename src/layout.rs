@@ -12,6 +12,8 @@
 //! <root>/@bulwark/<id>/secrets/  the container's secrets tmpfs (only when it has
 //!                         secrets), bind-mounted read-only into the container
 //! <root>/@bulwark/<id>/binds/    staged bind mounts (crate::binds)
+//! <root>/@seccomp/        compiled seccomp programs (crate::seccomp_filter::cache)
+//! <root>/@userns/         leased host id ranges (crate::user_namespace_pool)
 //! ```
 //! The directories on the way to the staged mounts can be crossed, not listed: a
 //! container in its own user namespace has its mounts resolved by the namespace's root,
@@ -24,9 +26,10 @@
 //! root-owned 0700 for the same reason). An existing directory that is not is refused,
 //! for every command, never repaired: its contents may already be someone else's.
 //!
-//! `@` cannot appear in a container id, so `@bulwark` never collides with one. The private
-//! directory is created with `mkdir` (not `mkdir -p`): its creation is the exclusive claim
-//! on an id, so two concurrent creates of one id cannot both proceed.
+//! `@` cannot appear in a container id, so `@bulwark`, `@seccomp` and `@userns` never
+//! collide with one. The private directory is created with `mkdir` (not `mkdir -p`): its
+//! creation is the exclusive claim on an id, so two concurrent creates of one id cannot
+//! both proceed.
 
 use std::fs::{self, DirBuilder};
 use std::io;
@@ -40,6 +43,7 @@ use crate::atomic_file;
 use crate::policy::input::PolicyContext;
 
 const PRIVATE_DIR: &str = "@bulwark";
+const SECCOMP_CACHE_DIR: &str = "@seccomp";
 const EFFECTIVE_SPEC: &str = "config.json";
 const RECORD: &str = "record.json";
 const SECRETS_DIR: &str = "secrets";
@@ -176,6 +180,11 @@ impl StateRoot {
     /// Where the container's secrets tmpfs is mounted.
     pub fn secrets_dir(&self, id: &ContainerId) -> PathBuf {
         self.private_dir(id).join(SECRETS_DIR)
+    }
+
+    /// Where compiled seccomp programs are kept (crate::seccomp_filter::cache).
+    pub fn seccomp_cache_dir(&self) -> PathBuf {
+        self.path.join(SECCOMP_CACHE_DIR)
     }
 
     pub fn effective_spec_path(&self, id: &ContainerId) -> PathBuf {

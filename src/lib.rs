@@ -38,6 +38,8 @@ pub mod podman_secret_store;
 pub mod policy;
 pub mod sandboxes;
 pub mod scratch;
+pub mod sealed_exe;
+pub mod seccomp_filter;
 pub mod seccomp_profiles;
 pub mod secrets;
 pub mod stragglers;

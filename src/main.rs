@@ -18,9 +18,9 @@ fn main() {
     if cli.command.enters_container() {
         // CVE-2019-5736: a process in the container can open this binary through
         // /proc/<pid>/exe while bulwark joins the container, and overwrite it. Re-exec
-        // from a sealed memfd copy first, as runc and youki do; libcontainer leaves
-        // this to the binary.
-        if let Err(err) = pentacle::ensure_sealed() {
+        // from a read-only overlay view or a sealed memfd copy first, as runc does;
+        // libcontainer leaves this to the binary (bulwark::sealed_exe).
+        if let Err(err) = bulwark::sealed_exe::ensure() {
             eprintln!("bulwark: cannot re-execute from a sealed copy of the binary: {err}");
             std::process::exit(EXIT_FAILURE);
         }

@@ -86,8 +86,10 @@ fn wait_for_file(path: &Path, timeout: Duration) -> bool {
 /// its help into a pipe the test keeps full, which holds it there); the container's
 /// init (the probe, same uid) finds it, opens its exe for writing, keeps an O_PATH
 /// handle and, once the runtime exited, reopens that for writing and writes over it.
-/// bulwark runs from a sealed memfd copy (`pentacle`), so the exe the container sees is
-/// the memfd, every write fails, and the binary on the host stays byte-identical. It is
+/// bulwark runs from a read-only overlay view of its binary (src/sealed_exe.rs; a sealed
+/// memfd copy where the kernel has no such view), so the exe the container sees is
+/// `/bulwark` on a detached read-only mount, every write fails with EROFS, and the binary
+/// on the host stays byte-identical. It is
 /// replayed for an exec as the container's user and for an exec as root, which the
 /// baseline remaps to the same non-root uid.
 #[test]
@@ -175,9 +177,10 @@ fn exec_cannot_overwrite_the_runtime_binary_through_proc_exe() {
 
         let report = probe_report(init_stdout.as_bytes());
         assert_eq!(report["found"], 1, "{report}\n{context}");
-        // What the container reached is the sealed memfd copy, never the host file.
-        let exe = report["exe"].as_str().unwrap();
-        assert!(exe.starts_with("/memfd:"), "exe is {exe}: {report}");
+        // What the container reached is the read-only view (the root of a mount attached
+        // to no namespace), never the host file by its path.
+        assert_eq!(report["exe"], "/bulwark", "{report}");
+        assert_eq!(report["direct_wronly"], "EROFS", "{report}");
         for attempt in ["direct_wronly", "direct_rdwr"] {
             assert!(
                 report[attempt].is_string() && report[attempt] != "ok",

@@ -472,8 +472,9 @@ fn events_stats_reports_once() {
 #[test]
 fn commands_that_enter_a_container_run_from_a_sealed_copy() {
     // CVE-2019-5736: while bulwark runs a container in the foreground, its
-    // /proc/<pid>/exe is a sealed memfd, not the binary on disk, so a process in the
-    // container cannot overwrite the runtime through it.
+    // /proc/<pid>/exe is a read-only overlay view of the binary (src/sealed_exe.rs), on
+    // a mount attached to no namespace, so a process in the container cannot overwrite
+    // the runtime through it: not even root on the host can.
     let rt = Runtime::new();
     let bundle = Bundle::new(&["/probe", "sleep", "300"]);
     let id = unique_id("sealed");
@@ -492,12 +493,17 @@ fn commands_that_enter_a_container_run_from_a_sealed_copy() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     rt.wait_for_status(&id, "running");
-    let exe = fs::read_link(format!("/proc/{}/exe", child.id())).unwrap();
-    assert!(
-        exe.to_string_lossy().starts_with("/memfd:"),
-        "bulwark runs from {}",
-        exe.display()
-    );
+    let exe = format!("/proc/{}/exe", child.id());
+    assert_eq!(fs::read_link(&exe).unwrap(), Path::new("/bulwark"));
+    for write in [true, false] {
+        let error = fs::OpenOptions::new()
+            .write(write)
+            .read(!write)
+            .append(!write)
+            .open(&exe)
+            .unwrap_err();
+        assert_eq!(error.raw_os_error(), Some(libc::EROFS), "{exe}: {error}");
+    }
     rt.ok(&["kill", &id, "KILL"]);
     assert_eq!(child.wait().unwrap().code(), Some(128 + 9));
 }

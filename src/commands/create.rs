@@ -26,6 +26,7 @@ use crate::namespace_paths;
 use crate::pipeline::{self, Effective, PipelineInput, SpecError};
 use crate::policy::input::{Operation, PolicyContext, Subject};
 use crate::sandboxes::StateRootSandboxes;
+use crate::seccomp_filter;
 use crate::seccomp_profiles;
 use crate::{user_namespace_pool, user_namespace_staging};
 
@@ -187,8 +188,12 @@ fn build(
     namespace_paths::point_at_descriptors(&namespaces, &mut spec);
     let post_hooks = hooks::take_post_hooks(&mut spec);
     hooks::route_through_state_shim(&mut spec, bundle, Path::new(hooks::BULWARK_EXE));
+    // Before anything is made for libcontainer: a profile that does not compile refuses
+    // the create here.
+    let filter = seccomp_filter::of_spec(root, &spec)?;
     let spec_path = root.effective_spec_path(id);
-    pipeline::write_effective_spec(&spec, &spec_path)?;
+    // libcontainer reads this file; the complete spec replaces it once the init exists.
+    pipeline::write_effective_spec(&seccomp_filter::without_profile(&spec), &spec_path)?;
     // The record names the cgroup before it is made: a create killed between the two
     // leaves a record `delete --force` cleans up by (an rmdir of a cgroup that was never
     // made is nothing), where a cgroup made first was left behind with no record.
@@ -234,7 +239,7 @@ fn build(
     *handed_over = Some(state);
 
     let built = ContainerBuilder::new(id.to_string(), SyscallType::default())
-        .with_executor(HardenedExecutor::for_init(engine_seccomp))
+        .with_executor(HardenedExecutor::for_init(filter, engine_seccomp))
         .with_console_socket(opts.console_socket.as_ref())
         .with_root_path(root.path())?
         .with_preserved_fds(opts.preserve_fds)
@@ -254,7 +259,8 @@ fn build(
         cgroups::disable_oom_killer(&cgroup_path(&spec)?)?;
     }
     // The init has joined them: the saved spec names the engine's paths again, as exec
-    // and update show it to the policy (exec joins the init's own namespaces).
+    // and update show it to the policy (exec joins the init's own namespaces), and holds
+    // `linux.seccomp` again, the profile exec installs.
     namespace_paths::restore_paths(&namespaces, &mut spec);
     pipeline::write_effective_spec(&spec, &spec_path)?;
     drop(namespaces);

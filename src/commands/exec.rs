@@ -18,6 +18,7 @@ use crate::image_groups::RootGroups;
 use crate::layout::ContainerRecord;
 use crate::pipeline;
 use crate::policy::input::{Operation, Subject};
+use crate::seccomp_filter;
 use crate::user_namespace_join::UserNamespaceJoin;
 
 /// Runs a process in a running container under the container's security context (see
@@ -38,7 +39,6 @@ pub fn exec(root: &Path, args: Exec) -> Result<i32> {
     let spec: Spec = pipeline::read_json(&root.effective_spec_path(&id))
         .with_context(|| format!("cannot read the effective spec of container {id}"))?;
     let init = spec.process().as_ref().ok_or(ExecError::NoInitProcess)?;
-    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
     let config = LoadedConfig::load()?;
     let record = ContainerRecord::load(&root, &id)?;
     let mut audit = decision::entry_for_container(
@@ -54,7 +54,12 @@ pub fn exec(root: &Path, args: Exec) -> Result<i32> {
     let baseline = Baseline::new(&config.config.baseline, &host);
     // The effective spec's root.path is absolute (the pipeline resolved it at create).
     let root_groups = RootGroups::of_root_path(spec.root().as_ref().map(|r| r.path().as_path()));
-    let admitted = exec_process::derive(init, &args, seccomp.is_some())
+    // The profile the init runs under (create restores it in this file once the init
+    // exists); without it the exec is refused, never run unfiltered. A profile with
+    // SCMP_ACT_NOTIFY, whose listener handshake libcontainer does only for an init, does
+    // not compile here (crate::seccomp_filter::compile).
+    let filter = seccomp_filter::of_spec(&root, &spec)?;
+    let admitted = exec_process::derive(init, &args, true)
         .map_err(ExecRefused::from)
         .and_then(|process| {
             exec_process::admit(process, &config.config.admission, &baseline, &root_groups)
@@ -85,13 +90,6 @@ pub fn exec(root: &Path, args: Exec) -> Result<i32> {
             secrets: &[],
         },
     )?;
-    if seccomp
-        .as_ref()
-        .is_some_and(libcontainer::seccomp::is_notify)
-    {
-        // A notify filter needs the listener handshake libcontainer only does for init.
-        bail!("exec into a container whose seccomp profile uses SCMP_ACT_NOTIFY is not supported");
-    }
 
     // After the policy decided on the real process: libcontainer gets a stand-in that
     // can join the user namespace, the executor makes it the decided process.
@@ -112,7 +110,7 @@ pub fn exec(root: &Path, args: Exec) -> Result<i32> {
         .with_context(|| format!("cannot write {}", process_file.display()))?;
     let built = ContainerBuilder::new(id.to_string(), SyscallType::default())
         .with_executor(HardenedExecutor::for_exec(
-            seccomp,
+            filter,
             record.engine_seccomp,
             user_namespace,
         ))
