@@ -14,14 +14,15 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "vm/harness.rs"]
+mod harness;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
-use common::{Bundle, Kernel, TEST_IMAGES_CONFIG};
+use common::Bundle;
+use harness::{copy_tree, VmRun};
 use serde_json::{json, Value};
 
 /// The label AppArmor shows for a process confined by bulwark's profile.
@@ -33,62 +34,10 @@ const MEMORY_MAX: &str = "134217728";
 const CPU_MAX: &str = "50000 100000";
 const PIDS_MAX: &str = "64";
 
-/// One boot of the VM: checks.sh's result lines by key, in order, and the console.
-struct VmRun {
-    results: BTreeMap<String, Vec<String>>,
-    console: String,
-    elapsed: Duration,
-}
-
-impl VmRun {
-    /// The one value of `key`; a missing key fails naming the console's last lines.
-    fn get(&self, key: &str) -> &str {
-        match self.results.get(key).map(Vec::as_slice) {
-            Some([value]) => value,
-            Some(values) => panic!("{key} reported {} times: {values:?}", values.len()),
-            None => panic!(
-                "the VM reported no {key}; results: {:?}\nconsole (last 60 lines):\n{}",
-                self.results,
-                self.console_tail(60)
-            ),
-        }
-    }
-
-    fn report(&self, key: &str) -> Value {
-        let line = self.get(key);
-        serde_json::from_str(line).unwrap_or_else(|e| {
-            panic!(
-                "{key} is not a probe report ({e}): {line:?}\nconsole:\n{}",
-                self.console_tail(60)
-            )
-        })
-    }
-
-    /// Whether the guest kernel has `path` (checks.sh's `exists` lines).
-    fn guest_has(&self, path: &str) -> bool {
-        let answer = self.results["exists"]
-            .iter()
-            .find_map(|line| line.strip_prefix(path)?.strip_prefix(' '))
-            .unwrap_or_else(|| panic!("checks.sh did not say whether the guest has {path}"));
-        answer == "1"
-    }
-
-    fn console_tail(&self, lines: usize) -> String {
-        let all: Vec<&str> = self.console.lines().collect();
-        all[all.len().saturating_sub(lines)..].join("\n")
-    }
-
-    /// Asserts that container `id` left nothing: state directories, cgroup, mounts.
-    fn assert_nothing_left(&self, id: &str) {
-        let left = self.get(&format!("leftovers-{id}"));
-        assert!(left.trim().is_empty(), "{id} left behind: {left}");
-    }
-}
-
 /// The shared run, or why there is none (qemu or the kernel could not be obtained).
 fn vm() -> Option<&'static VmRun> {
     static RUN: OnceLock<Result<VmRun, String>> = OnceLock::new();
-    match RUN.get_or_init(boot) {
+    match RUN.get_or_init(|| harness::boot("integration/vm/run.sh", write_bundles)) {
         Ok(run) => Some(run),
         Err(why) => {
             eprintln!("skipped: {why}");
@@ -97,13 +46,8 @@ fn vm() -> Option<&'static VmRun> {
     }
 }
 
-fn boot() -> Result<VmRun, String> {
-    let work = tempfile::Builder::new()
-        .prefix("bulwark-vm-")
-        .tempdir()
-        .unwrap();
-    let bundles = work.path().join("bundles");
-    std::fs::create_dir(&bundles).unwrap();
+/// The bundles checks.sh runs, written into `bundles`.
+fn write_bundles(bundles: &Path) {
     copy_tree(
         Bundle::new(&["/probe", "report"]).path(),
         &bundles.join("report"),
@@ -142,97 +86,6 @@ fn boot() -> Result<VmRun, String> {
         json!({"unified": lift}).to_string(),
     )
     .unwrap();
-    // A node's config: AppArmor required (no allow_missing), the test image approved.
-    let config = work.path().join("bulwark.toml");
-    std::fs::write(&config, TEST_IMAGES_CONFIG).unwrap();
-
-    // BULWARK_VM_KEEP=1 keeps the work directory (bundles, console.log, results.txt).
-    let work = if std::env::var_os("BULWARK_VM_KEEP").is_some() {
-        let kept = work.keep();
-        eprintln!("VM lane: keeping {}", kept.display());
-        WorkDir::Kept(kept)
-    } else {
-        WorkDir::Temp(work)
-    };
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("integration/vm/run.sh");
-    let started = Instant::now();
-    let out = Command::new(&script)
-        .arg(work.path())
-        .arg(&bundles)
-        .arg(&config)
-        .env("BULWARK", common::BULWARK)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-    let elapsed = started.elapsed();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if out.status.code() == Some(77) {
-        return Err(format!("the VM lane cannot run here: {}", stderr.trim()));
-    }
-    let console = std::fs::read_to_string(work.path().join("console.log")).unwrap_or_default();
-    let results_text = std::fs::read_to_string(work.path().join("results.txt")).unwrap_or_default();
-    assert!(
-        out.status.success(),
-        "run.sh failed ({}) after {elapsed:?}: {stderr}\nresults:\n{results_text}\nconsole:\n{console}",
-        out.status
-    );
-    let mut results: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for line in results_text.lines() {
-        let line = line.trim_end_matches('\r');
-        let (key, value) = line.split_once(' ').unwrap_or((line, ""));
-        results
-            .entry(key.to_owned())
-            .or_default()
-            .push(value.to_owned());
-    }
-    let run = VmRun {
-        results,
-        console,
-        elapsed,
-    };
-    assert_eq!(
-        run.get("done"),
-        "ok",
-        "checks.sh did not finish; console:\n{}",
-        run.console_tail(80)
-    );
-    eprintln!(
-        "VM lane: kernel {}, {} at /sys/fs/cgroup, AppArmor enabled {}, boot and checks {:.1} s",
-        run.get("kernel"),
-        run.get("cgroup-fs"),
-        run.get("apparmor-enabled"),
-        run.elapsed.as_secs_f64()
-    );
-    Ok(run)
-}
-
-/// The run's work directory: removed afterwards unless BULWARK_VM_KEEP asked to keep it.
-enum WorkDir {
-    Temp(tempfile::TempDir),
-    Kept(std::path::PathBuf),
-}
-
-impl WorkDir {
-    fn path(&self) -> &Path {
-        match self {
-            WorkDir::Temp(dir) => dir.path(),
-            WorkDir::Kept(path) => path,
-        }
-    }
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    let status = Command::new("cp")
-        .arg("-a")
-        .arg(from)
-        .arg(to)
-        .status()
-        .unwrap();
-    assert!(
-        status.success(),
-        "cp -a {} {}",
-        from.display(),
-        to.display()
-    );
 }
 
 /// The guest is what the lane claims: Debian's kernel, cgroup v2 alone with the
@@ -299,7 +152,7 @@ fn init_runs_hardened_and_confined() {
         vm.get("init-report-stderr")
     );
     let report = vm.report("report-init");
-    assert_hardened_in_guest(vm, &report);
+    vm.assert_hardened(&report);
     assert_eq!(report["apparmor"], CONFINED, "{report}");
     assert_eq!(vm.get("sleeper-attr"), CONFINED);
     vm.assert_nothing_left("init-report");
@@ -317,7 +170,7 @@ fn exec_runs_hardened_and_confined() {
         vm.get("exec-report-stderr")
     );
     let report = vm.report("report-exec");
-    assert_hardened_in_guest(vm, &report);
+    vm.assert_hardened(&report);
     assert_eq!(report["apparmor"], CONFINED, "{report}");
 }
 
@@ -585,15 +438,4 @@ fn delete_leaves_nothing() {
     assert_eq!(vm.get("delete-exit"), "0", "{}", vm.get("delete-stderr"));
     vm.assert_nothing_left("sleeper");
     assert_eq!(vm.get("cgroup-after-delete"), "absent");
-}
-
-/// [`common::assert_hardened`] under the guest's kernel: AppArmor enabled, and the
-/// masked paths the guest (not this host) has.
-fn assert_hardened_in_guest(vm: &VmRun, report: &Value) {
-    let has_path = |path: &str| vm.guest_has(path);
-    let kernel = Kernel {
-        apparmor: true,
-        has_path: &has_path,
-    };
-    common::assert_hardened_under(report, 65532, 65532, &[], &kernel);
 }
