@@ -37,8 +37,9 @@ deps:
 # test where users run: pure cgroup v2, AppArmor enforcing. qemu-system-x86 comes from
 # bookworm-backports because the preinstalled qemu-utils is the backports build and
 # conflicts with bookworm's qemu; bookworm-backports is added as a deb822 source with
-# the same URI and key as the Debian source. busybox-static and cpio build the initramfs.
-VM_PACKAGES  := qemu-system-x86 busybox-static cpio
+# the same URI and key as the Debian source. busybox-static and cpio build the initramfs;
+# debootstrap the systemd guest's Debian root (stage 2, `make vm-test` only).
+VM_PACKAGES  := qemu-system-x86 busybox-static cpio debootstrap
 BACKPORTS_SOURCES := /etc/apt/sources.list.d/bookworm-backports.sources
 vm-deps: deps
 	@missing=$$(for p in $(VM_PACKAGES); do \
@@ -89,9 +90,13 @@ test: lint build probe policy-test vm-deps
 
 # The VM lane alone (integration/vm.rs; README, "VM lane"): Debian 12's kernel under
 # qemu TCG, AppArmor enforcing, cgroup v2 only; `make test` runs it too. The kernel is
-# fetched once into target/vm/kernel.
+# fetched once into target/vm/kernel. Then the systemd guest (integration/vm_systemd.rs,
+# issue #17 stage 2: --systemd-cgroup under systemd as PID 1), here only: about 90 s
+# more, and a debootstrap into target/vm/debian-root (about 100 s) the first time.
 vm-test: vm-deps build probe
 	BULWARK_PROBE=$(CURDIR)/$(PROBE) $(CARGO) test --release --locked --test vm -- \
+		--ignored --nocapture --test-threads=2
+	BULWARK_PROBE=$(CURDIR)/$(PROBE) $(CARGO) test --release --locked --test vm_systemd -- \
 		--ignored --nocapture --test-threads=2
 
 # Fuzzing (README, "Fuzzing"): builds the four targets in fuzz/ (a workspace of its own,

@@ -469,6 +469,54 @@ fn events_stats_reports_once() {
     rt.ok(&["delete", "--force", &id]);
 }
 
+/// The streaming `events` reports an OOM kill in the container as runc does, a
+/// `{"type":"oom"}` event between the stats; on this cgroup v1 host from
+/// memory.oom_control's `oom_kill` (the VM lane checks v2's memory.events). Before: the
+/// stream printed stats only.
+#[test]
+fn events_stream_reports_an_oom_kill() {
+    let rt = Runtime::new();
+    let bundle = Bundle::new(&["/probe", "sleep", "300"]);
+    let id = unique_id("oom");
+    rt.ok(&["run", "--detach", "--bundle", bundle.path_str(), &id]);
+    let stream_path = bundle.path().join("events.out");
+    let mut stream = rt
+        .command(&["events", "--interval", "1s", &id])
+        .stdout(fs::File::create(&stream_path).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let read_stream = || fs::read_to_string(&stream_path).unwrap();
+    let wait_for = |needle: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !read_stream().contains(needle) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    // The stream counts kills from its start: wait until it has begun.
+    wait_for(r#""type":"stats""#);
+    let alloc = rt.run(&["exec", &id, "/probe", "alloc", "512"]);
+    assert_eq!(
+        alloc.status.code(),
+        Some(128 + 9),
+        "{}",
+        describe(&[], &alloc)
+    );
+    wait_for(r#""type":"oom""#);
+    stream.kill().unwrap();
+    stream.wait().unwrap();
+    let events: Vec<serde_json::Value> = read_stream()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let types: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    let ooms: Vec<_> = events.iter().filter(|e| e["type"] == "oom").collect();
+    assert_eq!(ooms.len(), 1, "event types: {types:?}");
+    assert_eq!(ooms[0]["id"], id.as_str());
+    assert_eq!(rt.state(&id)["status"], "running");
+    rt.ok(&["delete", "--force", &id]);
+}
+
 #[test]
 fn commands_that_enter_a_container_run_from_a_sealed_copy() {
     // CVE-2019-5736: while bulwark runs a container in the foreground, its

@@ -107,6 +107,30 @@ run exec-report exec sleeper /probe report
 say report-exec "$(cat /tmp/out)"
 run self-cgroup exec sleeper /probe cat /proc/self/cgroup
 say self-cgroup "$(cat /tmp/out)"
+# The escapes that go through cgroups and /proc: the container's own limits and
+# cgroup.procs (cgroup2 mounted read-only), the kernel's tunables (/proc/sys read-only),
+# the SysRq trigger (read-only, and denied by the profile), and the v1 release_agent /
+# notify_on_release files CVE-2022-0492 wrote, which cgroup v2 does not have at all.
+run escape-write exec sleeper /probe write-each 1 /sys/fs/cgroup/pids.max \
+	/sys/fs/cgroup/memory.max /sys/fs/cgroup/cgroup.procs /sys/fs/cgroup/cgroup.subtree_control \
+	/sys/fs/cgroup/release_agent /sys/fs/cgroup/notify_on_release \
+	/proc/sys/kernel/core_pattern /proc/sysrq-trigger
+say escape-write "$(cat /tmp/out)"
+say cgroup-pids.max-after-escape "$(cat /sys/fs/cgroup"$cgroup"/pids.max 2>&1)"
+# OOM on v2: a process past memory.max is killed, memory.events counts it, and
+# `events` reports it, the streaming form as an `oom` event the way runc does.
+bulwark --root "$ROOT" events --interval 1s sleeper >/tmp/events-stream 2>/tmp/events-stream-err &
+events_pid=$!
+run oom exec sleeper /probe alloc 512
+say memory.events "$(cat /sys/fs/cgroup"$cgroup"/memory.events 2>&1)"
+run events-after-oom events --stats sleeper
+say events-after-oom "$(cat /tmp/out)"
+sleep 2
+kill "$events_pid"
+wait "$events_pid"
+say events-stream-types "$(grep -o '"type": *"[a-z]*"' /tmp/events-stream | sort -u)"
+say events-stream-stderr "$(head -c 2000 /tmp/events-stream-err)"
+say sleeper-alive-after-oom "$( [ -d /proc/"$pid" ] && echo yes || echo no)"
 # pause/resume through cgroup v2's freezer: cgroup.freeze, and the kernel's own
 # account of it in cgroup.events.
 freezer() {
@@ -129,6 +153,8 @@ run update-raise update --memory 256m sleeper
 say cgroup-memory.max-raised "$(cat /sys/fs/cgroup"$cgroup"/memory.max 2>&1)"
 run update-remove update --memory -1 sleeper
 say cgroup-memory.max-after-removal "$(cat /sys/fs/cgroup"$cgroup"/memory.max 2>&1)"
+run update-unified-lift update --resources /bundles/unified-lift.json sleeper
+say cgroup-memory.max-after-unified "$(cat /sys/fs/cgroup"$cgroup"/memory.max 2>&1)"
 run kill kill sleeper KILL
 # The container's init is gone once the state says stopped; a process exit has no event
 # bulwark could wait on.
@@ -140,6 +166,18 @@ done
 run delete delete sleeper
 leftovers sleeper
 say cgroup-after-delete "$( [ -e /sys/fs/cgroup"$cgroup" ] && echo present || echo absent)"
+
+# linux.resources.unified on v2: a key that lifts no limit (memory.oom.group, which
+# kubelet sets) is written to the container's cgroup; keys that would lift a limit are
+# refused before anything exists.
+run unified-ok create --bundle /bundles/unified-ok unified-ok
+unified_pid=$(bulwark --root "$ROOT" state unified-ok | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
+unified_cgroup=$(sed -n 's/^0::\(.*\)$/\1/p' /proc/"$unified_pid"/cgroup)
+say unified-memory.oom.group "$(cat /sys/fs/cgroup"$unified_cgroup"/memory.oom.group 2>&1)"
+run unified-ok-delete delete --force unified-ok
+leftovers unified-ok
+run unified-lift create --bundle /bundles/unified-lift unified-lift
+leftovers unified-lift
 
 say done ok
 sync

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 const USAGE: &str = "usage: probe [report | sleep [SECS] | exit CODE | write PATH TEXT | cat PATH \
                      | stat PATH | env | echo ARGS... | fds PID | read-each PATH... \
-                     | write-each TEXT PATH... | exe-attack SECS | listen PORT [SECS]]";
+                     | write-each TEXT PATH... | exe-attack SECS | listen PORT [SECS] | alloc MIB]";
 
 /// runc's default masked paths (the OCI `linux.maskedPaths` it generates).
 const MASKED_PATHS: &[&str] = &[
@@ -73,6 +73,7 @@ fn main() -> ExitCode {
         Some("write-each") if rest.len() >= 2 => cmd_write_each(&rest[0], &rest[1..]),
         Some("exe-attack") if rest.len() == 1 => cmd_exe_attack(&rest[0]),
         Some("listen") if (1..=2).contains(&rest.len()) => cmd_listen(&rest[0], rest.get(1)),
+        Some("alloc") if rest.len() == 1 => cmd_alloc(&rest[0]),
         _ => Err(Failure::Usage),
     };
     match result {
@@ -215,6 +216,21 @@ fn cmd_exit(code: &OsStr) -> Result<(), Failure> {
 fn cmd_write(path: &OsStr, text: &OsStr) -> Result<(), Failure> {
     std::fs::write(path, text.as_bytes())?;
     Ok(())
+}
+
+/// `alloc MIB`: allocates MIB mebibytes and touches every page, so the memory is
+/// charged to the cgroup: above the container's memory limit the OOM killer ends it.
+fn cmd_alloc(mib: &OsStr) -> Result<(), Failure> {
+    let mib: usize = mib
+        .to_str()
+        .and_then(|s| s.parse().ok())
+        .ok_or(Failure::Usage)?;
+    let mut held: Vec<Vec<u8>> = Vec::with_capacity(mib);
+    for _ in 0..mib {
+        // Non-zero bytes: a zeroed allocation may map the shared zero page, uncharged.
+        held.push(vec![0xa5; 1 << 20]);
+    }
+    print_line(format!("allocated {} MiB", held.len()).as_bytes())
 }
 
 fn cmd_cat(path: &OsStr) -> Result<(), Failure> {

@@ -45,3 +45,91 @@ pub fn unified(input: &Input, out: &mut Findings) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::admission::Violation;
+    use crate::config::AdmissionConfig;
+
+    fn findings(entries: Value, config: &AdmissionConfig) -> Vec<Violation> {
+        let spec = json!({"linux": {"resources": {"unified": entries}}});
+        let input = crate::admission::fragment(&spec, config);
+        let mut violations = Vec::new();
+        unified(&input, &mut Findings::new(UNIFIED, &mut violations));
+        violations
+    }
+
+    fn paths(violations: &[Violation]) -> Vec<&str> {
+        let mut paths: Vec<&str> = violations.iter().map(|v| v.path.as_str()).collect();
+        paths.sort();
+        paths
+    }
+
+    #[test]
+    fn keys_that_lift_a_limit_or_write_the_tree_are_refused_each_by_name() {
+        let config = AdmissionConfig::default();
+        let found = findings(
+            json!({
+                "memory.max": "max",
+                "pids.max": "max",
+                "cpu.max": "max 100000",
+                "io.max": "8:0 rbps=max",
+                "cgroup.procs": "1",
+                "memory.oom.group": "1",
+            }),
+            &config,
+        );
+        assert_eq!(
+            paths(&found),
+            [
+                r#"linux.resources.unified["cgroup.procs"]"#,
+                r#"linux.resources.unified["cpu.max"]"#,
+                r#"linux.resources.unified["io.max"]"#,
+                r#"linux.resources.unified["memory.max"]"#,
+                r#"linux.resources.unified["pids.max"]"#,
+            ]
+        );
+        assert!(found.iter().all(|v| v.rule == UNIFIED));
+        assert!(
+            found[0].allowed.contains("memory.oom.group"),
+            "{}",
+            found[0].allowed
+        );
+    }
+
+    /// A value that would not lift anything is refused too: the rule admits files, not
+    /// values, since libcgroups writes whatever the spec says after the typed limits.
+    #[test]
+    fn an_allowed_key_passes_and_an_unlisted_one_is_refused_whatever_its_value() {
+        let config = AdmissionConfig::default();
+        assert!(findings(json!({"memory.oom.group": "1"}), &config).is_empty());
+        let found = findings(json!({"memory.max": "1048576"}), &config);
+        assert_eq!(paths(&found), [r#"linux.resources.unified["memory.max"]"#]);
+    }
+
+    #[test]
+    fn the_operators_list_replaces_the_default() {
+        let mut config = AdmissionConfig::default();
+        config.resources.unified_allowed = vec!["memory.high".to_owned()];
+        assert!(findings(json!({"memory.high": "100M"}), &config).is_empty());
+        let found = findings(json!({"memory.oom.group": "1"}), &config);
+        assert_eq!(
+            paths(&found),
+            [r#"linux.resources.unified["memory.oom.group"]"#]
+        );
+        config.resources.unified_allowed.clear();
+        let found = findings(json!({"memory.oom.group": "1"}), &config);
+        assert!(found[0].allowed.contains("none"), "{}", found[0].allowed);
+    }
+
+    #[test]
+    fn a_unified_that_is_no_object_is_refused_and_null_is_nothing() {
+        let config = AdmissionConfig::default();
+        let found = findings(json!(["memory.max", "max"]), &config);
+        assert_eq!(paths(&found), ["linux.resources.unified"]);
+        assert!(findings(Value::Null, &config).is_empty());
+    }
+}

@@ -40,6 +40,8 @@ pub enum CgroupError {
          {reason}"
     )]
     OomControl { path: PathBuf, reason: String },
+    #[error("cannot read the container's OOM kill count from {path}: {reason}")]
+    OomKills { path: PathBuf, reason: String },
     #[error("cannot remove the container's cgroup {path}: {reason}")]
     Reap { path: PathBuf, reason: String },
 }
@@ -336,18 +338,10 @@ fn delegate_controllers(dir: &Path) {
 /// `disable_oom_killer: false`), so this runs after it applied the resources and before
 /// the init is started. cgroup v2 has no such knob: admission refuses the field there.
 pub fn disable_oom_killer(path: &CgroupPath) -> Result<(), CgroupError> {
-    let hierarchies = hierarchies()?;
-    let memory = hierarchies
-        .iter()
-        .find(|h| {
-            h.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.split(',').any(|c| c == "memory"))
-        })
-        .ok_or_else(|| CgroupError::OomControl {
-            path: PathBuf::from(CGROUP_ROOT),
-            reason: "the host has no cgroup v1 memory controller".to_owned(),
-        })?;
+    let memory = v1_memory_hierarchy()?.ok_or_else(|| CgroupError::OomControl {
+        path: PathBuf::from(CGROUP_ROOT),
+        reason: "the host has no cgroup v1 memory controller".to_owned(),
+    })?;
     let file = memory
         .join(path.relative_dir(false))
         .join("memory.oom_control");
@@ -364,6 +358,46 @@ pub fn disable_oom_killer(path: &CgroupPath) -> Result<(), CgroupError> {
         )));
     }
     Ok(())
+}
+
+/// The mount point of the v1 memory controller, if the host has one.
+fn v1_memory_hierarchy() -> Result<Option<PathBuf>, CgroupError> {
+    Ok(hierarchies()?.into_iter().find(|h| {
+        h.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.split(',').any(|c| c == "memory"))
+    }))
+}
+
+/// How many processes of the container's cgroup the OOM killer has killed: the
+/// `oom_kill` count of `memory.events` on v2 (what runc's OOM notifier reads there,
+/// libcontainer/notify_v2_linux.go), of `memory.oom_control` on v1 (kernel 4.13+).
+/// libcgroups 0.7's stats carry only memory.events' `oom` (limit reached), as the
+/// memory fail count.
+pub fn oom_kills(path: &CgroupPath) -> Result<u64, CgroupError> {
+    let file = match version()? {
+        Version::V2 => Path::new(CGROUP_ROOT)
+            .join(path.relative_dir(true))
+            .join("memory.events"),
+        Version::V1 => v1_memory_hierarchy()?
+            .ok_or_else(|| CgroupError::OomKills {
+                path: PathBuf::from(CGROUP_ROOT),
+                reason: "the host has no cgroup v1 memory controller".to_owned(),
+            })?
+            .join(path.relative_dir(false))
+            .join("memory.oom_control"),
+    };
+    let failed = |reason: String| CgroupError::OomKills {
+        path: file.clone(),
+        reason,
+    };
+    let text = fs::read_to_string(&file).map_err(|e| failed(e.to_string()))?;
+    text.lines()
+        .find_map(|line| line.strip_prefix("oom_kill "))
+        .ok_or_else(|| failed("no oom_kill line".to_owned()))?
+        .trim()
+        .parse()
+        .map_err(|e| failed(format!("oom_kill: {e}")))
 }
 
 /// Removes a claimed cgroup that libcontainer never took over. `rmdir` only: it fails

@@ -1,35 +1,67 @@
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use libcgroups::common::CgroupManager;
-use libcontainer::container::ContainerStatus;
+use libcontainer::container::{Container, ContainerStatus};
 use serde_json::json;
 
 use super::{cgroup_manager, load_container, open};
+use crate::cgroups::{self, CgroupPath};
 use crate::cli::Events;
 
+/// How often the stream looks for OOM kills between two stats events.
+const OOM_POLL: Duration = Duration::from_millis(200);
+
 /// runc's event stream: one `{"type":"stats","id":...,"data":{...}}` line per interval,
-/// or a single one with `--stats`. (libcontainer's own `events` prints bare stats.)
+/// or a single one with `--stats`; and between them `{"type":"oom","id":...}` for each
+/// process the OOM killer ends in the container's cgroup, as runc sends (events.go,
+/// from its memory.events watcher on v2, the oom_control eventfd on v1). libcontainer's
+/// own `events` prints bare stats and no OOM at all. Polling the kill count covers both
+/// cgroup versions with one reader; kills before the stream began are not reported.
 pub fn events(root: &Path, args: Events) -> Result<()> {
     let (root, id) = open(root, &args.container_id)?;
-    let interval = parse_seconds(&args.interval)?;
+    let interval = Duration::from_secs(parse_seconds(&args.interval)?.into());
     let container = load_container(&root, &id)?;
     if container.status() == ContainerStatus::Stopped {
         bail!("container {id} is not running");
     }
     let manager = cgroup_manager(&container)?;
+    let path = saved_cgroup_path(&container)?;
+    let mut seen = (!args.stats)
+        .then(|| cgroups::oom_kills(&path))
+        .transpose()?;
     loop {
         let stats = manager
             .stats()
             .with_context(|| format!("cannot read the statistics of container {id}"))?;
         let event = json!({"type": "stats", "id": id.as_str(), "data": stats});
         crate::outln!("{event}");
-        if args.stats {
+        let Some(kills) = seen.as_mut() else {
             return Ok(());
+        };
+        let next = Instant::now() + interval;
+        while let Some(left) = next.checked_duration_since(Instant::now()) {
+            std::thread::sleep(left.min(OOM_POLL));
+            let now = cgroups::oom_kills(&path)?;
+            for _ in *kills..now {
+                crate::outln!("{}", json!({"type": "oom", "id": id.as_str()}));
+            }
+            *kills = now.max(*kills);
         }
-        std::thread::sleep(Duration::from_secs(interval.into()));
     }
+}
+
+/// The container's cgroupsPath as libcontainer saved it at create.
+fn saved_cgroup_path(container: &Container) -> Result<CgroupPath> {
+    let config = container.spec().with_context(|| {
+        format!(
+            "cannot read the saved config of container {}",
+            container.id()
+        )
+    })?;
+    let text = config.cgroup_path.to_string_lossy();
+    CgroupPath::parse(&text).map_err(|form| anyhow!("the saved cgroupsPath {text:?}: {form}"))
 }
 
 /// runc takes a Go duration; whole seconds ("5s", "1m", or a bare number) cover what
