@@ -37,13 +37,7 @@ const PIDS_MAX: &str = "64";
 /// The shared run, or why there is none (qemu or the kernel could not be obtained).
 fn vm() -> Option<&'static VmRun> {
     static RUN: OnceLock<Result<VmRun, String>> = OnceLock::new();
-    match RUN.get_or_init(|| harness::boot("integration/vm/run.sh", write_bundles)) {
-        Ok(run) => Some(run),
-        Err(why) => {
-            eprintln!("skipped: {why}");
-            None
-        }
-    }
+    harness::shared(&RUN, "integration/vm/run.sh", write_bundles)
 }
 
 /// The bundles checks.sh runs, written into `bundles`.

@@ -40,13 +40,7 @@ const CONTAINERS: [(&str, &str, &str); 2] = [
 
 fn vm() -> Option<&'static VmRun> {
     static RUN: OnceLock<Result<VmRun, String>> = OnceLock::new();
-    match RUN.get_or_init(|| harness::boot("integration/vm/systemd/run.sh", write_bundles)) {
-        Ok(run) => Some(run),
-        Err(why) => {
-            eprintln!("skipped: {why}");
-            None
-        }
-    }
+    harness::shared(&RUN, "integration/vm/systemd/run.sh", write_bundles)
 }
 
 /// The sleeper without a cgroupsPath (bulwark's systemd default), the same with a

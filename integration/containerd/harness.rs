@@ -807,15 +807,22 @@ exec containerd --config "$1""#;
     /// Empty once every pod is removed.
     pub fn leftovers(&self) -> Vec<String> {
         let mut left = Vec::new();
+        // bulwark's own directories start with `@`: its compiled seccomp programs
+        // (`@seccomp`) are one cache for every container and stay; its private
+        // directories (`@bulwark`) and range leases (`@userns`) must be empty.
         if let Ok(entries) = fs::read_dir(self.runtime_root()) {
-            for entry in entries.flatten().filter(|e| e.file_name() != "@bulwark") {
+            for entry in entries
+                .flatten()
+                .filter(|e| !e.file_name().to_string_lossy().starts_with('@'))
+            {
                 left.push(format!("runtime state {}", entry.path().display()));
             }
         }
-        // bulwark's private directory holds one entry per container.
-        if let Ok(entries) = fs::read_dir(self.runtime_root().join("@bulwark")) {
-            for entry in entries.flatten() {
-                left.push(format!("bulwark state {}", entry.path().display()));
+        for shared in ["@bulwark", "@userns"] {
+            if let Ok(entries) = fs::read_dir(self.runtime_root().join(shared)) {
+                for entry in entries.flatten() {
+                    left.push(format!("bulwark state {}", entry.path().display()));
+                }
             }
         }
         for cgroup in self.cgroups() {
@@ -945,7 +952,8 @@ exec containerd --config "$1""#;
         if let Ok(entries) = fs::read_dir(self.runtime_root()) {
             for entry in entries.flatten() {
                 let id = entry.file_name().to_string_lossy().into_owned();
-                if id == "@bulwark" {
+                // Not containers: bulwark's own directories (`@` is in no container id).
+                if id.starts_with('@') {
                     continue;
                 }
                 eprintln!(

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -75,10 +76,26 @@ impl VmRun {
     }
 }
 
+/// The test binary's one boot of `script` (kept in `run`), or `None` after saying why
+/// the VM cannot run here (qemu or the kernel could not be obtained).
+pub fn shared(
+    run: &'static OnceLock<Result<VmRun, String>>,
+    script: &str,
+    bundles: fn(&Path),
+) -> Option<&'static VmRun> {
+    match run.get_or_init(|| boot(script, bundles)) {
+        Ok(run) => Some(run),
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            None
+        }
+    }
+}
+
 /// Boots the guest `script` (integration/vm/run.sh or a sibling) once, with the OCI
 /// bundles `bundles` writes into the directory it is given and a node's config, and
 /// reads back its result lines; Err says why the lane cannot run here (exit 77).
-pub fn boot(script: &str, bundles: impl FnOnce(&Path)) -> Result<VmRun, String> {
+fn boot(script: &str, bundles: impl FnOnce(&Path)) -> Result<VmRun, String> {
     let work = tempfile::Builder::new()
         .prefix("bulwark-vm-")
         .tempdir()
