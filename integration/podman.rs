@@ -271,7 +271,9 @@ fn podman_kill_and_rm_leave_nothing_in_the_runtime_root() {
 }
 
 /// What bulwark's state root (the wrapper pins `--root` to D/rt) still holds: container
-/// state dirs, and bulwark's own per-container dirs under `@bulwark`.
+/// state dirs, bulwark's own per-container dirs under `@bulwark` and range leases under
+/// `@userns`. Its other `@` directories are no container's (`@seccomp`, the compiled
+/// profiles every container shares, stays).
 fn left_in_runtime_root(pm: &Podman) -> Vec<PathBuf> {
     let entries = |dir: PathBuf| -> Vec<PathBuf> {
         std::fs::read_dir(dir)
@@ -280,8 +282,12 @@ fn left_in_runtime_root(pm: &Podman) -> Vec<PathBuf> {
     };
     entries(pm.path("rt"))
         .into_iter()
-        .filter(|p| !p.ends_with("@bulwark"))
+        .filter(|p| {
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('@'))
+        })
         .chain(entries(pm.path("rt/@bulwark")))
+        .chain(entries(pm.path("rt/@userns")))
         .collect()
 }
 
