@@ -134,6 +134,41 @@ pub struct Pinned {
     pub staged_at: PathBuf,
 }
 
+/// The staging directory `dir`, made (root's 0700) where it does not exist yet, and
+/// given to the user namespace's root `owner` where the container has one:
+/// libcontainer resolves what is staged there as that user
+/// (crate::user_namespace_staging).
+pub fn staging_dir(dir: &Path, owner: Option<NamespaceRoot>) -> Result<OwnedFd, StageError> {
+    let io_err = |action, path: &Path| {
+        let path = path.to_owned();
+        move |source| StageError::Io {
+            action,
+            path,
+            source,
+        }
+    };
+    match DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(source) => return Err(io_err("create", dir)(source)),
+    }
+    let dir_fd: OwnedFd = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(dir)
+        .map_err(io_err("open", dir))?
+        .into();
+    if let Some(owner) = owner {
+        fchown(
+            dir_fd.as_raw_fd(),
+            Some(Uid::from_raw(owner.uid)),
+            Some(Gid::from_raw(owner.gid)),
+        )
+        .map_err(|errno| io_err("chown", dir)(errno.into()))?;
+    }
+    Ok(dir_fd)
+}
+
 /// Clones each pinned source's mount onto its staging path in `dir` and points the
 /// spec's mount there. `dir` is root's, or the user namespace's root's when the container
 /// has one: libcontainer resolves the staged paths as that user
@@ -155,24 +190,7 @@ pub fn stage(
             source,
         }
     };
-    DirBuilder::new()
-        .mode(0o700)
-        .create(dir)
-        .map_err(io_err("create", dir))?;
-    let dir_fd: OwnedFd = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(dir)
-        .map_err(io_err("open", dir))?
-        .into();
-    if let Some(owner) = owner {
-        fchown(
-            dir_fd.as_raw_fd(),
-            Some(Uid::from_raw(owner.uid)),
-            Some(Gid::from_raw(owner.gid)),
-        )
-        .map_err(|errno| io_err("chown", dir)(errno.into()))?;
-    }
+    let dir_fd = staging_dir(dir, owner)?;
     let syscall = LinuxSyscall;
     for pin in pinned {
         let point = &pin.staged_at;

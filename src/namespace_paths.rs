@@ -36,6 +36,8 @@ use nix::sys::stat::Mode;
 
 /// ioctl(NS_GET_NSTYPE): the CLONE_NEW* flag of the namespace an nsfs file is.
 const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
+/// ioctl(NS_GET_USERNS): a descriptor for the user namespace owning a namespace.
+const NS_GET_USERNS: libc::c_ulong = 0xb701;
 
 /// Why a namespace path cannot be joined; the admission rule's "allowed" text.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -83,6 +85,7 @@ pub enum Owner {
 pub struct Opened {
     /// Its entry in `linux.namespaces`.
     pub index: usize,
+    pub typ: LinuxNamespaceType,
     /// The namespace; the spec names `/proc/self/fd/<fd>` while libcontainer builds.
     pub fd: OwnedFd,
     /// The engine's path, which the saved spec names again after the build.
@@ -242,11 +245,37 @@ pub fn open_all(spec: &Spec, owner: Owner) -> Result<Vec<Opened>, Refusal> {
         }
         opened.push(Opened {
             index,
+            typ: ns.typ(),
             fd,
             path: path.clone(),
         });
     }
     Ok(opened)
+}
+
+/// The user namespace that owns the namespace `fd` is (ioctl NS_GET_USERNS): whose
+/// capabilities a join of it needs (setns(2)).
+pub fn owning_user_namespace(fd: &OwnedFd) -> Result<OwnedFd, Errno> {
+    // SAFETY: NS_GET_USERNS takes no argument and returns a new descriptor.
+    let owner = unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_USERNS) };
+    if owner < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the ioctl returned a descriptor nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(owner) })
+}
+
+/// The (device, inode) of an nsfs file: the namespace's identity.
+pub fn identity(fd: &OwnedFd) -> Result<(u64, u64), Errno> {
+    let stat = nix::sys::stat::fstat(fd.as_raw_fd())?;
+    Ok((stat.st_dev, stat.st_ino))
+}
+
+/// Whether the user namespace `fd` is the one bulwark runs in: the engine's, which owns
+/// the namespaces the engine made (a CNI network namespace).
+pub fn is_own_user_namespace(fd: &OwnedFd) -> Result<bool, Errno> {
+    let own = fs::metadata("/proc/self/ns/user").map_err(|e| errno_of(&e))?;
+    Ok(identity(fd)? == (own.dev(), own.ino()))
 }
 
 /// Points each opened entry of `spec` at its descriptor (`/proc/self/fd/<n>`).

@@ -6,16 +6,18 @@
 //! bulwark's private directory and that directory is the bundle libcontainer sees; the
 //! engine's bundle is never modified.
 //!
-//! Stages, in order: read (size-limited) → admission → resolve bundle-relative paths → default
-//! cgroupsPath → the mandatory baseline → admission's checks of the ids the process runs
-//! as → secrets → runc's mount extensions (crate::scratch) → bind sources and namespace paths, each opened and checked once (create
-//! mounts and joins those descriptors). Before any of it, on the engine's raw document,
+//! Stages, in order: read (size-limited) → admission → resolve bundle-relative paths →
+//! default cgroupsPath → namespace paths, each opened and checked once (create joins
+//! those descriptors), and whose user namespace they belong to → the mandatory baseline
+//! → admission's checks of the ids the process runs as → secrets → runc's mount
+//! extensions (crate::scratch) → bind sources, each opened and checked once (create
+//! mounts those descriptors). Before any of it, on the engine's raw document,
 //! CRI sandbox limits and admission. The policy decision plugs in here.
 
 use std::io;
 use std::path::{Path, PathBuf};
 
-use libcontainer::oci_spec::runtime::{LinuxSeccomp, Mount, Spec};
+use libcontainer::oci_spec::runtime::{LinuxNamespaceType, LinuxSeccomp, Mount, Spec};
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -27,7 +29,7 @@ use crate::atomic_file;
 use crate::baseline::{Baseline, BaselineError, Change};
 use crate::binds::Pinned;
 use crate::bounded_read::{read_path_bounded, BoundedReadError};
-use crate::config::{AdmissionConfig, SecretsConfig};
+use crate::config::{AdmissionConfig, SecretsConfig, UserNamespaceMode};
 use crate::engine::binding::{self, Binding, Evidence, PodmanRecord, Sandboxes};
 use crate::engine::Engine;
 use crate::image_identity::Identity;
@@ -35,6 +37,7 @@ use crate::namespace_paths;
 use crate::policy::input::PolicyContext;
 use crate::scratch;
 use crate::secrets::{self, Delivery, SecretsError};
+use crate::user_namespace_share::{self, Holder, Joined};
 
 /// A config.json larger than this is refused before it is parsed. Real specs are tens of
 /// KiB; the limit keeps a hostile bundle from making bulwark allocate without bound.
@@ -154,6 +157,9 @@ pub struct Effective {
     /// The namespace paths, open and verified, for create to join through
     /// (crate::namespace_paths).
     pub namespaces: Vec<namespace_paths::Opened>,
+    /// The container whose user namespace and range this one joins
+    /// (crate::user_namespace_share), for create to share its lease.
+    pub user_namespace_holder: Option<Holder>,
     /// The engine's own seccomp profile, which `spec` no longer holds (it holds
     /// bulwark's): loaded as a second filter by crate::executor.
     pub engine_seccomp: Option<LinuxSeccomp>,
@@ -221,7 +227,12 @@ pub fn effective_spec_of(
         return Err(SpecError::NoProcess);
     }
     let engine_seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
-    changes.extend(input.baseline.apply_to_spec(&mut spec)?);
+    // Before the baseline: whether the container may get a user namespace, and which,
+    // depends on whose the namespaces it joins are (crate::user_namespace_share).
+    let mut namespaces = open_namespaces(&spec, &binding)?;
+    let joined = joined_user_namespaces(&spec, &namespaces, input);
+    changes.extend(input.baseline.apply_to_spec_joining(&mut spec, &joined)?);
+    let user_namespace_holder = join_through_descriptor(joined, &spec, &mut namespaces);
     // The same profile twice would only cost a second run of it on every syscall.
     let engine_seccomp = engine_seccomp
         .filter(|own| Some(own) != spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()));
@@ -244,7 +255,6 @@ pub fn effective_spec_of(
     // Last of the rewrites: the mount indices it keeps are final.
     let scratch = scratch::plan(&mut spec, &mut changes);
     let binds = pin_binds(&spec, &engine, &binding, input)?;
-    let namespaces = open_namespaces(&spec, &binding)?;
     Ok(Effective {
         spec,
         changes,
@@ -254,8 +264,60 @@ pub fn effective_spec_of(
         scratch,
         binds,
         namespaces,
+        user_namespace_holder,
         engine_seccomp,
     })
+}
+
+/// How the namespaces the spec joins stand to the user namespace the baseline would
+/// give it: looked at only where it gives one (mode auto, none in the spec).
+fn joined_user_namespaces(
+    spec: &Spec,
+    namespaces: &[namespace_paths::Opened],
+    input: &PipelineInput,
+) -> Joined {
+    let pool = input.baseline.user_namespace_pool();
+    let has_user_namespace = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|n| n.iter().any(|ns| ns.typ() == LinuxNamespaceType::User));
+    if pool.mode == UserNamespaceMode::Off || has_user_namespace || namespaces.is_empty() {
+        return Joined::Nothing;
+    }
+    user_namespace_share::classify(namespaces, |user_namespace| {
+        input.sandboxes.leased_user_namespace(pool, user_namespace)
+    })
+}
+
+/// Where the baseline had the container join another container's user namespace: the
+/// join goes through the descriptor classified (crate::namespace_paths), like every
+/// other joined namespace. Returns the container holding that namespace's range.
+fn join_through_descriptor(
+    joined: Joined,
+    spec: &Spec,
+    namespaces: &mut Vec<namespace_paths::Opened>,
+) -> Option<Holder> {
+    let Joined::Leased {
+        holder,
+        user_namespace,
+    } = joined
+    else {
+        return None;
+    };
+    let index = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())?
+        .iter()
+        .position(|ns| ns.typ() == LinuxNamespaceType::User)?;
+    namespaces.push(namespace_paths::Opened {
+        index,
+        typ: LinuxNamespaceType::User,
+        fd: user_namespace,
+        path: holder.path(),
+    });
+    Some(holder)
 }
 
 /// Where a container's binds are staged: beside its secrets, in its private directory.

@@ -1,13 +1,18 @@
 //! The CRI sandboxes bulwark runs under one state root: what CRI claims are held
-//! against (crate::engine::binding). Read from bulwark's own records (the pod uid the
-//! sandbox's spec named at its create) and libcontainer's state (whether its init still
-//! runs), both under the root, which only root writes (0700).
+//! against (crate::engine::binding); and its containers' leased user namespaces, which
+//! a pod's members join (crate::user_namespace_share). Read from bulwark's own records
+//! (the pod uid the sandbox's spec named at its create) and libcontainer's state
+//! (whether its init still runs), both under the root, which only root writes (0700).
+
+use std::os::fd::OwnedFd;
 
 use libcontainer::container::ContainerStatus;
 
+use crate::config::UserNamespaceConfig;
 use crate::container_state;
 use crate::engine::binding::{LiveSandbox, Sandboxes};
 use crate::layout::{ContainerId, ContainerRecord, StateRoot};
+use crate::user_namespace_share::{self, Holder};
 
 /// The sandboxes under `root`.
 pub struct StateRootSandboxes<'a> {
@@ -48,6 +53,14 @@ impl Sandboxes for StateRootSandboxes<'_> {
         }
         let init_pid = container.pid()?.as_raw();
         Some(LiveSandbox { pod_uid, init_pid })
+    }
+
+    fn leased_user_namespace(
+        &self,
+        pool: &UserNamespaceConfig,
+        user_namespace: &OwnedFd,
+    ) -> Option<Holder> {
+        user_namespace_share::holder_of(self.root, pool, user_namespace)
     }
 
     fn of_pod(&self, uid: &str) -> Vec<String> {

@@ -54,10 +54,10 @@ use nix::errno::Errno;
 use nix::sched::{setns, CloneFlags};
 use nix::unistd::{setgroups, setresgid, setresuid, Gid, Pid, Uid};
 
+use crate::namespace_paths::{self, identity};
+
 /// ioctl(NS_GET_NSTYPE): the CLONE_NEW* flag of the namespace an nsfs file is.
 const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
-/// ioctl(NS_GET_USERNS): a descriptor for the user namespace owning a namespace.
-const NS_GET_USERNS: libc::c_ulong = 0xb701;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UserNamespaceJoinError {
@@ -246,16 +246,12 @@ impl UserNamespaceJoin {
     fn check_mount_namespace_owner(&self) -> Result<(), String> {
         let mount = File::open("/proc/self/ns/mnt")
             .map_err(|e| format!("cannot open /proc/self/ns/mnt in the container: {e}"))?;
-        // SAFETY: NS_GET_USERNS takes no argument and returns a new descriptor.
-        let owner = unsafe { libc::ioctl(mount.as_raw_fd(), NS_GET_USERNS) };
-        if owner < 0 {
-            return Err(format!(
-                "cannot find the user namespace owning the container's mount namespace: {}",
-                Errno::last()
-            ));
-        }
-        // SAFETY: the ioctl returned a descriptor nothing else owns.
-        let owner = unsafe { OwnedFd::from_raw_fd(owner) };
+        let owner =
+            namespace_paths::owning_user_namespace(&OwnedFd::from(mount)).map_err(|errno| {
+                format!(
+                "cannot find the user namespace owning the container's mount namespace: {errno}"
+            )
+            })?;
         let (owner, target) = (identity(&owner), identity(&self.namespace));
         match (owner, target) {
             (Ok(owner), Ok(target)) if owner == target => Ok(()),
@@ -265,12 +261,6 @@ impl UserNamespaceJoin {
             )),
         }
     }
-}
-
-/// Device and inode: what tells two namespace files apart.
-fn identity(fd: &OwnedFd) -> Result<(u64, u64), Errno> {
-    let stat = nix::sys::stat::fstat(fd.as_raw_fd())?;
-    Ok((stat.st_dev, stat.st_ino))
 }
 
 #[cfg(test)]

@@ -9,19 +9,29 @@
 //!
 //! ```text
 //! <root>/@userns/          0700
-//! <root>/@userns/<n>       the lease of range n: the holder's container id
-//! <root>/@bulwark/<id>/userns-range   n: the range this container asked for
+//! <root>/@userns/<n>       the lease of range n: its holders' container ids, one a line
+//! <root>/@bulwark/<id>/userns-range   n: the range this container asked for or joined
 //! ```
 //! A lease is taken by `link(2)`ing a complete file to its name, which fails if it
 //! exists: two creates never hold one range, and a lease never exists half-written. The
 //! container's own note is written first, so a create killed at any point leaves
-//! something `delete --force` finds: the note names the range, and the lease is removed
-//! only if it names this container (a note may name a range another create won).
+//! something `delete --force` finds: the note names the range, and the container is
+//! removed from the lease's holders only if it is one (a note may name a range another
+//! create won).
+//!
+//! The members of a pod run in their sandbox's user namespace
+//! (crate::user_namespace_share) and hold its lease with it: the range is free again
+//! when the last of them is deleted, not when the sandbox is, so no new container gets
+//! ids a running member still has. Adding and removing holders happens under the lock,
+//! so a member never joins a lease the last holder is giving back. The lock is flock(2) on
+//! `@userns` itself: no file is left that a listing of the leases would show.
 
-use std::fs::{self, DirBuilder};
+use std::fs::{self, DirBuilder, File};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
 
 use crate::config::UserNamespaceConfig;
 use crate::layout::{ContainerId, StateRoot};
@@ -40,6 +50,12 @@ pub enum PoolError {
          running container; delete containers or raise baseline.user_namespace.ranges"
     )]
     Exhausted { ranges: u32 },
+    #[error(
+        "the host id range {index} of container {holder}, whose user namespace this \
+         container joins, is no longer leased to it (it was deleted); create the pod's \
+         sandbox again"
+    )]
+    NotHeld { index: u32, holder: String },
     #[error("user namespace leases: cannot {action} {path}: {source}")]
     Io {
         action: &'static str,
@@ -69,6 +85,38 @@ fn leases_dir(root: &StateRoot) -> PathBuf {
 
 fn note_path(root: &StateRoot, id: &ContainerId) -> PathBuf {
     root.private_dir(id).join(NOTE)
+}
+
+/// The range `id`'s note names, if it has one (it may name a range another create won:
+/// the lease's holders say who holds it).
+pub fn noted_range(root: &StateRoot, id: &ContainerId) -> Option<u32> {
+    fs::read_to_string(note_path(root, id))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The pool's lock, held until the returned guard is dropped.
+fn lock(root: &StateRoot) -> Result<Flock<File>, PoolError> {
+    let dir = leases_dir(root);
+    match DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(source) => return Err(io_err("create", &dir)(source)),
+    }
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&dir)
+        .map_err(io_err("open", &dir))?;
+    Flock::lock(file, FlockArg::LockExclusive)
+        .map_err(|(_, errno)| io_err("lock", &dir)(errno.into()))
+}
+
+/// The holders a lease file names.
+fn holders(text: &str) -> impl Iterator<Item = &str> {
+    text.lines().filter(|line| !line.is_empty())
 }
 
 /// Leases the lowest free range of the pool to `id`, whose private directory exists.
@@ -124,10 +172,46 @@ pub fn lease(
     result
 }
 
-/// Gives back the range `id` leased, if it holds one. Nothing to give back is not an
-/// error: `delete --force` after a create killed at any point calls this.
+/// Makes `id` a holder of the range `index`, which `holder` (the container whose user
+/// namespace `id` joins) holds: the range stays leased while either lives.
+pub fn share(
+    root: &StateRoot,
+    id: &ContainerId,
+    index: u32,
+    holder: &ContainerId,
+) -> Result<(), PoolError> {
+    let _lock = lock(root)?;
+    let lease = leases_dir(root).join(index.to_string());
+    let not_held = || PoolError::NotHeld {
+        index,
+        holder: holder.to_string(),
+    };
+    let text = match fs::read_to_string(&lease) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(not_held()),
+        Err(source) => return Err(io_err("read", &lease)(source)),
+    };
+    if !holders(&text).any(|h| h == holder.as_str()) {
+        return Err(not_held());
+    }
+    let note = note_path(root, id);
+    crate::atomic_file::write(&note, index.to_string().as_bytes(), 0o600)
+        .map_err(io_err("write", &note))?;
+    let mut names: Vec<&str> = holders(&text).collect();
+    names.push(id.as_str());
+    crate::atomic_file::write(&lease, names.join("\n").as_bytes(), 0o600)
+        .map_err(io_err("write", &lease))
+}
+
+/// Gives back the range `id` leased or shares, if it holds one: the range is free once
+/// no holder is left. Nothing to give back is not an error: `delete --force` after a
+/// create killed at any point calls this.
 pub fn release(root: &StateRoot, id: &ContainerId) -> Result<(), PoolError> {
     let note = note_path(root, id);
+    if !note.exists() {
+        return Ok(());
+    }
+    let _lock = lock(root)?;
     let index = match fs::read_to_string(&note) {
         Ok(text) => text,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
@@ -138,8 +222,14 @@ pub fn release(root: &StateRoot, id: &ContainerId) -> Result<(), PoolError> {
     };
     let lease = leases_dir(root).join(index.to_string());
     match fs::read_to_string(&lease) {
-        Ok(holder) if holder == id.as_str() => {
-            fs::remove_file(&lease).map_err(io_err("remove", &lease))?
+        Ok(text) if holders(&text).any(|h| h == id.as_str()) => {
+            let others: Vec<&str> = holders(&text).filter(|h| *h != id.as_str()).collect();
+            if others.is_empty() {
+                fs::remove_file(&lease).map_err(io_err("remove", &lease))?
+            } else {
+                crate::atomic_file::write(&lease, others.join("\n").as_bytes(), 0o600)
+                    .map_err(io_err("write", &lease))?
+            }
         }
         Ok(_) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -215,5 +305,41 @@ mod tests {
         );
         release(&root, &a).unwrap();
         assert!(!leases_dir(&root).join("0").exists());
+    }
+
+    #[test]
+    fn a_shared_range_is_free_only_when_its_last_holder_is_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = StateRoot::open(dir.path(), true).unwrap();
+        let (sandbox, member, next) = (
+            claimed(&root, "sandbox"),
+            claimed(&root, "member"),
+            claimed(&root, "next"),
+        );
+        let held = lease(&root, &sandbox, &pool(1)).unwrap();
+        share(&root, &member, held.index, &sandbox).unwrap();
+        assert_eq!(
+            fs::read_to_string(leases_dir(&root).join("0")).unwrap(),
+            "sandbox\nmember"
+        );
+        // The sandbox goes first (Podman removes a pod's infra container last, kubelet
+        // its sandbox last, but neither is promised): the member still has the ids.
+        release(&root, &sandbox).unwrap();
+        assert!(matches!(
+            lease(&root, &next, &pool(1)),
+            Err(PoolError::Exhausted { ranges: 1 })
+        ));
+        // Nobody joins a range through a holder that gave it back.
+        assert!(matches!(
+            share(&root, &next, held.index, &sandbox),
+            Err(PoolError::NotHeld { index: 0, .. })
+        ));
+        release(&root, &member).unwrap();
+        assert_eq!(lease(&root, &next, &pool(1)).unwrap().index, 0);
+        let names: Vec<_> = fs::read_dir(leases_dir(&root))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, ["0"]);
     }
 }

@@ -8,6 +8,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
 
 use common::{
     assert_hardened, describe, probe_report, proc_status, processes_in_cgroup, unique_id, Bundle,
@@ -190,31 +191,190 @@ fn an_exhausted_pool_refuses_with_the_reason_and_leaves_nothing() {
     rt.assert_no_leftovers_or_mounts(&refused);
 }
 
-/// A container joining a namespace by path cannot get its own user namespace under
-/// libcontainer 0.7 (it would join after unsharing, without the capability): refused
-/// naming the namespace and the choices, not run without the control the host asked
-/// for. Its lease is given back.
-#[test]
-fn a_container_joining_a_namespace_by_path_is_refused_in_auto_mode() {
-    let rt = runtime(&auto_config(8));
-    let holder = common::PauseProcess::spawn(&["--net"], &["net"]);
-    let mut bundle = bundle(&["/probe", "sleep", "60"]);
+/// The spec's namespaces with the given types joined at `paths` (the others kept).
+fn joining(bundle: &mut Bundle, paths: &[(&str, PathBuf)]) {
     let mut namespaces: Vec<Value> = bundle.config["linux"]["namespaces"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|n| n["type"] != "network")
+        .filter(|n| !paths.iter().any(|(typ, _)| n["type"] == *typ))
         .cloned()
         .collect();
-    namespaces.push(json!({"type": "network", "path": holder.ns("net")}));
+    for (typ, path) in paths {
+        namespaces.push(json!({"type": typ, "path": path}));
+    }
     bundle.set("/linux/namespaces", Value::Array(namespaces));
+}
+
+fn ns_link(pid: i64, ns: &str) -> PathBuf {
+    fs::read_link(format!("/proc/{pid}/ns/{ns}")).unwrap()
+}
+
+/// A network interface of the host's network namespace other than `lo`.
+fn host_interface() -> String {
+    fs::read_dir("/sys/class/net")
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .find(|name| name != "lo")
+        .expect("the host has an interface besides lo")
+}
+
+/// A network namespace the host's user namespace owns (as CNI makes a pod's) is joined
+/// by bulwark before the container's own user namespace exists: the container runs in
+/// it, on its leased range, hardened; its /sys is a sysfs of that namespace (its `lo`,
+/// not the host's interfaces), read-only; an unprivileged process binds port 80 there
+/// (the baseline's `ip_unprivileged_port_start`, written in that namespace). Before,
+/// libcontainer joined it from inside the new user namespace: the create was refused.
+#[test]
+fn a_network_namespace_of_the_host_is_joined_before_the_user_namespace() {
+    let rt = runtime(&auto_config(8));
+    let cni = common::PauseProcess::spawn(&["--net"], &["net"]);
+    let mut bundle = bundle(&["/probe", "sleep", "60"]);
+    joining(&mut bundle, &[("network", cni.ns("net"))]);
+    let id = unique_id("auto-cni");
+    let out = rt.run(&["run", "--detach", "--bundle", bundle.path_str(), &id]);
+    assert!(out.status.success(), "{}", describe(&["run"], &out));
+    let pid = rt.state(&id)["pid"].as_i64().unwrap();
+    // The staged sysfs left the host's mount table once the init had its copy.
+    assert_eq!(common::host_mounts(&id), Vec::<String>::new());
+    assert_eq!(ns_link(pid, "net"), fs::read_link(cni.ns("net")).unwrap());
+    assert_ne!(
+        ns_link(pid, "user"),
+        fs::read_link("/proc/self/ns/user").unwrap()
+    );
+    assert_eq!(uid_map(pid), [0, FIRST_HOST_ID, RANGE]);
+    let report = probe_report(&rt.ok(&["exec", &id, "/probe", "report"]).stdout);
+    assert_hardened(&report, REMAPPED, REMAPPED);
+    let sys = common::probe_mount(&report, "/sys");
+    assert!(
+        sys["options"]
+            .as_str()
+            .unwrap()
+            .split(',')
+            .any(|o| o == "ro"),
+        "{sys}"
+    );
+    rt.ok(&["exec", &id, "/probe", "stat", "/sys/class/net/lo"]);
+    let host = format!("/sys/class/net/{}", host_interface());
+    let out = rt.run(&["exec", &id, "/probe", "stat", &host]);
+    assert!(
+        !out.status.success(),
+        "{host} visible: {}",
+        describe(&["exec"], &out)
+    );
+    rt.ok(&["exec", &id, "/probe", "listen", "80", "0"]);
+    rt.ok(&["delete", "--force", &id]);
+    rt.assert_no_leftovers_or_mounts(&id);
+    assert!(leases(&rt).is_empty(), "{:?}", leases(&rt));
+}
+
+/// A pod under auto: the sandbox gets its range and user namespace and joins the pod's
+/// network namespace (the host's user namespace owns it, as CNI's); a member joining
+/// the sandbox's ipc, uts and network namespaces runs in the sandbox's user namespace,
+/// on the sandbox's range, hardened (exec too). The member holds the range with the
+/// sandbox: deleting the sandbox first leaves the lease, deleting the member frees it.
+/// Before, the member was refused (`baseline.user-namespace`).
+#[test]
+fn a_pod_member_runs_in_its_sandboxs_user_namespace_and_range() {
+    let rt = runtime(&auto_config(8));
+    let cni = common::PauseProcess::spawn(&["--net"], &["net"]);
+    let mut sandbox_bundle = bundle(&["/probe", "sleep", "60"]);
+    joining(&mut sandbox_bundle, &[("network", cni.ns("net"))]);
+    let sandbox = unique_id("auto-sandbox");
+    rt.ok(&[
+        "run",
+        "--detach",
+        "--bundle",
+        sandbox_bundle.path_str(),
+        &sandbox,
+    ]);
+    let sandbox_pid = rt.state(&sandbox)["pid"].as_i64().unwrap();
+    let mut member_bundle = bundle(&["/probe", "sleep", "60"]);
+    let of_sandbox = |ns: &str| PathBuf::from(format!("/proc/{sandbox_pid}/ns/{ns}"));
+    joining(
+        &mut member_bundle,
+        &[
+            ("ipc", of_sandbox("ipc")),
+            ("uts", of_sandbox("uts")),
+            ("network", of_sandbox("net")),
+        ],
+    );
+    let member = unique_id("auto-member");
+    let out = rt.run(&[
+        "run",
+        "--detach",
+        "--bundle",
+        member_bundle.path_str(),
+        &member,
+    ]);
+    assert!(out.status.success(), "{}", describe(&["run"], &out));
+    let member_pid = rt.state(&member)["pid"].as_i64().unwrap();
+    for ns in ["user", "ipc", "uts", "net"] {
+        assert_eq!(ns_link(member_pid, ns), ns_link(sandbox_pid, ns), "{ns}");
+    }
+    assert_eq!(
+        ns_link(member_pid, "net"),
+        fs::read_link(cni.ns("net")).unwrap()
+    );
+    assert_eq!(uid_map(member_pid), uid_map(sandbox_pid));
+    assert_eq!(host_uids(member_pid), [FIRST_HOST_ID + REMAPPED; 4]);
+    let report = probe_report(&rt.ok(&["exec", &member, "/probe", "report"]).stdout);
+    assert_hardened(&report, REMAPPED, REMAPPED);
+    assert_eq!(leases(&rt), BTreeSet::from(["0".to_owned()]));
+    rt.ok(&["delete", "--force", &sandbox]);
+    rt.assert_no_leftovers_or_mounts(&sandbox);
+    assert_eq!(
+        leases(&rt),
+        BTreeSet::from(["0".to_owned()]),
+        "the member still runs on the range"
+    );
+    rt.ok(&["delete", "--force", &member]);
+    rt.assert_no_leftovers_or_mounts(&member);
+    assert!(leases(&rt).is_empty(), "{:?}", leases(&rt));
+}
+
+/// Namespaces of a user namespace no lease accounts for (a tenant's own `unshare -U`)
+/// are refused, naming the entry: joining would put the container on ids bulwark never
+/// leased. Nothing is left and no range stays leased.
+#[test]
+fn namespaces_of_a_user_namespace_bulwark_did_not_lease_are_refused() {
+    let rt = runtime(&auto_config(8));
+    let foreign =
+        common::PauseProcess::spawn(&["--user", "--map-root-user", "--ipc"], &["user", "ipc"]);
+    let mut bundle = bundle(&["/probe", "sleep", "60"]);
+    joining(&mut bundle, &[("ipc", foreign.ns("ipc"))]);
+    let id = unique_id("auto-foreign");
+    let out = rt.run(&["create", "--bundle", bundle.path_str(), &id]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{}", describe(&["create"], &out));
+    assert!(
+        stderr.contains("baseline.user-namespace")
+            && stderr.contains("joins the ipc namespace at its path")
+            && stderr.contains("not one bulwark leased"),
+        "{stderr}"
+    );
+    rt.assert_nothing_left(&id);
+    assert!(leases(&rt).is_empty(), "{:?}", leases(&rt));
+}
+
+/// A container joining an ipc namespace of the host's user namespace cannot get a user
+/// namespace of its own under libcontainer 0.7 (it would join after unsharing, without
+/// the capability; only network namespaces are joined by bulwark first): refused naming
+/// the namespace and the choices, not run without the control the host asked for. Its
+/// lease is given back.
+#[test]
+fn a_container_joining_an_ipc_namespace_of_the_host_is_refused_in_auto_mode() {
+    let rt = runtime(&auto_config(8));
+    let holder = common::PauseProcess::spawn(&["--ipc"], &["ipc"]);
+    let mut bundle = bundle(&["/probe", "sleep", "60"]);
+    joining(&mut bundle, &[("ipc", holder.ns("ipc"))]);
     let id = unique_id("auto-joins");
     let out = rt.run(&["create", "--bundle", bundle.path_str(), &id]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{}", describe(&["create"], &out));
     assert!(
         stderr.contains("baseline.user-namespace")
-            && stderr.contains("joins a network namespace by path")
+            && stderr.contains("joins the ipc namespace at its path")
             && stderr.contains("mode = \"off\""),
         "{stderr}"
     );

@@ -15,10 +15,11 @@ use libcontainer::oci_spec::runtime::{Linux, LinuxNamespace, LinuxNamespaceType,
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::config::{BaselineConfig, SeccompProfileName};
+use crate::config::{BaselineConfig, SeccompProfileName, UserNamespaceConfig};
 use crate::devices;
 use crate::image_groups::RootGroups;
 use crate::seccomp_profiles::{self, ProfileError};
+use crate::user_namespace_share::Joined;
 
 mod mounts;
 mod network;
@@ -106,12 +107,28 @@ pub enum BaselineError {
     Profile(#[from] ProfileError),
     #[error(
         "baseline.user-namespace: baseline.user_namespace.mode = \"auto\" gives the \
-         container a user namespace of its own, but linux.namespaces[{index}] joins a \
-         {namespace} namespace by path, which the host's user namespace owns: libcontainer \
-         0.7 joins it after making the new user namespace, without the capabilities the \
-         join needs. Run the container with namespaces of its own, or set mode = \"off\""
+         container a user namespace of its own, but linux.namespaces[{index}] joins the \
+         {namespace} namespace at its path, which the host's user namespace owns: only the \
+         network namespaces it owns can be joined from the container's (bulwark joins \
+         them first). Run the container with a {namespace} namespace of its own, or set \
+         mode = \"off\""
     )]
-    UserNamespaceBesideJoined { index: usize, namespace: String },
+    UserNamespaceBesideJoined {
+        index: usize,
+        namespace: &'static str,
+    },
+    #[error(
+        "baseline.user-namespace: linux.namespaces[{index}] joins the {namespace} \
+         namespace at its path, whose user namespace is not one bulwark leased to a running container \
+         under this state root (baseline.user_namespace.mode = \"auto\"), or differs \
+         from the user namespace the container's other joined namespaces belong to: a \
+         container joins only the namespaces of its pod's sandbox, in the sandbox's user \
+         namespace"
+    )]
+    UserNamespaceNotLeased {
+        index: usize,
+        namespace: &'static str,
+    },
     #[error("the spec has no process")]
     NoProcess,
 }
@@ -171,13 +188,29 @@ impl<'a> Baseline<'a> {
         self
     }
 
-    /// Hardens a whole spec (create and run).
+    /// The pool of host id ranges the baseline's user namespaces come from.
+    pub fn user_namespace_pool(&self) -> &UserNamespaceConfig {
+        &self.config.user_namespace
+    }
+
+    /// Hardens a whole spec that joins no namespace by path.
     pub fn apply_to_spec(&self, spec: &mut Spec) -> Result<Vec<Change>, BaselineError> {
+        self.apply_to_spec_joining(spec, &Joined::Nothing)
+    }
+
+    /// Hardens a whole spec (create and run) whose joined namespaces stand to a user
+    /// namespace as `joined` says (crate::user_namespace_share).
+    pub fn apply_to_spec_joining(
+        &self,
+        spec: &mut Spec,
+        joined: &Joined,
+    ) -> Result<Vec<Change>, BaselineError> {
         let mut changes = Vec::new();
         // First: what follows (scratch dirs, unprivileged ports) depends on it.
         user_namespace::add(
             &self.config.user_namespace,
             self.user_namespace_host_id,
+            joined,
             spec,
             &mut changes,
         )?;

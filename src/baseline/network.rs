@@ -24,24 +24,19 @@ pub const UNPRIVILEGED_PORT_START: &str = "net.ipv4.ip_unprivileged_port_start";
 ///
 /// libcontainer 0.7 writes `linux.sysctl` from the init once it is in all its namespaces
 /// (process/init/process.rs, `sysctl`), as root of the container's user namespace. A
-/// network namespace joined by path while the container makes or joins a user namespace
-/// may be owned by a user namespace the init has no CAP_NET_ADMIN in: the write would
-/// fail the container, so none is added there.
+/// network namespace joined by path while the container has a user namespace belongs to
+/// that user namespace (a pod sandbox's, crate::user_namespace_share), where the init
+/// may write it, or to the host's, where bulwark joins it and writes the `net.*`
+/// sysctls itself (crate::network_prejoin).
 pub(super) fn unprivileged_ports(spec: &mut Spec, changes: &mut Vec<Change>) {
     let Some(linux) = spec.linux_mut() else {
         return;
     };
     let namespaces = linux.namespaces().as_deref().unwrap_or_default();
-    let Some(network) = namespaces
+    if !namespaces
         .iter()
-        .find(|ns| ns.typ() == LinuxNamespaceType::Network)
-    else {
-        return;
-    };
-    let user_namespace = namespaces
-        .iter()
-        .any(|ns| ns.typ() == LinuxNamespaceType::User);
-    if network.path().is_some() && user_namespace {
+        .any(|ns| ns.typ() == LinuxNamespaceType::Network)
+    {
         return;
     }
     let mut sysctl = linux.sysctl().clone().unwrap_or_else(HashMap::new);
@@ -88,6 +83,8 @@ mod tests {
             serde_json::json!([{"type": "network"}]),
             serde_json::json!([{"type": "network", "path": "/proc/42/ns/net"}]),
             serde_json::json!([{"type": "network"}, {"type": "user"}]),
+            serde_json::json!([
+                {"type": "network", "path": "/proc/42/ns/net"}, {"type": "user"}]),
         ] {
             let mut spec = spec(serde_json::json!({"namespaces": namespaces}));
             let mut changes = Vec::new();
@@ -102,7 +99,7 @@ mod tests {
     }
 
     #[test]
-    fn the_hosts_namespace_an_explicit_value_and_a_foreign_owner_are_left_alone() {
+    fn the_hosts_namespace_and_an_explicit_value_are_left_alone() {
         for (linux, expected) in [
             // No network namespace: the host's.
             (serde_json::json!({"namespaces": [{"type": "pid"}]}), None),
@@ -110,11 +107,6 @@ mod tests {
                 serde_json::json!({"namespaces": [{"type": "network"}],
                                    "sysctl": {UNPRIVILEGED_PORT_START: "1024"}}),
                 Some("1024"),
-            ),
-            (
-                serde_json::json!({"namespaces": [
-                    {"type": "network", "path": "/proc/42/ns/net"}, {"type": "user"}]}),
-                None,
             ),
         ] {
             let mut spec = spec(linux.clone());

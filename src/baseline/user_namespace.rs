@@ -5,11 +5,18 @@
 //! container's 65532: per-user kernel limits (RLIMIT_NPROC, inotify, keyrings) and file
 //! ownership stop being shared across tenants.
 //!
-//! A spec that joins a namespace by path is left as it is and refused: those namespaces
-//! belong to the host's user namespace, and libcontainer 0.7 joins them after unsharing
-//! the new one (container_intermediate_process.rs), where the init holds no capability
-//! over them (setns(2): EPERM). Silently running without the user namespace the host
-//! config asks for would be a control switched off.
+//! A spec that joins namespaces by path (crate::user_namespace_share decides on the
+//! descriptors):
+//! - network namespaces of the host's user namespace (CNI) only: the container gets
+//!   its own user namespace, and create joins the network namespace before it exists
+//!   (crate::network_prejoin);
+//! - namespaces of a running container's leased user namespace (a pod's sandbox): the
+//!   container joins that user namespace and shares its range;
+//! - anything else is refused: libcontainer 0.7 joins namespaces after unsharing the
+//!   new user namespace (container_intermediate_process.rs), where the init holds no
+//!   capability over the host's (setns(2): EPERM), and a foreign user namespace is on
+//!   ids no lease accounts for. Silently running without the user namespace the host
+//!   config asks for would be a control switched off.
 
 use libcontainer::oci_spec::runtime::{
     LinuxIdMapping, LinuxIdMappingBuilder, LinuxNamespace, LinuxNamespaceType, Spec,
@@ -18,15 +25,21 @@ use libcontainer::oci_spec::runtime::{
 use super::{record, BaselineError, Change};
 use crate::config::{UserNamespaceConfig, UserNamespaceMode};
 use crate::user_namespace_pool::RANGE_SIZE;
+use crate::user_namespace_share::Joined;
 
 /// The change's control name; `create` leases a range for a spec that has it.
 pub const CONTROL: &str = "user-namespace";
+/// The control name of a join of another container's user namespace: `create` gives
+/// its own lease back and shares that container's.
+pub const SHARED_CONTROL: &str = "user-namespace-shared";
 
 /// Gives `spec` a user namespace on the range at `host_id` where `config` asks for one
-/// and the spec has none.
+/// and the spec has none, or the user namespace of the container whose namespaces it
+/// joins (`joined`).
 pub fn add(
     config: &UserNamespaceConfig,
     host_id: u32,
+    joined: &Joined,
     spec: &mut Spec,
     changes: &mut Vec<Change>,
 ) -> Result<(), BaselineError> {
@@ -42,27 +55,51 @@ pub fn add(
     {
         return Ok(());
     }
-    if let Some((index, joined)) = namespaces
-        .iter()
-        .enumerate()
-        .find(|(_, n)| n.path().is_some())
-    {
-        return Err(BaselineError::UserNamespaceBesideJoined {
+    let (host_id, path, control, reason) = match joined {
+        Joined::Refused {
             index,
-            namespace: format!("{:?}", joined.typ()).to_lowercase(),
-        });
-    }
+            namespace,
+            by_the_host: true,
+        } => {
+            return Err(BaselineError::UserNamespaceBesideJoined {
+                index: *index,
+                namespace,
+            })
+        }
+        Joined::Refused {
+            index, namespace, ..
+        } => {
+            return Err(BaselineError::UserNamespaceNotLeased {
+                index: *index,
+                namespace,
+            })
+        }
+        Joined::Nothing => (
+            host_id,
+            None,
+            CONTROL,
+            "baseline.user_namespace.mode = \"auto\": the container's ids are a host range \
+             of its own",
+        ),
+        Joined::Leased { holder, .. } => (
+            holder.host_id,
+            Some(holder.path()),
+            SHARED_CONTROL,
+            "baseline.user_namespace.mode = \"auto\": the container joins namespaces of \
+             its pod's sandbox and runs in its user namespace, on its host range",
+        ),
+    };
     let mut user = LinuxNamespace::default();
     user.set_typ(LinuxNamespaceType::User);
+    user.set_path(path);
     namespaces.push(user);
     record(
         changes,
-        CONTROL,
+        control,
         "linux.namespaces",
         &before,
         &Some(namespaces.clone()),
-        "baseline.user_namespace.mode = \"auto\": the container's ids are a host range \
-         of its own",
+        reason,
     );
     linux.set_namespaces(Some(namespaces));
     let range = vec![one_range(host_id)];
@@ -80,8 +117,8 @@ fn one_range(host_id: u32) -> LinuxIdMapping {
         .expect("every field of the mapping is set")
 }
 
-/// Whether the baseline gave the container its user namespace (so `create` holds a
-/// lease for it).
+/// Whether the baseline gave the container a user namespace of its own (so `create`
+/// holds a lease for it).
 pub fn was_added(changes: &[Change]) -> bool {
     changes.iter().any(|change| change.control == CONTROL)
 }

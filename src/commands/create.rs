@@ -23,6 +23,7 @@ use crate::identity::{self, Agent};
 use crate::image_identity::Identity;
 use crate::layout::{ContainerId, ContainerRecord, StateRoot};
 use crate::namespace_paths;
+use crate::network_prejoin;
 use crate::pipeline::{self, Effective, PipelineInput, SpecError};
 use crate::policy::input::{Operation, PolicyContext, Subject};
 use crate::sandboxes::StateRootSandboxes;
@@ -118,6 +119,7 @@ fn build(
         scratch,
         binds,
         namespaces,
+        user_namespace_holder,
         engine_seccomp,
     } = match effective {
         Ok(effective) => effective,
@@ -134,6 +136,11 @@ fn build(
     };
     if leased && !user_namespace::was_added(&changes) {
         user_namespace_pool::release(root, id)?;
+    }
+    // A pod member in its sandbox's user namespace holds the sandbox's range with it
+    // (the sandbox may be deleted first).
+    if let Some(holder) = &user_namespace_holder {
+        user_namespace_pool::share(root, id, holder.index, &holder.id)?;
     }
     log_changes(id, &changes);
     audit.context(&context.container, &context.image);
@@ -176,6 +183,15 @@ fn build(
     failpoint::hit(failpoint::AFTER_SECRETS);
     let binds_dir = pipeline::binds_dir(&secrets_dir);
     binds::stage(&binds, &binds_dir, namespace_root, &mut spec)?;
+    // Before libcontainer forks: its processes start in the network namespace joined
+    // here, which they could not join from the user namespace (crate::network_prejoin).
+    let prejoin = network_prejoin::plan(&spec, &namespaces)?;
+    if let Some(prejoin) = &prejoin {
+        prejoin.enter()?;
+        prejoin.write_sysctls(&spec)?;
+        binds::staging_dir(&binds_dir, namespace_root)?;
+        prejoin.stage_sysfs(&binds_dir, &mut spec)?;
+    }
     let scratch_dir = pipeline::scratch_dir(&secrets_dir);
     let rootfs = spec
         .root()
@@ -193,7 +209,11 @@ fn build(
     let filter = seccomp_filter::of_spec(root, &spec)?;
     let spec_path = root.effective_spec_path(id);
     // libcontainer reads this file; the complete spec replaces it once the init exists.
-    pipeline::write_effective_spec(&seccomp_filter::without_profile(&spec), &spec_path)?;
+    let mut for_libcontainer = seccomp_filter::without_profile(&spec);
+    if let Some(prejoin) = &prejoin {
+        for_libcontainer = prejoin.for_libcontainer(for_libcontainer);
+    }
+    pipeline::write_effective_spec(&for_libcontainer, &spec_path)?;
     // The record names the cgroup before it is made: a create killed between the two
     // leaves a record `delete --force` cleans up by (an rmdir of a cgroup that was never
     // made is nothing), where a cgroup made first was left behind with no record.

@@ -19,13 +19,16 @@
 //! altogether, which is why the README's trust boundary asks operators to make bulwark
 //! the node's only runtime.
 
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
 use super::Engine;
+use crate::config::UserNamespaceConfig;
 use crate::containers_storage;
 use crate::libpod_state::{LibpodState, Volume};
+use crate::user_namespace_share::Holder;
 
 /// The spec fields a CRI claim is made in.
 pub const SANDBOX_ID_FIELD: &str = "annotations[\"io.kubernetes.cri.sandbox-id\"]";
@@ -39,12 +42,22 @@ pub struct LiveSandbox {
     pub init_pid: i32,
 }
 
-/// The CRI sandboxes bulwark runs under one state root (crate::sandboxes).
+/// The CRI sandboxes bulwark runs under one state root (crate::sandboxes), and the
+/// user namespaces of its containers that a pod's members join.
 pub trait Sandboxes {
     /// Sandbox `id`, if bulwark created it as a CRI sandbox and its init has not exited.
     fn live(&self, id: &str) -> Option<LiveSandbox>;
     /// Ids of the sandboxes of pod `uid` that run or are being created.
     fn of_pod(&self, uid: &str) -> Vec<String>;
+    /// The running container whose init is in `user_namespace` on a range of `pool`
+    /// it leased (crate::user_namespace_share). None where no state root is at hand.
+    fn leased_user_namespace(
+        &self,
+        _pool: &UserNamespaceConfig,
+        _user_namespace: &OwnedFd,
+    ) -> Option<Holder> {
+        None
+    }
 }
 
 /// No sandbox at all: where no state root is at hand (`validate` without one, fuzzing).
