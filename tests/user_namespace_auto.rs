@@ -263,6 +263,11 @@ fn a_network_namespace_of_the_host_is_joined_before_the_user_namespace() {
         describe(&["exec"], &out)
     );
     rt.ok(&["exec", &id, "/probe", "listen", "80", "0"]);
+    // exec joins the init's network namespace (as host root, before the user one).
+    let dir = tempfile::tempdir().unwrap();
+    let exec = rt.exec_detached(dir.path(), &id, &["/probe", "sleep", "60"]);
+    assert_eq!(ns_link(exec, "net"), fs::read_link(cni.ns("net")).unwrap());
+    assert_eq!(ns_link(exec, "user"), ns_link(pid, "user"));
     rt.ok(&["delete", "--force", &id]);
     rt.assert_no_leftovers_or_mounts(&id);
     assert!(leases(&rt).is_empty(), "{:?}", leases(&rt));
