@@ -273,6 +273,34 @@ fn a_network_namespace_of_the_host_is_joined_before_the_user_namespace() {
     assert!(leases(&rt).is_empty(), "{:?}", leases(&rt));
 }
 
+/// A create killed once the joined namespace's sysfs is staged (the failpoint after the
+/// effective spec) leaves that mount for `delete --force`, which removes it with the
+/// rest: nothing is left, no lease either.
+#[test]
+fn a_create_killed_with_the_sysfs_staged_is_cleaned_up_by_delete() {
+    use std::os::unix::process::ExitStatusExt;
+    let rt = runtime(&auto_config(8));
+    let cni = common::PauseProcess::spawn(&["--net"], &["net"]);
+    let mut bundle = bundle(&["/probe", "sleep", "60"]);
+    joining(&mut bundle, &[("network", cni.ns("net"))]);
+    let id = unique_id("auto-killed");
+    let mut cmd = rt.command(&["create", "--bundle", bundle.path_str(), &id]);
+    cmd.env("BULWARK_FAILPOINT", "after-effective-spec");
+    let out = common::output_via_files(cmd);
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGKILL),
+        "{}",
+        describe(&["create"], &out)
+    );
+    let staged = rt.root().join("@bulwark").join(&id).join("binds/sysfs");
+    let mounts = common::host_mounts(staged.to_str().unwrap());
+    assert!(mounts.iter().any(|m| m.contains(" - sysfs ")), "{mounts:?}");
+    rt.ok(&["delete", "--force", &id]);
+    rt.assert_no_leftovers_or_mounts(&id);
+    assert!(leases(&rt).is_empty(), "{:?}", leases(&rt));
+}
+
 /// A pod under auto: the sandbox gets its range and user namespace and joins the pod's
 /// network namespace (the host's user namespace owns it, as CNI's); a member joining
 /// the sandbox's ipc, uts and network namespaces runs in the sandbox's user namespace,
