@@ -23,6 +23,7 @@ pub mod executor;
 pub mod failpoint;
 pub mod hooks;
 pub mod host;
+pub mod id_mapping;
 pub mod identity;
 pub mod image_approval;
 pub mod image_groups;

@@ -65,15 +65,10 @@ pub struct PreJoin<'a> {
 /// The joined network namespace of `spec` that the host's user namespace owns, where
 /// the container has a user namespace (of its own or joined): create joins it first.
 pub fn plan<'a>(spec: &Spec, opened: &'a [Opened]) -> Result<Option<PreJoin<'a>>, PreJoinError> {
-    let has_user_namespace = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|n| n.iter().any(|ns| ns.typ() == LinuxNamespaceType::User));
     let Some(network) = opened
         .iter()
         .find(|o| o.typ == LinuxNamespaceType::Network)
-        .filter(|_| has_user_namespace)
+        .filter(|_| crate::id_mapping::has_user_namespace(spec))
     else {
         return Ok(None);
     };

@@ -277,12 +277,10 @@ fn joined_user_namespaces(
     input: &PipelineInput,
 ) -> Joined {
     let pool = input.baseline.user_namespace_pool();
-    let has_user_namespace = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|n| n.iter().any(|ns| ns.typ() == LinuxNamespaceType::User));
-    if pool.mode == UserNamespaceMode::Off || has_user_namespace || namespaces.is_empty() {
+    if pool.mode == UserNamespaceMode::Off
+        || crate::id_mapping::has_user_namespace(spec)
+        || namespaces.is_empty()
+    {
         return Joined::Nothing;
     }
     user_namespace_share::classify(namespaces, |user_namespace| {

@@ -23,7 +23,9 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use libcontainer::oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
+use libcontainer::oci_spec::runtime::Spec;
+
+use crate::id_mapping::{has_user_namespace, host_id};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StagingError {
@@ -60,25 +62,13 @@ pub struct NamespaceRoot {
 /// The namespace's root when the spec gives the container a user namespace; `None`
 /// without one.
 pub fn namespace_root(spec: &Spec) -> Result<Option<NamespaceRoot>, StagingError> {
-    let Some(linux) = spec.linux() else {
+    let Some(linux) = spec.linux().as_ref().filter(|_| has_user_namespace(spec)) else {
         return Ok(None);
     };
-    let has_user_namespace = linux
-        .namespaces()
-        .iter()
-        .flatten()
-        .any(|n| n.typ() == LinuxNamespaceType::User);
-    if !has_user_namespace {
-        return Ok(None);
-    }
-    let root_of = |mappings: &Option<Vec<LinuxIdMapping>>| {
-        mappings
-            .iter()
-            .flatten()
-            .find(|m| m.container_id() == 0 && m.size() > 0)
-            .map(|m| m.host_id())
-    };
-    match (root_of(linux.uid_mappings()), root_of(linux.gid_mappings())) {
+    match (
+        host_id(0, linux.uid_mappings()),
+        host_id(0, linux.gid_mappings()),
+    ) {
         (Some(uid), Some(gid)) => Ok(Some(NamespaceRoot { uid, gid })),
         _ => Err(StagingError::RootUnmapped),
     }

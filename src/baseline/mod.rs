@@ -244,7 +244,7 @@ impl<'a> Baseline<'a> {
             read_only_cgroup_v1(rootfs, &mut mounts, &mut changes, own_cgroup_v1.as_deref());
         }
         // Only with a root to make read-only (every spec the pipeline passes has one).
-        if let Some(rootfs) = rootfs.filter(|_| !crate::scratch::has_user_namespace(spec)) {
+        if let Some(rootfs) = rootfs.filter(|_| !crate::id_mapping::has_user_namespace(spec)) {
             scratch::add(self.config, &rootfs, &mut mounts, &mut changes);
         }
         if !mounts.is_empty() || spec.mounts().is_some() {

@@ -42,7 +42,7 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
-use libcontainer::oci_spec::runtime::{LinuxNamespaceType, Mount, Spec};
+use libcontainer::oci_spec::runtime::{Mount, Spec};
 use libcontainer::rootfs::utils::parse_mount;
 use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
@@ -99,7 +99,9 @@ pub struct Plan {
 /// names both `tmpcopyup` and `notmpcopyup`, the last one wins (runc's rule).
 pub fn plan(spec: &mut Spec, changes: &mut Vec<Change>) -> Plan {
     let mut plan = Plan::default();
-    let stageable = !has_user_namespace(spec);
+    // With a user namespace the init resolves bind sources as the namespace's root,
+    // which cannot search bulwark's 0700 private directory.
+    let stageable = !crate::id_mapping::has_user_namespace(spec);
     let Some(mounts) = spec.mounts_mut() else {
         return plan;
     };
@@ -142,15 +144,6 @@ pub fn plan(spec: &mut Spec, changes: &mut Vec<Change>) -> Plan {
         mount.set_options(Some(options));
     }
     plan
-}
-
-/// Whether the container gets a user namespace: its init then resolves bind sources
-/// as the namespace's root, which cannot search bulwark's 0700 private directory.
-pub fn has_user_namespace(spec: &Spec) -> bool {
-    spec.linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::User))
 }
 
 impl Plan {

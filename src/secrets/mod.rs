@@ -26,14 +26,13 @@ mod target;
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
-use libcontainer::oci_spec::runtime::{
-    LinuxIdMapping, LinuxNamespaceType, Mount, MountBuilder, Spec,
-};
+use libcontainer::oci_spec::runtime::{LinuxIdMapping, Mount, MountBuilder, Spec};
 use serde_json::Value;
 
 use crate::baseline::Change;
 use crate::config::{is_plain_absolute, SecretsConfig};
 use crate::engine::Engine;
+use crate::id_mapping::{has_user_namespace, host_id};
 
 pub use source::SourceError;
 pub use store::{remove, StoreError};
@@ -448,24 +447,14 @@ fn owner(spec: &Spec) -> Result<store::Owner, SecretsError> {
         .as_ref()
         .ok_or(SecretsError::Incomplete)?
         .user();
-    let linux = spec.linux().as_ref();
-    let user_ns = linux
-        .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::User));
-    if !user_ns {
+    let Some(linux) = spec.linux().as_ref().filter(|_| has_user_namespace(spec)) else {
         return Ok(store::Owner {
             uid: user.uid(),
             gid: user.gid(),
         });
-    }
-    let linux = linux.expect("a user namespace is declared under linux");
+    };
     let map = |kind, id, mappings: &Option<Vec<LinuxIdMapping>>| {
-        mappings
-            .iter()
-            .flatten()
-            .find(|m| id >= m.container_id() && id - m.container_id() < m.size())
-            .map(|m| m.host_id() + (id - m.container_id()))
-            .ok_or(SecretsError::Unmapped { kind, id })
+        host_id(id, mappings).ok_or(SecretsError::Unmapped { kind, id })
     };
     Ok(store::Owner {
         uid: map("uid", user.uid(), linux.uid_mappings())?,
