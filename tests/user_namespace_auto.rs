@@ -221,3 +221,206 @@ fn a_container_joining_a_namespace_by_path_is_refused_in_auto_mode() {
     rt.assert_nothing_left(&id);
     assert!(leases(&rt).is_empty(), "{:?}", leases(&rt));
 }
+
+/// What an image's own non-root user keeps to itself: a 0700 home with a 0600 file, owned
+/// by the uid the baseline runs the process as.
+const HOME: &str = "home/app";
+const SECRET: &str = "home/app/secret";
+const SECRET_TEXT: &str = "only the image's user reads this";
+
+/// Puts the image user's private files into `rootfs` (host ids, as an engine unpacks an
+/// image without a user namespace).
+fn add_private_files(rootfs: &std::path::Path) {
+    let home = rootfs.join(HOME);
+    fs::create_dir_all(&home).unwrap();
+    fs::write(rootfs.join(SECRET), SECRET_TEXT).unwrap();
+    fs::set_permissions(rootfs.join(SECRET), fs::Permissions::from_mode(0o600)).unwrap();
+    fs::set_permissions(&home, fs::Permissions::from_mode(0o700)).unwrap();
+    for path in [home.clone(), rootfs.join(SECRET)] {
+        std::os::unix::fs::chown(&path, Some(REMAPPED), Some(REMAPPED)).unwrap();
+    }
+}
+
+/// A filesystem the test mounts (an overlay as an engine hands one, a ramfs), detached
+/// when the test ends however it ends.
+struct TestMount(std::path::PathBuf);
+
+impl TestMount {
+    fn new(fstype: &str, options: &str, at: &std::path::Path) -> Self {
+        let out = std::process::Command::new("mount")
+            .args(["-t", fstype, "-o", options, fstype])
+            .arg(at)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", describe(&["mount"], &out));
+        Self(at.to_owned())
+    }
+}
+
+impl Drop for TestMount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Runs a sleeping container on `bundle` and checks, from inside, that the image user's
+/// private files are its own: owned by its uid, readable, and the host's root files
+/// owned by the container's root. Deletes it and checks nothing is left.
+fn assert_private_files_readable(rt: &Runtime, bundle: &Bundle, extra: &[&str]) {
+    let id = unique_id("auto-own-files");
+    rt.ok(&["run", "--detach", "--bundle", bundle.path_str(), &id]);
+    let mut paths = vec!["/home/app/secret"];
+    paths.extend_from_slice(extra);
+    let mut args = vec!["exec", &id, "/probe", "read-each"];
+    args.extend(paths.iter().copied());
+    let read = probe_report(&rt.ok(&args).stdout);
+    for path in &paths {
+        assert_eq!(read[path]["result"], "ok", "{path}: {read}");
+    }
+    assert_eq!(read["/home/app/secret"]["content"], SECRET_TEXT, "{read}");
+    let home = probe_report(&rt.ok(&["exec", &id, "/probe", "stat", "/home/app"]).stdout);
+    assert_eq!(
+        (&home["uid"], &home["gid"], &home["mode"]),
+        (&json!(REMAPPED), &json!(REMAPPED), &json!("0700")),
+        "{home}"
+    );
+    let probe = probe_report(&rt.ok(&["exec", &id, "/probe", "stat", "/probe"]).stdout);
+    assert_eq!(
+        (&probe["uid"], &probe["gid"]),
+        (&json!(0), &json!(0)),
+        "{probe}"
+    );
+    // Still read-only, as the baseline makes every rootfs.
+    let write = probe_report(
+        &rt.ok(&["exec", &id, "/probe", "write-each", "x", "/home/app/secret"])
+            .stdout,
+    );
+    assert_eq!(write["/home/app/secret"], json!("EROFS"), "{write}");
+    rt.ok(&["delete", "--force", &id]);
+    rt.assert_no_leftovers_or_mounts(&id);
+    assert!(leases(&rt).is_empty(), "{:?}", leases(rt));
+}
+
+/// The image's own non-root user reads its own 0700 files. The engine unpacked them owned
+/// by host uid 65532; the container's 65532 is another host uid, so without a view of the
+/// rootfs mapped to the container's range they showed as the overflow uid and were
+/// closed to it (EACCES). bulwark stages the rootfs as an idmapped, read-only mount.
+#[test]
+fn the_image_users_own_0700_files_stay_readable() {
+    let rt = runtime(&auto_config(8));
+    let bundle = bundle(&["/probe", "sleep", "60"]);
+    add_private_files(&bundle.path().join("rootfs"));
+    assert_private_files_readable(&rt, &bundle, &[]);
+}
+
+/// Where the engine hands an overlay (Podman, containerd), the overlay itself cannot be
+/// idmapped: bulwark rebuilds it read-only from idmapped layers, the upper directory on
+/// top. A file only the upper directory holds and one only the lower holds are both
+/// the image user's own.
+#[test]
+fn an_overlay_rootfs_is_rebuilt_from_idmapped_layers() {
+    let rt = runtime(&auto_config(8));
+    let bundle = bundle(&["/probe", "sleep", "60"]);
+    let dir = bundle.path();
+    fs::rename(dir.join("rootfs"), dir.join("lower")).unwrap();
+    add_private_files(&dir.join("lower"));
+    for sub in ["rootfs", "upper/home/app", "work"] {
+        fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    fs::write(dir.join("upper/home/app/written"), "upper").unwrap();
+    fs::set_permissions(
+        dir.join("upper/home/app"),
+        fs::Permissions::from_mode(0o700),
+    )
+    .unwrap();
+    for path in ["upper/home/app", "upper/home/app/written"] {
+        std::os::unix::fs::chown(dir.join(path), Some(REMAPPED), Some(REMAPPED)).unwrap();
+    }
+    fs::set_permissions(
+        dir.join("upper/home/app/written"),
+        fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let options = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        dir.join("lower").display(),
+        dir.join("upper").display(),
+        dir.join("work").display()
+    );
+    let _overlay = TestMount::new("overlay", &options, &dir.join("rootfs"));
+    assert_private_files_readable(&rt, &bundle, &["/home/app/written"]);
+}
+
+/// A rootfs on a filesystem the kernel cannot idmap (ramfs) is refused before
+/// libcontainer runs, naming the rootfs, its filesystem and what is needed; nothing of
+/// the container is left and its range is given back. A container that gets no user
+/// namespace from bulwark (mode "off") runs from it as before.
+#[test]
+fn a_rootfs_the_kernel_cannot_idmap_is_refused_and_leaves_nothing() {
+    let rt = runtime(&auto_config(8));
+    let bundle = bundle(&["/probe", "exit", "0"]);
+    let rootfs = bundle.path().join("rootfs");
+    fs::rename(&rootfs, bundle.path().join("image")).unwrap();
+    fs::create_dir(&rootfs).unwrap();
+    let _ramfs = TestMount::new("ramfs", "mode=755", &rootfs);
+    for sub in ["proc", "dev", "sys", "tmp", "etc"] {
+        fs::create_dir(rootfs.join(sub)).unwrap();
+    }
+    fs::copy(bundle.path().join("image/probe"), rootfs.join("probe")).unwrap();
+    let id = unique_id("auto-ramfs");
+    let out = rt.run(&["create", "--bundle", bundle.path_str(), &id]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{}", describe(&["create"], &out));
+    assert!(
+        stderr.contains("baseline.user-namespace")
+            && stderr.contains(&format!("{} (ramfs)", rootfs.display()))
+            && stderr.contains("idmapped"),
+        "{stderr}"
+    );
+    rt.assert_nothing_left(&id);
+    rt.assert_no_leftovers_or_mounts(&id);
+    assert!(leases(&rt).is_empty(), "{:?}", leases(&rt));
+    let off = Runtime::new();
+    off.ok(&["run", "--bundle", bundle.path_str(), &id]);
+    off.assert_no_leftovers_or_mounts(&id);
+}
+
+/// A create that fails once the view is staged (libcontainer cannot make a mount point
+/// in the read-only rootfs), or is killed there, leaves no mount under the state root;
+/// `delete --force` of the killed one removes its view.
+#[test]
+fn a_failed_or_killed_create_leaves_no_view_behind() {
+    let rt = runtime(&auto_config(8));
+    let mut bundle = bundle(&["/probe", "sleep", "60"]);
+    let mut mounts = bundle.config["mounts"].as_array().unwrap().clone();
+    mounts.push(
+        json!({"destination": "/missing/mount/point", "type": "tmpfs",
+                       "source": "tmpfs", "options": ["nosuid", "nodev", "size=1m"]}),
+    );
+    bundle.set("/mounts", Value::Array(mounts));
+    let failed = unique_id("auto-failed");
+    let out = rt.run(&["create", "--bundle", bundle.path_str(), &failed]);
+    assert!(!out.status.success(), "{}", describe(&["create"], &out));
+    rt.assert_nothing_left(&failed);
+    rt.assert_no_leftovers_or_mounts(&failed);
+    assert!(leases(&rt).is_empty(), "{:?}", leases(&rt));
+
+    let bundle = self::bundle(&["/probe", "sleep", "60"]);
+    let killed = unique_id("auto-killed");
+    let mut create = rt.command(&["create", "--bundle", bundle.path_str(), &killed]);
+    create.env("BULWARK_FAILPOINT", "after-effective-spec");
+    let out = common::output_via_files(create);
+    assert!(!out.status.success(), "{}", describe(&["create"], &out));
+    let staged = rt.root().join("@bulwark").join(&killed).join("rootfs");
+    assert_eq!(
+        common::host_mounts(staged.to_str().unwrap()).len(),
+        1,
+        "the view is staged before libcontainer runs"
+    );
+    rt.ok(&["delete", "--force", &killed]);
+    rt.assert_no_leftovers_or_mounts(&killed);
+    assert!(leases(&rt).is_empty(), "{:?}", leases(&rt));
+}
