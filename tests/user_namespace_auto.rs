@@ -424,3 +424,29 @@ fn a_failed_or_killed_create_leaves_no_view_behind() {
     rt.assert_no_leftovers_or_mounts(&killed);
     assert!(leases(&rt).is_empty(), "{:?}", leases(&rt));
 }
+
+/// `doctor` says whether idmapped rootfs views work here, on `/` and the engines' image
+/// stores: required in auto mode (a rootfs without one is refused), informational off.
+#[test]
+fn doctor_reports_whether_idmapped_rootfs_views_work() {
+    for (config, required) in [(auto_config(8), true), (TEST_CONFIG.to_owned(), false)] {
+        let rt = runtime(&config);
+        let out = rt.run(&["doctor", "--format", "json"]);
+        let report: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", describe(&["doctor"], &out)));
+        let idmap = report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "idmap")
+            .unwrap_or_else(|| panic!("no idmap check: {report}"))
+            .clone();
+        assert_eq!(idmap["ok"], true, "{idmap}");
+        assert_eq!(idmap["required"], required, "{idmap}");
+        let detail = idmap["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("idmapped rootfs views work on / ("),
+            "{detail}"
+        );
+    }
+}
