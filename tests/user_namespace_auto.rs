@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 use common::{
     assert_hardened, describe, probe_report, proc_status, processes_in_cgroup, unique_id, Bundle,
@@ -36,7 +36,15 @@ fn runtime(config: &str) -> Runtime {
 }
 
 fn bundle(args: &[&str]) -> Bundle {
-    let bundle = Bundle::new(args);
+    let mut bundle = Bundle::new(args);
+    // The cgroup mount engines add: the baseline covers it with a read-only bind from
+    // inside the rootfs (crate::baseline::mounts).
+    let mut mounts = bundle.config["mounts"].as_array().unwrap().clone();
+    mounts.push(
+        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                       "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}),
+    );
+    bundle.set("/mounts", Value::Array(mounts));
     fs::set_permissions(bundle.path(), fs::Permissions::from_mode(0o755)).unwrap();
     bundle
 }
@@ -272,7 +280,9 @@ impl Drop for TestMount {
 fn assert_private_files_readable(rt: &Runtime, bundle: &Bundle, extra: &[&str]) {
     let id = unique_id("auto-own-files");
     rt.ok(&["run", "--detach", "--bundle", bundle.path_str(), &id]);
-    let mut paths = vec!["/home/app/secret"];
+    // The container's own cgroup, through the baseline's read-only cover of the
+    // cgroup mounts, which binds them from inside the rootfs (here the view).
+    let mut paths = vec!["/home/app/secret", "/sys/fs/cgroup/pids/pids.max"];
     paths.extend_from_slice(extra);
     let mut args = vec!["exec", &id, "/probe", "read-each"];
     args.extend(paths.iter().copied());
@@ -281,6 +291,10 @@ fn assert_private_files_readable(rt: &Runtime, bundle: &Bundle, extra: &[&str]) 
         assert_eq!(read[path]["result"], "ok", "{path}: {read}");
     }
     assert_eq!(read["/home/app/secret"]["content"], SECRET_TEXT, "{read}");
+    assert_eq!(
+        read["/sys/fs/cgroup/pids/pids.max"]["content"], "64\n",
+        "{read}"
+    );
     let home = probe_report(&rt.ok(&["exec", &id, "/probe", "stat", "/home/app"]).stdout);
     assert_eq!(
         (&home["uid"], &home["gid"], &home["mode"]),
@@ -301,19 +315,30 @@ fn assert_private_files_readable(rt: &Runtime, bundle: &Bundle, extra: &[&str]) 
     assert_eq!(write["/home/app/secret"], json!("EROFS"), "{write}");
     rt.ok(&["delete", "--force", &id]);
     rt.assert_no_leftovers_or_mounts(&id);
-    assert!(leases(&rt).is_empty(), "{:?}", leases(rt));
+    assert!(leases(rt).is_empty(), "{:?}", leases(rt));
 }
 
 /// The image's own non-root user reads its own 0700 files. The engine unpacked them owned
 /// by host uid 65532; the container's 65532 is another host uid, so without a view of the
 /// rootfs mapped to the container's range they showed as the overflow uid and were
 /// closed to it (EACCES). bulwark stages the rootfs as an idmapped, read-only mount.
+///
+/// A mount point the image lacks is made in the engine's rootfs before the read-only
+/// view covers it, root's and 0755, as libcontainer makes it without a user namespace
+/// (before the view the namespace's root could not make it either: EACCES).
 #[test]
 fn the_image_users_own_0700_files_stay_readable() {
     let rt = runtime(&auto_config(8));
-    let bundle = bundle(&["/probe", "sleep", "60"]);
+    let mut bundle = bundle(&["/probe", "sleep", "60"]);
     add_private_files(&bundle.path().join("rootfs"));
+    let mut mounts = bundle.config["mounts"].as_array().unwrap().clone();
+    mounts.push(json!({"destination": "/data/scratch", "type": "tmpfs",
+                       "source": "tmpfs", "options": ["nosuid", "nodev", "size=1m"]}));
+    bundle.set("/mounts", Value::Array(mounts));
     assert_private_files_readable(&rt, &bundle, &[]);
+    let made = fs::metadata(bundle.path().join("rootfs/data/scratch")).unwrap();
+    assert!(made.is_dir());
+    assert_eq!((made.uid(), made.permissions().mode() & 0o7777), (0, 0o755));
 }
 
 /// Where the engine hands an overlay (Podman, containerd), the overlay itself cannot be
@@ -389,17 +414,16 @@ fn a_rootfs_the_kernel_cannot_idmap_is_refused_and_leaves_nothing() {
 }
 
 /// A create that fails once the view is staged (libcontainer cannot make a mount point
-/// in the read-only rootfs), or is killed there, leaves no mount under the state root;
+/// below a file), or is killed there, leaves no mount under the state root;
 /// `delete --force` of the killed one removes its view.
 #[test]
 fn a_failed_or_killed_create_leaves_no_view_behind() {
     let rt = runtime(&auto_config(8));
     let mut bundle = bundle(&["/probe", "sleep", "60"]);
     let mut mounts = bundle.config["mounts"].as_array().unwrap().clone();
-    mounts.push(
-        json!({"destination": "/missing/mount/point", "type": "tmpfs",
-                       "source": "tmpfs", "options": ["nosuid", "nodev", "size=1m"]}),
-    );
+    // Below a regular file of the image: neither bulwark nor libcontainer can make it.
+    mounts.push(json!({"destination": "/probe/mount/point", "type": "tmpfs",
+                       "source": "tmpfs", "options": ["nosuid", "nodev", "size=1m"]}));
     bundle.set("/mounts", Value::Array(mounts));
     let failed = unique_id("auto-failed");
     let out = rt.run(&["create", "--bundle", bundle.path_str(), &failed]);

@@ -21,10 +21,9 @@
 //! - the root of an overlay: rebuilt read-only from idmapped layers (see `overlay`).
 //!
 //! Read-only from the start, where the baseline's `root.readonly` only remounts it at the
-//! end of libcontainer's setup: a mount point the rootfs lacks cannot be made in it.
-//! That was already so in auto mode without the view (the namespace's root does not own
-//! the engine's directories) and is refused by libcontainer, never written to the
-//! engine's rootfs. Where the kernel or the filesystem cannot idmap, the create is
+//! end of libcontainer's setup: the mount points the image lacks are made in the
+//! engine's rootfs first, as libcontainer makes them without a user namespace (see
+//! `mount_points`). Where the kernel or the filesystem cannot idmap, the create is
 //! refused naming the rootfs, its filesystem and what is needed: the container would
 //! otherwise run with files it cannot read, or its ids would have to be shared again.
 //!
@@ -32,6 +31,7 @@
 //! container's mount namespace ([`unstage`], after build, as staged binds), and
 //! `delete --force` after a create killed at any point removes it too.
 
+mod mount_points;
 mod overlay;
 mod userns;
 
@@ -41,7 +41,7 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use libcontainer::oci_spec::runtime::{LinuxIdMapping, Spec};
+use libcontainer::oci_spec::runtime::{LinuxIdMapping, Mount, Spec};
 use libcontainer::syscall::linux::{LinuxSyscall, MountAttr, MOVE_MOUNT_F_EMPTY_PATH};
 use libcontainer::syscall::{Syscall, SyscallError};
 use nix::errno::Errno;
@@ -137,8 +137,23 @@ fn stage(spec: &mut Spec, private: &Path) -> Result<PathBuf, IdmapError> {
         &rootfs,
     ))?;
     let view = private.join(VIEW);
-    attach_view(&rootfs, namespace.as_fd(), private)?;
+    let mounts = spec.mounts().clone().unwrap_or_default();
+    attach_view(&rootfs, &mounts, namespace.as_fd(), private)?;
     tracing::debug!(rootfs = %rootfs.display(), view = %view.display(), "idmapped rootfs view staged");
+    // The baseline's own binds from inside the rootfs (the cgroup v1 read-only cover,
+    // crate::baseline::mounts) are resolved in the container's mount namespace, where
+    // the view is the rootfs libcontainer mounted on: under the engine's path they
+    // would bind the engine's directory, unmapped and without the mounts made there.
+    for mount in spec.mounts_mut().iter_mut().flatten() {
+        let inside = mount
+            .source()
+            .as_ref()
+            .and_then(|source| source.strip_prefix(&rootfs).ok())
+            .map(|relative| view.join(relative));
+        if let Some(inside) = inside {
+            mount.set_source(Some(inside));
+        }
+    }
     if let Some(root) = spec.root_mut() {
         root.set_path(view);
     }
@@ -148,7 +163,25 @@ fn stage(spec: &mut Spec, private: &Path) -> Result<PathBuf, IdmapError> {
 /// Names the engine's rootfs in the spec again: the view is gone after build, and exec
 /// (libcontainer's tenant builder canonicalizes `root.path`) reads the saved spec.
 pub fn restore(spec: &mut Spec, rootfs: Option<PathBuf>) {
-    if let (Some(root), Some(rootfs)) = (spec.root_mut(), rootfs) {
+    let Some(rootfs) = rootfs else {
+        return;
+    };
+    let view = spec
+        .root()
+        .as_ref()
+        .map(|r| r.path().clone())
+        .unwrap_or_default();
+    for mount in spec.mounts_mut().iter_mut().flatten() {
+        let outside = mount
+            .source()
+            .as_ref()
+            .and_then(|source| source.strip_prefix(&view).ok())
+            .map(|relative| rootfs.join(relative));
+        if let Some(outside) = outside {
+            mount.set_source(Some(outside));
+        }
+    }
+    if let Some(root) = spec.root_mut() {
         root.set_path(rootfs);
     }
 }
@@ -204,6 +237,7 @@ fn is_overlay(fd: &OwnedFd) -> io::Result<bool> {
 /// Attaches the view of `rootfs` at `<private>/rootfs`.
 fn attach_view(
     rootfs: &Path,
+    mounts_of_spec: &[Mount],
     namespace: std::os::fd::BorrowedFd<'_>,
     private: &Path,
 ) -> Result<(), IdmapError> {
@@ -227,8 +261,11 @@ fn attach_view(
         .mode(0o700)
         .create(&view)
         .map_err(io_err("create", &view))?;
+    // The mount points are made once the rootfs is known to get its view: a refused
+    // create leaves the engine's rootfs as it was.
     if !is_overlay(&fd).map_err(io_err("inspect", rootfs))? {
         let tree = idmapped_clone(&fd, namespace, true).map_err(unsupported)?;
+        mount_points::make_missing(&fd, mounts_of_spec);
         return attach(&tree, &view);
     }
     if !is_mount_root || info.root != "/" {
@@ -245,6 +282,9 @@ fn attach_view(
         )));
     }
     let layers = overlay::layers(&info.super_options).map_err(unsupported)?;
+    // Before the layers are cloned: overlayfs does not expect its layers to change
+    // under a mounted overlay.
+    mount_points::make_missing(&fd, mounts_of_spec);
     let layers_dir = private.join(LAYERS);
     let rebuilt = rebuild_overlay(&layers, info, namespace, &layers_dir, &view);
     // The overlay holds private clones of its layers (overlayfs clone_private_mount):
