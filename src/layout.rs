@@ -12,6 +12,8 @@
 //! <root>/@bulwark/<id>/secrets/  the container's secrets tmpfs (only when it has
 //!                         secrets), bind-mounted read-only into the container
 //! <root>/@bulwark/<id>/binds/    staged bind mounts (crate::binds)
+//! <root>/@bulwark/<id>/rootfs    the idmapped view of the rootfs in auto mode, until
+//!                         libcontainer has built the container (crate::rootfs_idmap)
 //! <root>/@seccomp/        compiled seccomp programs (crate::seccomp_filter::cache)
 //! <root>/@userns/         leased host id ranges (crate::user_namespace_pool)
 //! ```

@@ -38,6 +38,7 @@ pub mod output;
 pub mod pipeline;
 pub mod podman_secret_store;
 pub mod policy;
+pub mod rootfs_idmap;
 pub mod sandboxes;
 pub mod scratch;
 pub mod sealed_exe;

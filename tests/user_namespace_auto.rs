@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::PathBuf;
 
 use common::{
@@ -37,7 +37,15 @@ fn runtime(config: &str) -> Runtime {
 }
 
 fn bundle(args: &[&str]) -> Bundle {
-    let bundle = Bundle::new(args);
+    let mut bundle = Bundle::new(args);
+    // The cgroup mount engines add: the baseline covers it with a read-only bind from
+    // inside the rootfs (crate::baseline::mounts).
+    let mut mounts = bundle.config["mounts"].as_array().unwrap().clone();
+    mounts.push(
+        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                       "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}),
+    );
+    bundle.set("/mounts", Value::Array(mounts));
     fs::set_permissions(bundle.path(), fs::Permissions::from_mode(0o755)).unwrap();
     bundle
 }
@@ -413,4 +421,249 @@ fn a_container_joining_an_ipc_namespace_of_the_host_is_refused_in_auto_mode() {
     );
     rt.assert_nothing_left(&id);
     assert!(leases(&rt).is_empty(), "{:?}", leases(&rt));
+}
+
+/// What an image's own non-root user keeps to itself: a 0700 home with a 0600 file, owned
+/// by the uid the baseline runs the process as.
+const HOME: &str = "home/app";
+const SECRET: &str = "home/app/secret";
+const SECRET_TEXT: &str = "only the image's user reads this";
+
+/// Puts the image user's private files into `rootfs` (host ids, as an engine unpacks an
+/// image without a user namespace).
+fn add_private_files(rootfs: &std::path::Path) {
+    let home = rootfs.join(HOME);
+    fs::create_dir_all(&home).unwrap();
+    fs::write(rootfs.join(SECRET), SECRET_TEXT).unwrap();
+    fs::set_permissions(rootfs.join(SECRET), fs::Permissions::from_mode(0o600)).unwrap();
+    fs::set_permissions(&home, fs::Permissions::from_mode(0o700)).unwrap();
+    for path in [home.clone(), rootfs.join(SECRET)] {
+        std::os::unix::fs::chown(&path, Some(REMAPPED), Some(REMAPPED)).unwrap();
+    }
+}
+
+/// A filesystem the test mounts (an overlay as an engine hands one, a ramfs), detached
+/// when the test ends however it ends.
+struct TestMount(std::path::PathBuf);
+
+impl TestMount {
+    fn new(fstype: &str, options: &str, at: &std::path::Path) -> Self {
+        let out = std::process::Command::new("mount")
+            .args(["-t", fstype, "-o", options, fstype])
+            .arg(at)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", describe(&["mount"], &out));
+        Self(at.to_owned())
+    }
+}
+
+impl Drop for TestMount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Runs a sleeping container on `bundle` and checks, from inside, that the image user's
+/// private files are its own: owned by its uid, readable, and the host's root files
+/// owned by the container's root. Deletes it and checks nothing is left.
+fn assert_private_files_readable(rt: &Runtime, bundle: &Bundle, extra: &[&str]) {
+    let id = unique_id("auto-own-files");
+    rt.ok(&["run", "--detach", "--bundle", bundle.path_str(), &id]);
+    // The container's own cgroup, through the baseline's read-only cover of the
+    // cgroup mounts, which binds them from inside the rootfs (here the view).
+    let mut paths = vec!["/home/app/secret", "/sys/fs/cgroup/pids/pids.max"];
+    paths.extend_from_slice(extra);
+    let mut args = vec!["exec", &id, "/probe", "read-each"];
+    args.extend(paths.iter().copied());
+    let read = probe_report(&rt.ok(&args).stdout);
+    for path in &paths {
+        assert_eq!(read[path]["result"], "ok", "{path}: {read}");
+    }
+    assert_eq!(read["/home/app/secret"]["content"], SECRET_TEXT, "{read}");
+    assert_eq!(
+        read["/sys/fs/cgroup/pids/pids.max"]["content"], "64\n",
+        "{read}"
+    );
+    let home = probe_report(&rt.ok(&["exec", &id, "/probe", "stat", "/home/app"]).stdout);
+    assert_eq!(
+        (&home["uid"], &home["gid"], &home["mode"]),
+        (&json!(REMAPPED), &json!(REMAPPED), &json!("0700")),
+        "{home}"
+    );
+    let probe = probe_report(&rt.ok(&["exec", &id, "/probe", "stat", "/probe"]).stdout);
+    assert_eq!(
+        (&probe["uid"], &probe["gid"]),
+        (&json!(0), &json!(0)),
+        "{probe}"
+    );
+    // Still read-only, as the baseline makes every rootfs.
+    let write = probe_report(
+        &rt.ok(&["exec", &id, "/probe", "write-each", "x", "/home/app/secret"])
+            .stdout,
+    );
+    assert_eq!(write["/home/app/secret"], json!("EROFS"), "{write}");
+    rt.ok(&["delete", "--force", &id]);
+    rt.assert_no_leftovers_or_mounts(&id);
+    assert!(leases(rt).is_empty(), "{:?}", leases(rt));
+}
+
+/// The image's own non-root user reads its own 0700 files. The engine unpacked them owned
+/// by host uid 65532; the container's 65532 is another host uid, so without a view of the
+/// rootfs mapped to the container's range they showed as the overflow uid and were
+/// closed to it (EACCES). bulwark stages the rootfs as an idmapped, read-only mount.
+///
+/// A mount point the image lacks is made in the engine's rootfs before the read-only
+/// view covers it, root's and 0755, as libcontainer makes it without a user namespace
+/// (before the view the namespace's root could not make it either: EACCES).
+#[test]
+fn the_image_users_own_0700_files_stay_readable() {
+    let rt = runtime(&auto_config(8));
+    let mut bundle = bundle(&["/probe", "sleep", "60"]);
+    add_private_files(&bundle.path().join("rootfs"));
+    let mut mounts = bundle.config["mounts"].as_array().unwrap().clone();
+    mounts.push(json!({"destination": "/data/scratch", "type": "tmpfs",
+                       "source": "tmpfs", "options": ["nosuid", "nodev", "size=1m"]}));
+    bundle.set("/mounts", Value::Array(mounts));
+    assert_private_files_readable(&rt, &bundle, &[]);
+    let made = fs::metadata(bundle.path().join("rootfs/data/scratch")).unwrap();
+    assert!(made.is_dir());
+    assert_eq!((made.uid(), made.permissions().mode() & 0o7777), (0, 0o755));
+}
+
+/// Where the engine hands an overlay (Podman, containerd), the overlay itself cannot be
+/// idmapped: bulwark rebuilds it read-only from idmapped layers, the upper directory on
+/// top. A file only the upper directory holds and one only the lower holds are both
+/// the image user's own.
+#[test]
+fn an_overlay_rootfs_is_rebuilt_from_idmapped_layers() {
+    let rt = runtime(&auto_config(8));
+    let bundle = bundle(&["/probe", "sleep", "60"]);
+    let dir = bundle.path();
+    fs::rename(dir.join("rootfs"), dir.join("lower")).unwrap();
+    add_private_files(&dir.join("lower"));
+    for sub in ["rootfs", "upper/home/app", "work"] {
+        fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    fs::write(dir.join("upper/home/app/written"), "upper").unwrap();
+    fs::set_permissions(
+        dir.join("upper/home/app"),
+        fs::Permissions::from_mode(0o700),
+    )
+    .unwrap();
+    for path in ["upper/home/app", "upper/home/app/written"] {
+        std::os::unix::fs::chown(dir.join(path), Some(REMAPPED), Some(REMAPPED)).unwrap();
+    }
+    fs::set_permissions(
+        dir.join("upper/home/app/written"),
+        fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let options = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        dir.join("lower").display(),
+        dir.join("upper").display(),
+        dir.join("work").display()
+    );
+    let _overlay = TestMount::new("overlay", &options, &dir.join("rootfs"));
+    assert_private_files_readable(&rt, &bundle, &["/home/app/written"]);
+}
+
+/// A rootfs on a filesystem the kernel cannot idmap (ramfs) is refused before
+/// libcontainer runs, naming the rootfs, its filesystem and what is needed; nothing of
+/// the container is left and its range is given back. A container that gets no user
+/// namespace from bulwark (mode "off") runs from it as before.
+#[test]
+fn a_rootfs_the_kernel_cannot_idmap_is_refused_and_leaves_nothing() {
+    let rt = runtime(&auto_config(8));
+    let bundle = bundle(&["/probe", "exit", "0"]);
+    let rootfs = bundle.path().join("rootfs");
+    fs::rename(&rootfs, bundle.path().join("image")).unwrap();
+    fs::create_dir(&rootfs).unwrap();
+    let _ramfs = TestMount::new("ramfs", "mode=755", &rootfs);
+    for sub in ["proc", "dev", "sys", "tmp", "etc"] {
+        fs::create_dir(rootfs.join(sub)).unwrap();
+    }
+    fs::copy(bundle.path().join("image/probe"), rootfs.join("probe")).unwrap();
+    let id = unique_id("auto-ramfs");
+    let out = rt.run(&["create", "--bundle", bundle.path_str(), &id]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{}", describe(&["create"], &out));
+    assert!(
+        stderr.contains("baseline.user-namespace")
+            && stderr.contains(&format!("{} (ramfs)", rootfs.display()))
+            && stderr.contains("idmapped"),
+        "{stderr}"
+    );
+    rt.assert_nothing_left(&id);
+    rt.assert_no_leftovers_or_mounts(&id);
+    assert!(leases(&rt).is_empty(), "{:?}", leases(&rt));
+    let off = Runtime::new();
+    off.ok(&["run", "--bundle", bundle.path_str(), &id]);
+    off.assert_no_leftovers_or_mounts(&id);
+}
+
+/// A create that fails once the view is staged (libcontainer cannot make a mount point
+/// below a file), or is killed there, leaves no mount under the state root;
+/// `delete --force` of the killed one removes its view.
+#[test]
+fn a_failed_or_killed_create_leaves_no_view_behind() {
+    let rt = runtime(&auto_config(8));
+    let mut bundle = bundle(&["/probe", "sleep", "60"]);
+    let mut mounts = bundle.config["mounts"].as_array().unwrap().clone();
+    // Below a regular file of the image: neither bulwark nor libcontainer can make it.
+    mounts.push(json!({"destination": "/probe/mount/point", "type": "tmpfs",
+                       "source": "tmpfs", "options": ["nosuid", "nodev", "size=1m"]}));
+    bundle.set("/mounts", Value::Array(mounts));
+    let failed = unique_id("auto-failed");
+    let out = rt.run(&["create", "--bundle", bundle.path_str(), &failed]);
+    assert!(!out.status.success(), "{}", describe(&["create"], &out));
+    rt.assert_nothing_left(&failed);
+    rt.assert_no_leftovers_or_mounts(&failed);
+    assert!(leases(&rt).is_empty(), "{:?}", leases(&rt));
+
+    let bundle = self::bundle(&["/probe", "sleep", "60"]);
+    let killed = unique_id("auto-killed");
+    let mut create = rt.command(&["create", "--bundle", bundle.path_str(), &killed]);
+    create.env("BULWARK_FAILPOINT", "after-effective-spec");
+    let out = common::output_via_files(create);
+    assert!(!out.status.success(), "{}", describe(&["create"], &out));
+    let staged = rt.root().join("@bulwark").join(&killed).join("rootfs");
+    assert_eq!(
+        common::host_mounts(staged.to_str().unwrap()).len(),
+        1,
+        "the view is staged before libcontainer runs"
+    );
+    rt.ok(&["delete", "--force", &killed]);
+    rt.assert_no_leftovers_or_mounts(&killed);
+    assert!(leases(&rt).is_empty(), "{:?}", leases(&rt));
+}
+
+/// `doctor` says whether idmapped rootfs views work here, on `/` and the engines' image
+/// stores: required in auto mode (a rootfs without one is refused), informational off.
+#[test]
+fn doctor_reports_whether_idmapped_rootfs_views_work() {
+    for (config, required) in [(auto_config(8), true), (TEST_CONFIG.to_owned(), false)] {
+        let rt = runtime(&config);
+        let out = rt.run(&["doctor", "--format", "json"]);
+        let report: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", describe(&["doctor"], &out)));
+        let idmap = report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "idmap")
+            .unwrap_or_else(|| panic!("no idmap check: {report}"))
+            .clone();
+        assert_eq!(idmap["ok"], true, "{idmap}");
+        assert_eq!(idmap["required"], required, "{idmap}");
+        let detail = idmap["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("idmapped rootfs views work on / ("),
+            "{detail}"
+        );
+    }
 }

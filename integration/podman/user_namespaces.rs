@@ -7,7 +7,7 @@ use std::fs;
 
 use serde_json::json;
 
-use crate::harness::{probe_report, Podman};
+use crate::harness::{probe_report, Podman, BULWARK_CONFIG};
 
 const HOST_BASE: u32 = 165_536;
 /// The uid/gid the baseline runs a root process as (`baseline.non_root`, default).
@@ -60,4 +60,64 @@ fn podman_exec_into_a_uidmap_container_joins_its_user_namespace() {
     assert_eq!(exec["syscalls"]["setns"], "EPERM", "{}", context());
 
     pm.podman_ok(&["rm", "--force", &cid]);
+}
+
+/// `baseline.user_namespace.mode = "auto"` through Podman (issue #19 Phase 1 item 4): a
+/// container of an image whose non-root user owns a 0700 home runs in a user namespace
+/// of its own, and that user reads its own files. Podman hands the runtime an overlay,
+/// which bulwark rebuilds read-only from idmapped layers; the mount points Podman binds
+/// and the image lacks (`/etc/hosts`, `/etc/hostname`, `/run/.containerenv`) are made
+/// before. Before: "failed to prepare rootfs" (libcontainer could not make `/etc/hosts`
+/// as the namespace's root: EACCES), so no Podman container ran in auto mode.
+#[test]
+fn podman_auto_mode_container_reads_its_image_users_own_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let pm = Podman::new();
+    // The state root under the test's directory: the namespace's root resolves the
+    // view there (containerd's and bulwark's own roots are 0711).
+    fs::set_permissions(pm.path(""), fs::Permissions::from_mode(0o711)).unwrap();
+    let add = tempfile::tempdir().unwrap();
+    let home = add.path().join("home/app");
+    fs::create_dir_all(&home).unwrap();
+    fs::write(home.join("secret"), "the image user's own\n").unwrap();
+    fs::set_permissions(home.join("secret"), fs::Permissions::from_mode(0o600)).unwrap();
+    fs::set_permissions(&home, fs::Permissions::from_mode(0o700)).unwrap();
+    for path in [home.clone(), home.join("secret")] {
+        std::os::unix::fs::chown(&path, Some(REMAPPED), Some(REMAPPED)).unwrap();
+    }
+    const OWN_FILES: &str = "localhost/bulwark-probe:own-files";
+    pm.load_image_with(OWN_FILES, add.path());
+    pm.set_bulwark_config(&format!(
+        "{BULWARK_CONFIG}[baseline.user_namespace]\nmode = \"auto\"\n"
+    ));
+    let args = Podman::run_args(
+        OWN_FILES,
+        &["--rm"],
+        &["read-each", "/home/app/secret", "/proc/self/uid_map"],
+    );
+    let out = pm.podman(&args);
+    assert!(out.status.success(), "{}", pm.describe(&args, &out));
+    let read = probe_report(&out);
+    let context = || format!("{read}\n{}", pm.describe(&args, &out));
+    assert_eq!(
+        read["/home/app/secret"]["content"],
+        "the image user's own\n",
+        "{}",
+        context()
+    );
+    let uid_map: Vec<&str> = read["/proc/self/uid_map"]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(uid_map, ["0", "1073741824", "65536"], "{}", context());
+    let rt = pm.path("rt");
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(rt.to_str().unwrap()),
+        "a mount left under {}",
+        rt.display()
+    );
+    assert_eq!(fs::read_dir(rt.join("@bulwark")).unwrap().count(), 0);
+    assert_eq!(fs::read_dir(rt.join("@userns")).unwrap().count(), 0);
 }

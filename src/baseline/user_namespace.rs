@@ -122,3 +122,11 @@ fn one_range(host_id: u32) -> LinuxIdMapping {
 pub fn was_added(changes: &[Change]) -> bool {
     changes.iter().any(|change| change.control == CONTROL)
 }
+
+/// Whether the container runs in a user namespace the baseline chose: its own, or its
+/// pod sandbox's (so its rootfs needs bulwark's idmapped view).
+pub fn is_bulwarks(changes: &[Change]) -> bool {
+    changes
+        .iter()
+        .any(|change| change.control == CONTROL || change.control == SHARED_CONTROL)
+}

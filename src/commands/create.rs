@@ -26,6 +26,7 @@ use crate::namespace_paths;
 use crate::network_prejoin;
 use crate::pipeline::{self, Effective, PipelineInput, SpecError};
 use crate::policy::input::{Operation, PolicyContext, Subject};
+use crate::rootfs_idmap;
 use crate::sandboxes::StateRootSandboxes;
 use crate::seccomp_filter;
 use crate::seccomp_profiles;
@@ -199,6 +200,7 @@ fn build(
         .map(|r| r.path().clone())
         .unwrap_or_default();
     scratch.stage(&rootfs, &scratch_dir, &mut spec)?;
+    let engine_rootfs = rootfs_idmap::stage_if_needed(&changes, &mut spec, private)?;
     // libcontainer joins the namespaces through bulwark's verified descriptors, which
     // its processes inherit; `namespaces` keeps them open until build() returns.
     namespace_paths::point_at_descriptors(&namespaces, &mut spec);
@@ -273,6 +275,7 @@ fn build(
     // namespace (or failed): they leave the host's tree now.
     binds::unstage(&binds_dir)?;
     binds::unstage(&scratch_dir)?;
+    rootfs_idmap::unstage(private)?;
     let container = built.with_context(|| format!("cannot create container {id}"))?;
     root.close_container_dir(id)?;
     if oom_killer_disabled(&spec) {
@@ -282,6 +285,7 @@ fn build(
     // and update show it to the policy (exec joins the init's own namespaces), and holds
     // `linux.seccomp` again, the profile exec installs.
     namespace_paths::restore_paths(&namespaces, &mut spec);
+    rootfs_idmap::restore(&mut spec, engine_rootfs);
     pipeline::write_effective_spec(&spec, &spec_path)?;
     drop(namespaces);
     if let Some(pid_file) = &opts.pid_file {

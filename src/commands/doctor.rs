@@ -18,6 +18,7 @@ use crate::cgroups::{self, CgroupPath};
 use crate::cli::{Doctor, LogFormat};
 use crate::config::{
     IdentityConfig, LoadedConfig, OnUnavailable, PolicyBackend, SeccompProfileName,
+    UserNamespaceMode,
 };
 use crate::identity::keys;
 use crate::layout::{ContainerRecord, StateRoot};
@@ -112,7 +113,54 @@ fn run_checks() -> Vec<Check> {
         checks.push(identity);
     }
     checks.push(audit_log(&config));
+    checks.push(idmap(&config));
     checks
+}
+
+/// Where engines keep the images a rootfs comes from (Podman's containers/storage,
+/// containerd's snapshots), and `/`, which holds plain bundles.
+const IMAGE_STORES: [&str; 3] = ["/", "/var/lib/containers/storage", "/var/lib/containerd"];
+
+/// Whether an auto-mode container's rootfs can be staged as an idmapped view
+/// (crate::rootfs_idmap) on the filesystems images live on here: an idmapped clone of
+/// each is made and dropped. Required only with `baseline.user_namespace.mode = "auto"`,
+/// where a rootfs without a view is refused.
+fn idmap(config: &LoadedConfig) -> Check {
+    let required = config.config.baseline.user_namespace.mode == UserNamespaceMode::Auto;
+    let mut works = Vec::new();
+    let mut fails = Vec::new();
+    for store in IMAGE_STORES {
+        let Ok(path) = fs::canonicalize(store) else {
+            continue;
+        };
+        match crate::rootfs_idmap::check_host(&path) {
+            Ok(fstype) => works.push(format!("{} ({fstype})", path.display())),
+            Err(reason) => fails.push(reason),
+        }
+    }
+    if fails.is_empty() {
+        check(
+            "idmap",
+            true,
+            required,
+            format!(
+                "idmapped rootfs views work on {} (an overlay rootfs is rebuilt from \
+                 idmapped layers)",
+                works.join(", ")
+            ),
+        )
+    } else {
+        check(
+            "idmap",
+            false,
+            required,
+            format!(
+                "idmapped rootfs views cannot be staged: {}; with \
+                 baseline.user_namespace.mode = \"auto\" such a rootfs is refused",
+                fails.join("; ")
+            ),
+        )
+    }
 }
 
 /// The agent token keys and the revocation list (crate::identity): readable, parsed,

@@ -148,6 +148,7 @@ fn remove_container_after(
     crate::secrets::remove(&root.secrets_dir(id))?;
     crate::binds::unstage(&crate::pipeline::binds_dir(&root.secrets_dir(id)))?;
     crate::binds::unstage(&crate::pipeline::scratch_dir(&root.secrets_dir(id)))?;
+    crate::rootfs_idmap::unstage(&root.private_dir(id))?;
     removed?;
     reaped.with_context(|| format!("cannot delete container {id}; retry `delete --force {id}`"))?;
     // Its processes are gone: the host range may go to another container.
