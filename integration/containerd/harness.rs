@@ -150,6 +150,15 @@ impl Containerd {
         containerd
     }
 
+    /// Appends `extra` (TOML tables) to bulwark's host config for the following
+    /// creates: bulwark reads it at every invocation.
+    pub fn add_bulwark_config(&self, extra: &str) {
+        let path = self.path("bulwark.toml");
+        let mut config = fs::read_to_string(&path).expect("read bulwark.toml");
+        config.push_str(extra);
+        fs::write(&path, config).expect("write bulwark.toml");
+    }
+
     /// `D/<rel>`.
     pub fn path(&self, rel: &str) -> PathBuf {
         self.base.join(rel)

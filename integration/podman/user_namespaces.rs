@@ -121,3 +121,61 @@ fn podman_auto_mode_container_reads_its_image_users_own_files() {
     assert_eq!(fs::read_dir(rt.join("@bulwark")).unwrap().count(), 0);
     assert_eq!(fs::read_dir(rt.join("@userns")).unwrap().count(), 0);
 }
+
+/// `baseline.user_namespace.mode = "auto"` under Podman (issue #19 Phase 1 item 4): a
+/// pod's infra container gets a host range and user namespace of its own, and a member
+/// joining the infra's network, ipc and uts namespaces runs in the infra's user
+/// namespace on the same range, hardened, `podman exec` included. Removing the pod
+/// leaves no lease.
+#[test]
+fn podman_pod_under_auto_mode_shares_the_infra_user_namespace() {
+    use std::os::unix::fs::PermissionsExt;
+    let pm = Podman::new();
+    // The state root under the test's directory: the namespace's root resolves the
+    // view there (containerd's and bulwark's own roots are 0711).
+    fs::set_permissions(pm.path(""), fs::Permissions::from_mode(0o711)).unwrap();
+    pm.set_bulwark_config(
+        "[baseline.apparmor]\nallow_missing = true\n\
+         [admission.images]\napproved = [\"localhost/bulwark-probe\", \"localhost/podman-pause\"]\n\
+         [baseline.user_namespace]\nmode = \"auto\"\nfirst_host_id = 1073741824\nranges = 8\n",
+    );
+    let member = pm.run_detached(&["--pod", "new:auto-pod"], &["sleep", "300"]);
+    let pid_of = |container: &str| -> String {
+        let out = pm.podman_ok(&["inspect", "--format", "{{.State.Pid}}", container]);
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let infra = pm.podman_ok(&[
+        "pod",
+        "inspect",
+        "--format",
+        "{{.InfraContainerID}}",
+        "auto-pod",
+    ]);
+    let infra = String::from_utf8_lossy(&infra.stdout).trim().to_owned();
+    let (infra_pid, member_pid) = (pid_of(&infra), pid_of(&member));
+    let link = |pid: &str, ns: &str| fs::read_link(format!("/proc/{pid}/ns/{ns}")).unwrap();
+    assert_ne!(
+        link(&infra_pid, "user"),
+        fs::read_link("/proc/self/ns/user").unwrap()
+    );
+    for ns in ["user", "net", "ipc", "uts"] {
+        assert_eq!(link(&member_pid, ns), link(&infra_pid, ns), "{ns}");
+    }
+    let uid_map = fs::read_to_string(format!("/proc/{member_pid}/uid_map")).unwrap();
+    let fields: Vec<&str> = uid_map.split_whitespace().collect();
+    assert_eq!(fields, ["0", "1073741824", "65536"]);
+
+    let exec_args = ["exec", member.as_str(), "/probe", "report"];
+    let out = pm.podman_ok(&exec_args);
+    let exec = probe_report(&out);
+    assert_eq!(exec["user_ns"].as_str(), link(&infra_pid, "user").to_str());
+    assert_eq!(exec["uid"], json!(REMAPPED), "{exec}");
+    assert_eq!(exec["no_new_privs"], json!(1), "{exec}");
+    assert_eq!(exec["seccomp"], json!(2), "{exec}");
+    assert_eq!(exec["caps"]["effective"], "0000000000000000", "{exec}");
+
+    pm.podman_ok(&["pod", "rm", "--force", "--time", "0", "auto-pod"]);
+    let rt = pm.path("rt");
+    assert_eq!(fs::read_dir(rt.join("@bulwark")).unwrap().count(), 0);
+    assert_eq!(fs::read_dir(rt.join("@userns")).unwrap().count(), 0);
+}
