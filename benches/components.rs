@@ -183,6 +183,15 @@ impl CorpusBundle {
             let record = serde_json::json!([{"id": id, "names": ["bench"], "image": image,
                 "layer": layer, "metadata": metadata.to_string()}]);
             fs::write(store.join("containers.json"), record.to_string()).unwrap();
+            // containers_storage::image_of reads the image's record next to the
+            // containers' (`<graphroot>/overlay-images/images.json`): its names and
+            // manifest digest are the image's identity, the `images.unknown` rule's input.
+            let images = engine.join("overlay-images");
+            fs::create_dir_all(&images).unwrap();
+            let record = serde_json::json!([{"id": image,
+                "digest": "sha256:94f506d037df9cfe70d6ea3b8e5f64e0b7a74c606d5ccb468cb3ba8f9b2434e7",
+                "names": ["localhost/bulwark-probe:test"]}]);
+            fs::write(images.join("images.json"), record.to_string()).unwrap();
         }
         fs::write(bundle.join("config.json"), text).unwrap();
         Self {
