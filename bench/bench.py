@@ -477,8 +477,8 @@ def write_report(out, info, load_before, load_after, iterations, e2e, par, comp,
         "removed before every create and `run` (untimed): each container compiles the profile. "
         "**bulwark** keeps its cache, warm after the warm-up round.")
     if "bulwark-before" in e2e:
-        add(f"- **bulwark-before**: `{before}`, a build without the seccomp cache (libcontainer "
-            "compiles the profile in every init), same config.")
+        add(f"- **bulwark-before**: `{before}`, the build compared against (see the analysis "
+            "below for what it lacks), same config.")
     add("- **runc**: Debian's `/usr/sbin/runc`.")
     add("- **runc-effective**: the same runc on bulwark's effective spec of the bundle (one "
         "`bulwark create`'s `<root>/@bulwark/<id>/config.json`: baseline seccomp profile, masks, "
