@@ -7,7 +7,10 @@
 //!   rule, path resolution, the baseline).
 //! - `policy/embedded`: `policy::decide` with the default config (embedded Rego, regorus)
 //!   on the policy input of the Podman document; `policy/regorus_compile` and
-//!   `policy/regorus_eval_only` split it into loading the modules and evaluating.
+//!   `policy/regorus_eval_only` split it into parsing the modules and analysing plus
+//!   evaluating; `policy/load` (parse and analyse: what `policy::load_ahead` does on a
+//!   thread of its own) and `policy/evaluate_loaded` (what is left on create's path)
+//!   split it where bulwark does.
 //! - `policy/opa`: the same decision from OPA over its Unix socket
 //!   (`BULWARK_BENCH_OPA_SOCKET`, integration/opa/opa_server.py); skipped with a note
 //!   when unset. `policy/opa_transport`: the same round trip to a server that answers
@@ -183,6 +186,15 @@ impl CorpusBundle {
             let record = serde_json::json!([{"id": id, "names": ["bench"], "image": image,
                 "layer": layer, "metadata": metadata.to_string()}]);
             fs::write(store.join("containers.json"), record.to_string()).unwrap();
+            // containers_storage::image_of reads the image's record next to the
+            // containers' (`<graphroot>/overlay-images/images.json`): its names and
+            // manifest digest are the image's identity, the `images.unknown` rule's input.
+            let images = engine.join("overlay-images");
+            fs::create_dir_all(&images).unwrap();
+            let record = serde_json::json!([{"id": image,
+                "digest": "sha256:94f506d037df9cfe70d6ea3b8e5f64e0b7a74c606d5ccb468cb3ba8f9b2434e7",
+                "names": ["localhost/bulwark-probe:test"]}]);
+            fs::write(images.join("images.json"), record.to_string()).unwrap();
         }
         fs::write(bundle.join("config.json"), text).unwrap();
         Self {
@@ -333,6 +345,18 @@ fn policy_decision(c: &mut Criterion) {
             )
         })
     });
+
+    // What stays on create's path when the loading overlapped the admission and the
+    // baseline (`policy::load_ahead`, issue #20): the evaluation on a loaded engine.
+    let policies = policy::PolicySet::built_in();
+    group.bench_function("evaluate_loaded", |b| {
+        b.iter_batched(
+            || policies.load().unwrap(),
+            |loaded| black_box(loaded.evaluate("bulwark/decision", black_box(&input))),
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("load", |b| b.iter(|| black_box(policies.load().unwrap())));
 
     match std::env::var_os("BULWARK_BENCH_OPA_SOCKET") {
         Some(socket) => {

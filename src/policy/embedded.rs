@@ -123,6 +123,13 @@ impl PolicySet {
         decision_path: &str,
         input: &Value,
     ) -> Result<Option<Value>, EmbeddedError> {
+        self.load()?.evaluate(decision_path, input)
+    }
+
+    /// A regorus engine holding the modules and data, parsed and analysed: everything
+    /// a decision costs that does not depend on the input (most of it, see
+    /// docs/benchmarks.md), so that it can be done while the input is being built.
+    pub fn load(&self) -> Result<Loaded, EmbeddedError> {
         let mut engine = regorus::Engine::new();
         for (name, text) in &self.modules {
             engine
@@ -135,15 +142,47 @@ impl PolicySet {
         engine
             .add_data_json(&self.data)
             .map_err(|e| EmbeddedError::Data(e.to_string()))?;
+        // regorus analyses the modules (rule scheduling, imports, loop hoisting) on an
+        // engine's first query and keeps the result until a policy or data changes, not
+        // when the input does (regorus 0.11 engine.rs prepare_for_eval, set_input). The
+        // query `true` reads no rule and no data, so nothing it evaluates is kept.
+        engine
+            .eval_query("true".to_owned(), false)
+            .map_err(|e| EmbeddedError::Compile {
+                name: "(analysis)".to_owned(),
+                message: e.to_string(),
+            })?;
+        Ok(Loaded {
+            engine,
+            digest: self.digest.clone(),
+        })
+    }
+}
+
+/// The policies loaded into an engine ([`PolicySet::load`]), ready for one decision.
+pub struct Loaded {
+    engine: regorus::Engine,
+    /// The digest of the [`PolicySet`] it was loaded from.
+    pub digest: String,
+}
+
+impl Loaded {
+    /// Evaluates `data.<path with dots>` for `input`; None when undefined.
+    pub fn evaluate(
+        mut self,
+        decision_path: &str,
+        input: &Value,
+    ) -> Result<Option<Value>, EmbeddedError> {
         let query = format!("data.{}", decision_path.replace('/', "."));
         let eval = |message: String| EmbeddedError::Eval {
             query: query.clone(),
             message,
         };
-        engine
+        self.engine
             .set_input_json(&input.to_string())
             .map_err(|e| eval(e.to_string()))?;
-        let results = engine
+        let results = self
+            .engine
             .eval_query(query.clone(), false)
             .map_err(|e| eval(e.to_string()))?;
         let Some(expression) = results.result.first().and_then(|r| r.expressions.first()) else {
