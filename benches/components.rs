@@ -8,9 +8,8 @@
 //! - `policy/embedded`: `policy::decide` with the default config (embedded Rego, regorus)
 //!   on the policy input of the Podman document; `policy/regorus_compile` and
 //!   `policy/regorus_eval_only` split it into parsing the modules and analysing plus
-//!   evaluating; `policy/load` (parse and analyse: what `policy::load_ahead` does on a
-//!   thread of its own) and `policy/evaluate_loaded` (what is left on create's path)
-//!   split it where bulwark does.
+//!   evaluating; `policy/load` (parse and analyse: what does not depend on the input)
+//!   and `policy/evaluate_loaded` (what depends on it) split it again.
 //! - `policy/opa`: the same decision from OPA over its Unix socket
 //!   (`BULWARK_BENCH_OPA_SOCKET`, integration/opa/opa_server.py); skipped with a note
 //!   when unset. `policy/opa_transport`: the same round trip to a server that answers
@@ -346,8 +345,8 @@ fn policy_decision(c: &mut Criterion) {
         })
     });
 
-    // What stays on create's path when the loading overlapped the admission and the
-    // baseline (`policy::load_ahead`, issue #20): the evaluation on a loaded engine.
+    // The part of a decision that depends on the input (issue #20): the evaluation on a
+    // loaded engine; what a cached loaded engine would leave on create's path.
     let policies = policy::PolicySet::built_in();
     group.bench_function("evaluate_loaded", |b| {
         b.iter_batched(

@@ -12,11 +12,8 @@ use crate::policy::input::{self, Operation, PolicyContext, Subject};
 use crate::policy::{self};
 use crate::seccomp_profiles;
 
-/// Starts the audit record of one decision, and the loading of the embedded policies
-/// that will make it (`policy::load_ahead`: it overlaps the admission and baseline work
-/// create and exec do before [`decide`]).
+/// Starts the audit record of one decision.
 pub(super) fn entry(operation: Operation, container_id: &str, config: &LoadedConfig) -> Entry {
-    policy::load_ahead(&config.config.policy);
     Entry::new(
         operation,
         container_id,

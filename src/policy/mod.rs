@@ -9,9 +9,6 @@ mod embedded;
 pub mod input;
 pub mod opa;
 
-use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
-use std::thread::JoinHandle;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -118,105 +115,9 @@ fn reasons_text(reasons: &[String]) -> String {
         .join("; ")
 }
 
-/// The embedded policies being loaded on a thread of their own ([`load_ahead`]).
-struct Ahead {
-    policies_dir: Option<PathBuf>,
-    loading: JoinHandle<Prepared>,
-}
-
-/// One process makes one decision; this is the engine loaded for it.
-static AHEAD: Mutex<Option<Ahead>> = Mutex::new(None);
-
-/// The embedded policies loaded into an engine, or why they could not be.
-struct Prepared {
-    /// Known once the policies were read, even when they do not compile.
-    digest: Option<String>,
-    loaded: Result<Loaded, String>,
-}
-
-fn read_policies(policies_dir: Option<&Path>) -> Result<PolicySet, embedded::EmbeddedError> {
-    match policies_dir {
-        Some(dir) => PolicySet::from_dir(dir),
-        None => Ok(PolicySet::built_in()),
-    }
-}
-
-impl Prepared {
-    fn load(policies: &PolicySet) -> Self {
-        Self {
-            digest: Some(policies.digest.clone()),
-            loaded: policies.load().map_err(|e| e.to_string()),
-        }
-    }
-
-    fn now(policies_dir: Option<&Path>) -> Self {
-        match read_policies(policies_dir) {
-            Ok(policies) => Self::load(&policies),
-            Err(error) => Self {
-                digest: None,
-                loaded: Err(error.to_string()),
-            },
-        }
-    }
-}
-
-/// Starts loading the embedded policies (parsing and analysing the Rego: most of a
-/// decision's cost, none of it depending on the input) on a thread of its own, so that
-/// it overlaps admission and the baseline; the next [`decide`] in this process takes
-/// the engine. Issue #20: the decision was ≈ 3 ms on the path of every create, exec and
-/// update. The policy files are read here, on the caller's thread: the other thread
-/// opens no descriptor (one could take a number `--preserve-fds` is checking) and only
-/// computes in memory; `decide` joins it before anything forks or joins a namespace,
-/// and a process refused before the decision exits with it. Without the embedded
-/// backend nothing is started: OPA's fallback loads the policies only when OPA fails.
-pub fn load_ahead(config: &PolicyConfig) {
-    if config.backend != PolicyBackend::Embedded {
-        return;
-    }
-    // A policies_dir that cannot be read fails the same way in `decide`.
-    let Ok(policies) = read_policies(config.policies_dir.as_deref()) else {
-        return;
-    };
-    // The main thread's stack size: regorus's parser and analyser recurse.
-    let spawned = std::thread::Builder::new()
-        .name("bulwark-policy".to_owned())
-        .stack_size(8 << 20)
-        .spawn(move || Prepared::load(&policies));
-    match spawned {
-        Ok(loading) => {
-            let replaced = AHEAD
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .replace(Ahead {
-                    policies_dir: config.policies_dir.clone(),
-                    loading,
-                });
-            if let Some(earlier) = replaced {
-                let _ = earlier.loading.join();
-            }
-        }
-        // Loaded in `decide` instead.
-        Err(error) => tracing::debug!(%error, "cannot start loading the policies ahead"),
-    }
-}
-
-/// The engine [`load_ahead`] loaded for `config`, joining its thread whatever the
-/// configuration: no thread outlives the decision.
-fn take_ahead(config: &PolicyConfig) -> Option<Prepared> {
-    let ahead = AHEAD
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .take()?;
-    // A thread that panicked is as if never started: the policies are loaded again.
-    let prepared = ahead.loading.join().ok()?;
-    (config.backend == PolicyBackend::Embedded && ahead.policies_dir == config.policies_dir)
-        .then_some(prepared)
-}
-
 /// Asks the configured engine about `input`.
 pub fn decide(config: &PolicyConfig, input: &Value) -> Outcome {
     let started = Instant::now();
-    let ahead = take_ahead(config);
     let mut outcome = Outcome {
         backend: "off",
         decision_path: config.decision_path.clone(),
@@ -228,7 +129,7 @@ pub fn decide(config: &PolicyConfig, input: &Value) -> Outcome {
     };
     match config.backend {
         PolicyBackend::Off => {}
-        PolicyBackend::Embedded => decide_embedded(config, input, &mut outcome, ahead),
+        PolicyBackend::Embedded => decide_embedded(config, input, &mut outcome),
         PolicyBackend::Opa => {
             outcome.backend = "opa";
             let answer = opa_decision(
@@ -242,7 +143,7 @@ pub fn decide(config: &PolicyConfig, input: &Value) -> Outcome {
                     outcome.error = Some(error);
                     if config.on_unavailable == OnUnavailable::Embedded {
                         outcome.fallback = true;
-                        decide_embedded(config, input, &mut outcome, None);
+                        decide_embedded(config, input, &mut outcome);
                         degrade(input, &mut outcome);
                     }
                 }
@@ -253,17 +154,15 @@ pub fn decide(config: &PolicyConfig, input: &Value) -> Outcome {
     outcome
 }
 
-fn decide_embedded(
-    config: &PolicyConfig,
-    input: &Value,
-    outcome: &mut Outcome,
-    ahead: Option<Prepared>,
-) {
+fn decide_embedded(config: &PolicyConfig, input: &Value, outcome: &mut Outcome) {
     outcome.backend = "embedded";
-    let prepared = ahead.unwrap_or_else(|| Prepared::now(config.policies_dir.as_deref()));
-    outcome.policies_digest = prepared.digest;
-    let answer = prepared.loaded.and_then(|loaded| {
-        loaded
+    let policies = match &config.policies_dir {
+        Some(dir) => PolicySet::from_dir(dir),
+        None => Ok(PolicySet::built_in()),
+    };
+    let answer = policies.map_err(|e| e.to_string()).and_then(|policies| {
+        outcome.policies_digest = Some(policies.digest.clone());
+        policies
             .evaluate(&config.decision_path, input)
             .map_err(|e| e.to_string())
             .and_then(|document| parse_decision(document, &config.decision_path))
@@ -441,71 +340,6 @@ mod tests {
     fn a_reason_never_splits_the_refusal_line() {
         let text = reasons_text(&["agent \"a\nb\" is not known".to_owned()]);
         assert_eq!(text, "agent \"a\\nb\" is not known");
-    }
-
-    /// The names of this process's threads.
-    fn thread_names() -> Vec<String> {
-        std::fs::read_dir("/proc/self/task")
-            .unwrap()
-            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
-            .map(|name| name.trim().to_owned())
-            .collect()
-    }
-
-    /// `create`'s path (issue #20): the policies loaded on a thread of their own while
-    /// the input is built give, on every policy case, exactly OPA's decision (the files
-    /// `regorus_agrees_with_every_policy_case` and integration/opa/run_policy_tests.py
-    /// read), and no thread outlives the decision. The only test that loads ahead, so
-    /// the thread it looks for is its own.
-    #[test]
-    fn policies_loaded_ahead_decide_every_case_and_their_thread_ends() {
-        let config = PolicyConfig::default();
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/cases");
-        let mut count = 0;
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            let case: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-            load_ahead(&config);
-            let outcome = decide(&config, &case["input"]);
-            assert!(
-                !thread_names().iter().any(|name| name == "bulwark-policy"),
-                "{}: the loading thread outlived the decision",
-                path.display()
-            );
-            let decision = outcome
-                .decision
-                .unwrap_or_else(|| panic!("{}: {:?}", path.display(), outcome.error));
-            let want = &case["expected"];
-            assert_eq!(
-                json!({"allow": decision.allow, "reasons": decision.reasons}),
-                *want,
-                "{}",
-                path.display()
-            );
-            count += 1;
-        }
-        assert!(count >= 20, "only {count} cases");
-
-        // Loaded ahead for another policies_dir: not used, the configured ones decide.
-        let other = tempfile::tempdir().unwrap();
-        std::fs::write(
-            other.path().join("allow.rego"),
-            "package bulwark.decision\nimport rego.v1\nallow := true\nreasons := []\n",
-        )
-        .unwrap();
-        let mut elsewhere = config.clone();
-        elsewhere.policies_dir = Some(other.path().to_owned());
-        load_ahead(&elsewhere);
-        let outcome = decide(&config, &json!({"version": "bulwark.io/v1"}));
-        assert!(!outcome.decision.unwrap().allow);
-        assert_eq!(
-            outcome.policies_digest.unwrap(),
-            PolicySet::built_in().digest
-        );
-        assert!(!thread_names().iter().any(|name| name == "bulwark-policy"));
-        load_ahead(&elsewhere);
-        let outcome = decide(&elsewhere, &json!({"version": "bulwark.io/v1"}));
-        assert!(outcome.decision.unwrap().allow);
     }
 
     #[test]
