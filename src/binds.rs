@@ -134,19 +134,21 @@ pub struct Pinned {
     pub staged_at: PathBuf,
 }
 
+/// The error of `action` on `path`, for `map_err`.
+fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> StageError {
+    let path = path.to_owned();
+    move |source| StageError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
 /// The staging directory `dir`, made (root's 0700) where it does not exist yet, and
 /// given to the user namespace's root `owner` where the container has one:
 /// libcontainer resolves what is staged there as that user
 /// (crate::user_namespace_staging).
 pub fn staging_dir(dir: &Path, owner: Option<NamespaceRoot>) -> Result<OwnedFd, StageError> {
-    let io_err = |action, path: &Path| {
-        let path = path.to_owned();
-        move |source| StageError::Io {
-            action,
-            path,
-            source,
-        }
-    };
     match DirBuilder::new().mode(0o700).create(dir) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
@@ -182,14 +184,6 @@ pub fn stage(
     if pinned.is_empty() {
         return Ok(());
     }
-    let io_err = |action, path: &Path| {
-        let path = path.to_owned();
-        move |source| StageError::Io {
-            action,
-            path,
-            source,
-        }
-    };
     let dir_fd = staging_dir(dir, owner)?;
     let syscall = LinuxSyscall;
     for pin in pinned {

@@ -50,6 +50,20 @@ fn bundle(args: &[&str]) -> Bundle {
     bundle
 }
 
+/// Creates `bundle` as `id`, which must be refused with every one of `needles` in its
+/// stderr, leaving nothing (no mount either) and no lease.
+fn assert_refused_leaving_nothing(rt: &Runtime, bundle: &Bundle, id: &str, needles: &[&str]) {
+    let out = rt.run(&["create", "--bundle", bundle.path_str(), id]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{}", describe(&["create"], &out));
+    for needle in needles {
+        assert!(stderr.contains(needle), "{needle}: {stderr}");
+    }
+    rt.assert_nothing_left(id);
+    rt.assert_no_leftovers_or_mounts(id);
+    assert!(leases(rt).is_empty(), "{:?}", leases(rt));
+}
+
 /// Real, effective, saved and filesystem uids of `pid` as the host sees them.
 fn host_uids(pid: i64) -> Vec<u32> {
     proc_status(pid, "Uid")
@@ -384,18 +398,16 @@ fn namespaces_of_a_user_namespace_bulwark_did_not_lease_are_refused() {
         common::PauseProcess::spawn(&["--user", "--map-root-user", "--ipc"], &["user", "ipc"]);
     let mut bundle = bundle(&["/probe", "sleep", "60"]);
     joining(&mut bundle, &[("ipc", foreign.ns("ipc"))]);
-    let id = unique_id("auto-foreign");
-    let out = rt.run(&["create", "--bundle", bundle.path_str(), &id]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{}", describe(&["create"], &out));
-    assert!(
-        stderr.contains("baseline.user-namespace")
-            && stderr.contains("joins the ipc namespace at its path")
-            && stderr.contains("not one bulwark leased"),
-        "{stderr}"
+    assert_refused_leaving_nothing(
+        &rt,
+        &bundle,
+        &unique_id("auto-foreign"),
+        &[
+            "baseline.user-namespace",
+            "joins the ipc namespace at its path",
+            "not one bulwark leased",
+        ],
     );
-    rt.assert_nothing_left(&id);
-    assert!(leases(&rt).is_empty(), "{:?}", leases(&rt));
 }
 
 /// A container joining an ipc namespace of the host's user namespace cannot get a user
@@ -409,18 +421,16 @@ fn a_container_joining_an_ipc_namespace_of_the_host_is_refused_in_auto_mode() {
     let holder = common::PauseProcess::spawn(&["--ipc"], &["ipc"]);
     let mut bundle = bundle(&["/probe", "sleep", "60"]);
     joining(&mut bundle, &[("ipc", holder.ns("ipc"))]);
-    let id = unique_id("auto-joins");
-    let out = rt.run(&["create", "--bundle", bundle.path_str(), &id]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{}", describe(&["create"], &out));
-    assert!(
-        stderr.contains("baseline.user-namespace")
-            && stderr.contains("joins the ipc namespace at its path")
-            && stderr.contains("mode = \"off\""),
-        "{stderr}"
+    assert_refused_leaving_nothing(
+        &rt,
+        &bundle,
+        &unique_id("auto-joins"),
+        &[
+            "baseline.user-namespace",
+            "joins the ipc namespace at its path",
+            "mode = \"off\"",
+        ],
     );
-    rt.assert_nothing_left(&id);
-    assert!(leases(&rt).is_empty(), "{:?}", leases(&rt));
 }
 
 /// What an image's own non-root user keeps to itself: a 0700 home with a 0600 file, owned
@@ -589,18 +599,13 @@ fn a_rootfs_the_kernel_cannot_idmap_is_refused_and_leaves_nothing() {
     }
     fs::copy(bundle.path().join("image/probe"), rootfs.join("probe")).unwrap();
     let id = unique_id("auto-ramfs");
-    let out = rt.run(&["create", "--bundle", bundle.path_str(), &id]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{}", describe(&["create"], &out));
-    assert!(
-        stderr.contains("baseline.user-namespace")
-            && stderr.contains(&format!("{} (ramfs)", rootfs.display()))
-            && stderr.contains("idmapped"),
-        "{stderr}"
+    let ramfs = format!("{} (ramfs)", rootfs.display());
+    assert_refused_leaving_nothing(
+        &rt,
+        &bundle,
+        &id,
+        &["baseline.user-namespace", &ramfs, "idmapped"],
     );
-    rt.assert_nothing_left(&id);
-    rt.assert_no_leftovers_or_mounts(&id);
-    assert!(leases(&rt).is_empty(), "{:?}", leases(&rt));
     let off = Runtime::new();
     off.ok(&["run", "--bundle", bundle.path_str(), &id]);
     off.assert_no_leftovers_or_mounts(&id);
