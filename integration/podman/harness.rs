@@ -313,6 +313,30 @@ network_config_dir = "{net}"
         fs::remove_file(&file).expect("remove the secret's value file");
     }
 
+    /// `podman <args>` seeing `subuid` and `subgid` as /etc/subuid and /etc/subgid:
+    /// bound over them in a private mount namespace of this one command (and the
+    /// runtime it runs), so the machine's /etc is never read or changed.
+    pub fn podman_with_subids(&self, args: &[&str], subuid: &str, subgid: &str) -> Output {
+        let (uid_file, gid_file) = (self.path("subuid"), self.path("subgid"));
+        fs::write(&uid_file, subuid).expect("write subuid");
+        fs::write(&gid_file, subgid).expect("write subgid");
+        let inner = self.command(args);
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
+            .arg("mount --bind \"$0\" /etc/subuid && mount --bind \"$1\" /etc/subgid && shift && exec \"$@\"")
+            .arg(&uid_file)
+            .arg(&gid_file)
+            .arg(inner.get_program())
+            .args(inner.get_args())
+            .envs(inner.get_envs().filter_map(|(k, v)| Some((k, v?))))
+            .env_remove("CONTAINER_HOST")
+            .env_remove("CONTAINER_CONNECTION")
+            .env_remove("CONTAINERS_CONF_OVERRIDE")
+            .stdin(Stdio::null());
+        cmd.output()
+            .unwrap_or_else(|e| panic!("cannot run podman {args:?}: {e}"))
+    }
+
     pub fn podman(&self, args: &[&str]) -> Output {
         self.command(args)
             .output()

@@ -179,3 +179,72 @@ fn podman_pod_under_auto_mode_shares_the_infra_user_namespace() {
     assert_eq!(fs::read_dir(rt.join("@bulwark")).unwrap().count(), 0);
     assert_eq!(fs::read_dir(rt.join("@userns")).unwrap().count(), 0);
 }
+
+/// Podman's `--userns=auto` (issue #19 Phase 1 item 4): Podman picks a range from the
+/// `containers` entries of /etc/subuid and /etc/subgid (bound in a private mount
+/// namespace) and brings the user namespace itself; bulwark adds none. Podman sizes the
+/// range to the image (container ids 0-65531 for the probe image), which leaves out the
+/// baseline's 65532: refused at admission naming the mapping and the range, nothing
+/// left (before Phase 0: libcontainer's late "failed syscall"). With room for it
+/// (`--userns=auto:size=65536`) the process runs as 65532 in Podman's range, hardened.
+#[test]
+fn podman_userns_auto_is_refused_without_room_for_65532_and_runs_with_it() {
+    let pm = Podman::new();
+    let ids = "containers:2147483648:2147483648\n";
+    let run = |userns: &str| {
+        let mut args = vec![
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--pull",
+            "never",
+            "--memory",
+            "128m",
+            "--cpus",
+            "1",
+            "--pids-limit",
+            "64",
+        ];
+        args.extend([userns, crate::harness::IMAGE, "report"]);
+        (pm.podman_with_subids(&args, ids, ids), args.join(" "))
+    };
+    let (out, args) = run("--userns=auto");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{args}: {stderr}");
+    assert!(
+        stderr.contains("namespaces.user-mapping")
+            && stderr.contains("process.user.uid is 65532")
+            && stderr.contains("container uids 0-65531"),
+        "{stderr}"
+    );
+    let rt = pm.path("rt");
+    assert_eq!(fs::read_dir(rt.join("@bulwark")).unwrap().count(), 0);
+
+    let (out, args) = run("--userns=auto:size=65536");
+    assert!(
+        out.status.success(),
+        "{args}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = probe_report(&out);
+    let fields: Vec<u64> = report["uid_map"]
+        .as_str()
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert!(
+        fields.len() == 3 && fields[0] == 0 && fields[1] >= 1 << 31 && fields[2] == 65536,
+        "{report}"
+    );
+    assert_ne!(
+        report["user_ns"].as_str(),
+        fs::read_link("/proc/self/ns/user").unwrap().to_str()
+    );
+    assert_eq!(report["uid"], json!(REMAPPED), "{report}");
+    assert_eq!(report["no_new_privs"], json!(1), "{report}");
+    assert_eq!(report["seccomp"], json!(2), "{report}");
+    assert_eq!(report["caps"]["effective"], "0000000000000000", "{report}");
+    assert_eq!(fs::read_dir(rt.join("@bulwark")).unwrap().count(), 0);
+}
