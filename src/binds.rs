@@ -243,43 +243,31 @@ pub fn unstage(dir: &Path) -> Result<(), StageError> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(source) => {
-            return Err(StageError::Io {
-                action: "read",
-                path: dir.to_owned(),
-                source,
-            })
-        }
+        Err(source) => return Err(io_err("read", dir)(source)),
     };
     for entry in entries.flatten() {
-        let point = entry.path();
-        // Lazy: the copy in the container stays; NOFOLLOW: a link cannot redirect it.
-        match umount2(&point, MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW) {
-            Ok(()) | Err(Errno::EINVAL | Errno::ENOENT) => {}
-            Err(errno) => {
-                return Err(StageError::Io {
-                    action: "unmount",
-                    path: point,
-                    source: errno.into(),
-                })
-            }
-        }
-        let removed = if entry.file_type().is_ok_and(|t| t.is_dir()) {
-            fs::remove_dir(&point)
-        } else {
-            fs::remove_file(&point)
-        };
-        removed.map_err(|source| StageError::Io {
-            action: "remove",
-            path: point.clone(),
-            source,
-        })?;
+        detach(&entry.path())?;
     }
-    fs::remove_dir(dir).map_err(|source| StageError::Io {
-        action: "remove",
-        path: dir.to_owned(),
-        source,
-    })
+    fs::remove_dir(dir).map_err(io_err("remove", dir))
+}
+
+/// Detaches the mount staged at `point` and removes its mount point (a directory or a
+/// file). Nothing there is not an error.
+pub fn detach(point: &Path) -> Result<(), StageError> {
+    // Lazy: the copy in the container stays; NOFOLLOW: a link cannot redirect it.
+    match umount2(point, MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW) {
+        Ok(()) | Err(Errno::EINVAL | Errno::ENOENT) => {}
+        Err(errno) => return Err(io_err("unmount", point)(errno.into())),
+    }
+    let removed = match fs::symlink_metadata(point) {
+        Ok(metadata) if metadata.is_dir() => fs::remove_dir(point),
+        Ok(_) => fs::remove_file(point),
+        Err(e) => Err(e),
+    };
+    match removed {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err("remove", point)(e)),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -97,14 +97,19 @@ pub fn noted_range(root: &StateRoot, id: &ContainerId) -> Option<u32> {
         .ok()
 }
 
-/// The pool's lock, held until the returned guard is dropped.
-fn lock(root: &StateRoot) -> Result<Flock<File>, PoolError> {
+/// `<root>/@userns`, made (0700) where it does not exist yet.
+fn made_leases_dir(root: &StateRoot) -> Result<PathBuf, PoolError> {
     let dir = leases_dir(root);
     match DirBuilder::new().mode(0o700).create(&dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(source) => return Err(io_err("create", &dir)(source)),
+        Ok(()) => Ok(dir),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(dir),
+        Err(source) => Err(io_err("create", &dir)(source)),
     }
+}
+
+/// The pool's lock, held until the returned guard is dropped.
+fn lock(root: &StateRoot) -> Result<Flock<File>, PoolError> {
+    let dir = made_leases_dir(root)?;
     let file = fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
@@ -125,12 +130,7 @@ pub fn lease(
     id: &ContainerId,
     pool: &UserNamespaceConfig,
 ) -> Result<Lease, PoolError> {
-    let dir = leases_dir(root);
-    match DirBuilder::new().mode(0o700).create(&dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(source) => return Err(io_err("create", &dir)(source)),
-    }
+    let dir = made_leases_dir(root)?;
     // The complete lease, linked to each candidate's name until one is free.
     let pending = dir.join(format!(".{id}"));
     let mut file = fs::OpenOptions::new()

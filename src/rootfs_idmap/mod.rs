@@ -46,9 +46,10 @@ use libcontainer::syscall::linux::{LinuxSyscall, MountAttr, MOVE_MOUNT_F_EMPTY_P
 use libcontainer::syscall::{Syscall, SyscallError};
 use nix::errno::Errno;
 use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::mount::{mount, MsFlags};
 
 use crate::baseline::{user_namespace, Change};
+use crate::binds::{self, StageError};
 use crate::user_namespace_staging::{self, StagingError};
 
 /// Where the view is attached in the container's private directory.
@@ -77,6 +78,8 @@ pub enum IdmapError {
     },
     #[error(transparent)]
     Staging(#[from] StagingError),
+    #[error("baseline.user-namespace: {0}")]
+    Detach(#[from] StageError),
     #[error("baseline.user-namespace: cannot {action} {path} for the rootfs view: {source}")]
     Io {
         action: &'static str,
@@ -145,19 +148,7 @@ fn stage(spec: &mut Spec, private: &Path) -> Result<PathBuf, IdmapError> {
     // crate::baseline::mounts) are resolved in the container's mount namespace, where
     // the view is the rootfs libcontainer mounted on: under the engine's path they
     // would bind the engine's directory, unmapped and without the mounts made there.
-    for mount in spec.mounts_mut().iter_mut().flatten() {
-        let inside = mount
-            .source()
-            .as_ref()
-            .and_then(|source| source.strip_prefix(&rootfs).ok())
-            .map(|relative| view.join(relative));
-        if let Some(inside) = inside {
-            mount.set_source(Some(inside));
-        }
-    }
-    if let Some(root) = spec.root_mut() {
-        root.set_path(view);
-    }
+    move_root(spec, &rootfs, &view);
     Ok(rootfs)
 }
 
@@ -172,18 +163,24 @@ pub fn restore(spec: &mut Spec, rootfs: Option<PathBuf>) {
         .as_ref()
         .map(|r| r.path().clone())
         .unwrap_or_default();
+    move_root(spec, &view, &rootfs);
+}
+
+/// Points `root.path` from `from` to `to`, and every mount source under `from` to the
+/// same place under `to`.
+fn move_root(spec: &mut Spec, from: &Path, to: &Path) {
     for mount in spec.mounts_mut().iter_mut().flatten() {
-        let outside = mount
+        let moved = mount
             .source()
             .as_ref()
-            .and_then(|source| source.strip_prefix(&view).ok())
-            .map(|relative| rootfs.join(relative));
-        if let Some(outside) = outside {
-            mount.set_source(Some(outside));
+            .and_then(|source| source.strip_prefix(from).ok())
+            .map(|relative| to.join(relative));
+        if let Some(moved) = moved {
+            mount.set_source(Some(moved));
         }
     }
     if let Some(root) = spec.root_mut() {
-        root.set_path(rootfs);
+        root.set_path(to.to_owned());
     }
 }
 
@@ -290,12 +287,12 @@ fn attach_view(
     let rebuilt = rebuild_overlay(&layers, info, namespace, &layers_dir, &view);
     // The overlay holds private clones of its layers (overlayfs clone_private_mount):
     // the attached ones leave the host's tree whether it was mounted or not.
-    let detached = detach_all(&layers_dir);
+    let detached = binds::unstage(&layers_dir);
     rebuilt.map_err(|reason| match reason {
         Rebuild::Unsupported(reason) => unsupported(reason),
         Rebuild::Io(error) => error,
     })?;
-    detached
+    Ok(detached?)
 }
 
 enum Rebuild {
@@ -438,39 +435,12 @@ fn attach(tree: &OwnedFd, point: &Path) -> Result<(), IdmapError> {
         .map_err(|e| io_err("attach the view at", point)(errno_of(e)))
 }
 
-/// Detaches the mount at `point` (lazily: the container's clone stays) and removes the
-/// directory. Nothing there is not an error.
-fn detach(point: &Path) -> Result<(), IdmapError> {
-    match umount2(point, MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW) {
-        Ok(()) | Err(Errno::EINVAL | Errno::ENOENT) => {}
-        Err(errno) => return Err(io_err("unmount", point)(errno.into())),
-    }
-    match fs::remove_dir(point) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(source) => Err(io_err("remove", point)(source)),
-    }
-}
-
-/// Detaches every layer attached under `dir`, then `dir`.
-fn detach_all(dir: &Path) -> Result<(), IdmapError> {
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(source) => return Err(io_err("read", dir)(source)),
-    };
-    for entry in entries.flatten() {
-        detach(&entry.path())?;
-    }
-    detach(dir)
-}
-
 /// Removes the view of the container whose private directory is `private`, and any
 /// layer a killed create left attached. Nothing staged is not an error: `delete
 /// --force` after a create killed at any point calls this.
 pub fn unstage(private: &Path) -> Result<(), IdmapError> {
-    detach_all(&private.join(LAYERS))?;
-    detach(&private.join(VIEW))
+    binds::unstage(&private.join(LAYERS))?;
+    Ok(binds::detach(&private.join(VIEW))?)
 }
 
 /// Whether this host can idmap a mount of the filesystem holding `path`, for `doctor`:
