@@ -17,8 +17,10 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+mod attach_warmup;
 mod reap;
 
+pub use attach_warmup::AttachWarmup;
 pub use reap::reap;
 
 /// Where cgroup hierarchies are mounted.

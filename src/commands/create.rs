@@ -85,6 +85,9 @@ fn build(
     (bundle, private): (&Path, &Path),
     handed_over: &mut Option<State>,
 ) -> Result<Container> {
+    // Overlaps the grace period libcontainer's move into the cgroup waits for with the
+    // pipeline below (crate::cgroups::AttachWarmup).
+    let attach_warmup = cgroups::AttachWarmup::start();
     let config = LoadedConfig::load()?;
     let host = HostSupport::probe();
     let mut baseline = Baseline::new(&config.config.baseline, &host);
@@ -260,6 +263,7 @@ fn build(
     state.annotations = spec.annotations().clone();
     *handed_over = Some(state);
 
+    attach_warmup.finish();
     let built = ContainerBuilder::new(id.to_string(), SyscallType::default())
         .with_executor(HardenedExecutor::for_init(filter, engine_seccomp))
         .with_console_socket(opts.console_socket.as_ref())

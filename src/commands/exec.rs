@@ -10,6 +10,7 @@ use nix::sys::wait::waitpid;
 use super::{decision, load_container, open};
 use crate::atomic_file;
 use crate::baseline::{Baseline, HostSupport};
+use crate::cgroups;
 use crate::cli::Exec;
 use crate::config::LoadedConfig;
 use crate::exec_process::{self, ExecError, ExecRefused};
@@ -27,6 +28,9 @@ pub fn exec(root: &Path, args: Exec) -> Result<i32> {
     let (root, id) = open(root, &args.container_id)?;
     // Fail early with runc's message for a missing container, before reading anything.
     let container = load_container(&root, &id)?;
+    // Overlaps the grace period libcontainer's move into the container's cgroup waits
+    // for with the admission and decision below (crate::cgroups::AttachWarmup).
+    let attach_warmup = cgroups::AttachWarmup::start();
     if let Some(sub) = &args.cgroup {
         // libcontainer 0.7 creates a missing sub-cgroup for the process (tenant
         // builder add_task) and never removes it, so the container's delete failed on
@@ -108,6 +112,7 @@ pub fn exec(root: &Path, args: Exec) -> Result<i32> {
     let process_file = exec_process::process_file(&root.private_dir(&id));
     atomic_file::write(&process_file, &serde_json::to_vec(&handed)?, 0o600)
         .with_context(|| format!("cannot write {}", process_file.display()))?;
+    attach_warmup.finish();
     let built = ContainerBuilder::new(id.to_string(), SyscallType::default())
         .with_executor(HardenedExecutor::for_exec(
             filter,
