@@ -8,6 +8,8 @@
 //! 0.7 applies cgroups there) possibly *after* a `delete --force` has removed them, which
 //! leaves the cgroups behind. `delete` therefore finds them by their command line —
 //! `create` or `run` of this container id under this state root — and kills them first.
+//! A create killed before libcontainer began can leave one process too: its cgroup
+//! attach warm-up child (crate::cgroups::AttachWarmup), for up to a grace period.
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -33,6 +33,12 @@ pub fn delete(root: &Path, args: Delete) -> Result<()> {
             );
         }
     }
+    if !root.container_dir(&id).exists() {
+        // Only bulwark's private directory: a create killed before libcontainer began.
+        // Its cgroup attach warm-up child (crate::cgroups::AttachWarmup) may still be
+        // finishing a write, for up to a grace period, with the create's command line.
+        crate::stragglers::kill_create_stragglers(root.path(), id.as_str());
+    }
     remove_container(&root, &id)
 }
 
