@@ -25,9 +25,11 @@ Usage: bench.py --bulwark B --bare B --runc B --probe P [--opa-bindings DIR]
 
 import argparse
 import ctypes
+import datetime
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import statistics
@@ -280,6 +282,61 @@ def end_to_end(runtimes, bundle, scratch, iterations):
     return results
 
 
+# Where one `bulwark run`'s wall time goes (issue #20): each step ends at the first
+# debug-log line that contains its marker, bulwark's own or libcontainer 0.7's.
+STEPS = [
+    ("start, sealed re-exec, config, admission and baseline", "baseline rewrite"),
+    ("policy decision, audit record, secrets' tmpfs", "secrets delivered"),
+    ("binds and scratch staged, seccomp filter, effective spec, record, cgroup claim, "
+     "attach warm-up reaped",
+     "creating container from the effective spec"),
+    ("libcontainer: state, cgroup paths, intermediate forked and moved into the cgroup",
+     "unshare or setns"),
+    ("the init: namespaces, mounts, capabilities, seccomp, ready", "init pid is"),
+    ("start; the container runs and exits", "container status: Stopped"),
+]
+LOG_TIME = re.compile(r'^time="(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(\d+)Z"')
+
+
+def log_time(line):
+    m = LOG_TIME.match(line)
+    if not m:
+        return None
+    whole = datetime.datetime.fromisoformat(m.group(1)).replace(tzinfo=datetime.timezone.utc)
+    return whole.timestamp() + int(m.group(2)) / 10 ** len(m.group(2))
+
+
+def steps(rt, bundle, scratch, iterations):
+    """`bulwark --debug --log F run`, `iterations` times: each step's duration (s), from
+    the log lines' times, and the process's whole wall time."""
+    durations = {label: [] for label, _ in STEPS}
+    durations["delete and exit"] = []
+    walls, skipped = [], 0
+    for i in range(iterations):
+        log = scratch / f"steps-{i}.log"
+        started = time.time()
+        wall, _, _ = rt.spawn("--debug", "--log", str(log), "run", "--bundle", str(bundle),
+                              f"steps-{i}", errfile=scratch / "steps.err")
+        lines = log.read_text(errors="replace").splitlines()
+        log.unlink()
+        ends = []
+        for _, marker in STEPS:
+            end = next((log_time(line) for line in lines if marker in line), None)
+            if end is None:
+                break
+            ends.append(end)
+        if len(ends) != len(STEPS):
+            skipped += 1
+            continue
+        previous = started
+        for (label, _), end in zip(STEPS, ends):
+            durations[label].append(end - previous)
+            previous = end
+        durations["delete and exit"].append(started + wall - previous)
+        walls.append(wall)
+    return {"durations": durations, "walls": walls, "skipped": skipped}
+
+
 def concurrency(rt, bundle, scratch, n):
     barrier = threading.Barrier(n)
     latencies, failures = [], []
@@ -435,8 +492,8 @@ def verdict(ok):
     return "**met**" if ok else "**missed**"
 
 
-def write_report(out, info, load_before, load_after, iterations, e2e, par, comp, notes,
-                 comp_cmd, argv, elapsed, before=None):
+def write_report(out, info, load_before, load_after, iterations, e2e, par, timeline, comp,
+                 notes, comp_cmd, argv, elapsed, before=None):
     L = []
     add = L.append
     add("# Benchmarks")
@@ -551,6 +608,23 @@ def write_report(out, info, load_before, load_after, iterations, e2e, par, comp,
         add("")
         for name, n, f in failures[:10]:
             add(f"- {name} at {n}: `{f}`")
+    add("")
+
+    add("## Where a `run`'s time goes")
+    add("")
+    add(f"`bulwark --debug --log F run` of the same bundle, {len(timeline['walls'])} times after the "
+        "runs above: each step ends at the first log line naming it (bulwark's, or libcontainer "
+        "0.7's for its own steps), the last at the process's exit. Debug logging adds its own "
+        "cost: compare the total with the `run` median above."
+        + (f" {timeline['skipped']} runs lacked a step's line and are left out." if timeline["skipped"] else ""))
+    add("")
+    add("| step | ends at the log line | median ms |")
+    add("|---|---|---|")
+    markers = dict(STEPS)
+    for label, values in timeline["durations"].items():
+        marker = f"`{markers[label]}`" if label in markers else "exit"
+        add(f"| {label} | {marker} | {ms(median(values))} |")
+    add(f"| total (median of the whole runs) | | {ms(median(timeline['walls']))} |")
     add("")
 
     add("## Components (criterion, in-process)")
@@ -717,17 +791,20 @@ def main():
         for rt in [r for r in runtimes if r.name in ("bulwark", "runc", "bare")]:
             par[rt.name] = [concurrency(rt, bundle, scratch, int(n)) for n in args.parallel.split(",")]
         print("concurrency done", file=sys.stderr)
+        timeline = steps(runtimes[0], bundle, scratch, args.iterations)
+        print("steps done", file=sys.stderr)
         audit_lines = len((workdir / "audit.jsonl").read_text().splitlines())
         bulwarks = sum(1 for rt in runtimes if rt.name.startswith("bulwark"))
         # + 1: the effective spec's create.
-        expected = bulwarks * (2 + 2 * args.iterations) + sum(int(n) for n in args.parallel.split(",")) + 1
+        expected = (bulwarks * (2 + 2 * args.iterations) + sum(int(n) for n in args.parallel.split(","))
+                    + 1 + args.iterations)
         if audit_lines != expected:
             notes.append(f"audit log has {audit_lines} records, expected {expected}")
 
         load_after = " ".join(Path("/proc/loadavg").read_text().split()[:3])
         info = machine_info({"bulwark": args.bulwark, "runc": args.runc, "bare-libcontainer": args.bare})
         write_report(Path(args.out), info, load_before, load_after, args.iterations, e2e, par,
-                     comp, notes, comp_cmd, sys.argv, time.monotonic() - started,
+                     timeline, comp, notes, comp_cmd, sys.argv, time.monotonic() - started,
                      args.bulwark_before)
         print(f"wrote {args.out} in {time.monotonic() - started:.0f} s", file=sys.stderr)
     finally:
