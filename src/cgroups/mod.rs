@@ -16,6 +16,7 @@ use std::fs;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 mod attach_warmup;
 mod reap;
@@ -169,8 +170,21 @@ struct CgroupMount {
     super_options: String,
 }
 
-/// The host's cgroup mounts under /sys/fs/cgroup, in mountinfo order.
-fn cgroup_mounts() -> Result<Vec<CgroupMount>, CgroupError> {
+/// The host's cgroup mounts under /sys/fs/cgroup, in mountinfo order, read once per
+/// process: create reads them for the baseline's host support, the cgroup version and
+/// admission's unapplied resources, and no command mounts or unmounts a hierarchy. One
+/// read of /proc/self/mountinfo grows with the host's mounts (hundreds on a Kubernetes
+/// node).
+fn cgroup_mounts() -> Result<&'static [CgroupMount], CgroupError> {
+    static MOUNTS: OnceLock<Vec<CgroupMount>> = OnceLock::new();
+    if let Some(mounts) = MOUNTS.get() {
+        return Ok(mounts);
+    }
+    let read = read_cgroup_mounts()?;
+    Ok(MOUNTS.get_or_init(|| read))
+}
+
+fn read_cgroup_mounts() -> Result<Vec<CgroupMount>, CgroupError> {
     let mountinfo = fs::read_to_string("/proc/self/mountinfo").map_err(CgroupError::Mounts)?;
     Ok(mountinfo
         .lines()
@@ -195,8 +209,8 @@ fn cgroup_mounts() -> Result<Vec<CgroupMount>, CgroupError> {
 /// hierarchies, and the unified one), from /proc/self/mountinfo.
 pub fn hierarchies() -> Result<Vec<PathBuf>, CgroupError> {
     Ok(cgroup_mounts()?
-        .into_iter()
-        .map(|m| m.mount_point)
+        .iter()
+        .map(|m| m.mount_point.clone())
         .collect())
 }
 
@@ -223,14 +237,14 @@ const V1_MANAGED_CONTROLLERS: [&str; 12] = [
 /// host): where a container has a cgroup directory of its own. Empty on cgroup v2.
 pub fn v1_managed_hierarchies() -> Result<Vec<PathBuf>, CgroupError> {
     Ok(cgroup_mounts()?
-        .into_iter()
+        .iter()
         .filter(|m| {
             m.v1 && m
                 .super_options
                 .split(',')
                 .any(|o| V1_MANAGED_CONTROLLERS.contains(&o))
         })
-        .map(|m| m.mount_point)
+        .map(|m| m.mount_point.clone())
         .collect())
 }
 
