@@ -231,6 +231,9 @@ struct Prepared {
 
 impl Prepared {
     fn new() -> Self {
+        // As bulwark's main does: under RUST_BACKTRACE=1 regorus's parse errors would
+        // otherwise each capture a stack trace (src/library_backtraces.rs).
+        bulwark::library_backtraces::disable();
         Self {
             config: config(),
             host: HostSupport {

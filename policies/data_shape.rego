@@ -92,8 +92,7 @@ errors contains msg if {
 # What is wrong with one agent's or task's entry: unknown fields, lists that are not
 # lists of strings, ceilings that are not positive numbers.
 entry_errors(label, entry, known) := {msg |
-	some key in object.keys(entry)
-	not key in known
+	some key in object.keys(entry) - known
 	msg := sprintf("policy data: %s: unknown field %s (known: %s)", [label, key, concat(", ", sort(known))])
 } | {msg |
 	some field in list_fields

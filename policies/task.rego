@@ -114,39 +114,37 @@ resources := [
 	{"field": "pids", "max": "max_pids", "what": "pids", "unit": ""},
 ]
 
-deny contains msg if {
+# The ceilings in force, one per scope and resource its limits bound: found once for the
+# three rules below rather than in each of them.
+ceilings contains {"scope": scope, "resource": r, "ceiling": ceiling} if {
 	lib.checks_resources
 	some scope in lib.scopes
 	some r in resources
 	ceiling := object.get(scope.limits, r.max, null)
 	is_number(ceiling)
-	input.resources[r.field] == null
-	msg := sprintf("%s may not run without a %s limit (at most %v%s)", [scope.label, r.what, ceiling, r.unit])
 }
 
 deny contains msg if {
-	lib.checks_resources
-	some scope in lib.scopes
-	some r in resources
-	ceiling := object.get(scope.limits, r.max, null)
-	is_number(ceiling)
-	value := input.resources[r.field]
+	some c in ceilings
+	input.resources[c.resource.field] == null
+	msg := sprintf("%s may not run without a %s limit (at most %v%s)", [c.scope.label, c.resource.what, c.ceiling, c.resource.unit])
+}
+
+deny contains msg if {
+	some c in ceilings
+	value := input.resources[c.resource.field]
 	is_number(value)
-	value > ceiling
-	msg := sprintf("%s may not use %s %v%s (at most %v%s)", [scope.label, r.what, value, r.unit, ceiling, r.unit])
+	value > c.ceiling
+	msg := sprintf("%s may not use %s %v%s (at most %v%s)", [c.scope.label, c.resource.what, value, c.resource.unit, c.ceiling, c.resource.unit])
 }
 
 # A ceiling bounds a real limit: 0 or a negative value (-1 is "unlimited" for memory and
 # pids) is no limit within it (issue #21 item 8; admission refuses them too, the policy
 # must not rely on it).
 deny contains msg if {
-	lib.checks_resources
-	some scope in lib.scopes
-	some r in resources
-	ceiling := object.get(scope.limits, r.max, null)
-	is_number(ceiling)
-	value := input.resources[r.field]
+	some c in ceilings
+	value := input.resources[c.resource.field]
 	is_number(value)
 	value <= 0
-	msg := sprintf("%s may not use %s %v%s (a limit above 0, at most %v%s)", [scope.label, r.what, value, r.unit, ceiling, r.unit])
+	msg := sprintf("%s may not use %s %v%s (a limit above 0, at most %v%s)", [c.scope.label, c.resource.what, value, c.resource.unit, c.ceiling, c.resource.unit])
 }

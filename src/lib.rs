@@ -31,6 +31,7 @@ pub mod image_identity;
 pub mod image_reference;
 pub mod layout;
 pub mod libpod_state;
+pub mod library_backtraces;
 pub mod logging;
 pub mod namespace_paths;
 pub mod network_prejoin;

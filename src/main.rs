@@ -12,6 +12,8 @@ use bulwark::logging::{self, LogSink};
 const EXIT_FAILURE: i32 = 1;
 
 fn main() {
+    // First, while the process has one thread (it sets an environment variable).
+    bulwark::library_backtraces::disable();
     // Parsing has no side effects and starts no thread, so it may precede sealing.
     let cli = parse_or_exit();
 
