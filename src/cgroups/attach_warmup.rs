@@ -26,7 +26,7 @@
 //! at most one grace period, so that no process of bulwark's outlives it.
 
 use std::fs::{File, OpenOptions};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -74,11 +74,11 @@ impl AttachWarmup {
             }
         };
         // SAFETY: bulwark has no other thread (it starts none before libcontainer
-        // forks), and the child only calls close(2), write(2), poll(2) and _exit(2),
-        // which are async-signal-safe.
+        // forks), and the child only calls close_range(2), write(2), poll(2) and
+        // _exit(2), which are async-signal-safe.
         match unsafe { fork() } {
             Ok(ForkResult::Child) => {
-                unsafe { libc::close(done.as_raw_fd()) };
+                close_all_but(procs.as_raw_fd(), wait_end.as_raw_fd());
                 let status = rewrite_until_done(procs.as_raw_fd(), wait_end.as_raw_fd());
                 unsafe { libc::_exit(status) }
             }
@@ -122,6 +122,24 @@ impl AttachWarmup {
 impl Drop for AttachWarmup {
     fn drop(&mut self) {
         self.reap();
+    }
+}
+
+/// Closes every descriptor of the child but the two it uses (among them the write end
+/// of its pipe): the engine's pipes and sockets and any lock the command holds stay the
+/// command's alone. Only async-signal-safe calls.
+fn close_all_but(a: RawFd, b: RawFd) {
+    let (low, high) = (a.min(b) as libc::c_uint, a.max(b) as libc::c_uint);
+    // SAFETY: close_range(2) only closes descriptors; none of the closed ones is used
+    // again in the child.
+    unsafe {
+        if low > 0 {
+            libc::close_range(0, low - 1, 0);
+        }
+        if high > low + 1 {
+            libc::close_range(low + 1, high - 1, 0);
+        }
+        libc::close_range(high + 1, libc::c_uint::MAX, 0);
     }
 }
 
@@ -263,6 +281,27 @@ mod tests {
             std::fs::read_to_string("/proc/self/cgroup").unwrap(),
             before
         );
+    }
+
+    /// The child keeps only `cgroup.procs` and its pipe: an engine's pipe the command
+    /// holds gets its end of file when the command closes it, not when the child exits.
+    #[test]
+    fn the_child_holds_none_of_the_commands_descriptors() {
+        let (read_end, write_end) = pipe2(OFlag::O_CLOEXEC).unwrap();
+        let warmup = AttachWarmup::start();
+        if warmup.child.is_none() {
+            return;
+        }
+        drop(write_end);
+        // No end of file while any process holds the write end: the child must not.
+        let mut hangup = libc::pollfd {
+            fd: read_end.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ready = unsafe { libc::poll(&mut hangup, 1, 2000) };
+        assert_eq!(ready, 1, "end of file while the child runs");
+        assert!(warmup.finish());
     }
 
     #[test]
