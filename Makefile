@@ -4,10 +4,11 @@ HOST_TARGET  := x86_64-unknown-linux-gnu
 PROBE        := target/$(HOST_TARGET)/release/bulwark-probe
 BULWARK      := target/release/bulwark
 
-# Debian packages the build, the tests and the demo need (see README).
+# Debian packages the build, the tests, the demo and the bench need (see README; `time`:
+# the bench measures create's peak RSS with GNU time).
 DEB_PACKAGES := libseccomp-dev pkg-config make procps file g++ \
                 apparmor jq runc podman conmon umoci skopeo containernetworking-plugins \
-                containerd catatonit iproute2 protobuf-compiler
+                containerd catatonit iproute2 protobuf-compiler time
 
 .PHONY: all deps vm-deps build probe opa policy-test test vm-test lint demo bench fuzz install uninstall clean
 

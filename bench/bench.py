@@ -11,7 +11,7 @@ Phases:
                re-exec): create+start+wait+delete, and a foreground `run`. Wall time, and
                CPU time (user+sys from wait4's rusage of every runtime process and of the
                container's init, which is the runtime's own code until its execve), peak
-               RSS of `create` (rusage maxrss).
+               RSS of `create` (GNU time's %M).
   concurrency  32 and 64 containers created, started, waited for and deleted in
                parallel: failures, throughput, p50/p99 per-container latency.
 
@@ -131,7 +131,7 @@ class Runtime:
         self.lock = threading.Lock()
 
     def spawn(self, *args, errfile):
-        """Runs one command; returns (wall s, user+sys s, maxrss KiB). Raises on failure."""
+        """Runs one command; returns (wall s, user+sys s). Raises on failure."""
         argv = [self.binary, "--root", str(self.root), *args]
         fd = os.open(errfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
@@ -149,7 +149,7 @@ class Runtime:
         if os.waitstatus_to_exitcode(status) != 0:
             err = Path(errfile).read_text(errors="replace").strip()
             raise Failure(f"{self.name} {' '.join(args)}: exit {os.waitstatus_to_exitcode(status)}: {err}")
-        return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+        return wall, usage.ru_utime + usage.ru_stime
 
     def clear_seccomp_cache(self):
         if self.cold_seccomp:
@@ -164,10 +164,10 @@ class Runtime:
             self.live.add(cid)
         started = time.perf_counter()
         bundle = self.bundle or bundle
-        c_wall, c_cpu, c_rss = self.spawn("create", "--bundle", str(bundle), "--pid-file",
+        c_wall, c_cpu = self.spawn("create", "--bundle", str(bundle), "--pid-file",
                                           str(pid_file), cid, errfile=err)
         init = int(pid_file.read_text().strip())
-        s_wall, s_cpu, _ = self.spawn("start", cid, errfile=err)
+        s_wall, s_cpu = self.spawn("start", cid, errfile=err)
         # The harness is a child subreaper: the init, orphaned when `create` exited, is
         # ours to wait for, and its rusage is the runtime's setup inside the container.
         waited = time.perf_counter()
@@ -175,7 +175,7 @@ class Runtime:
         w_wall = time.perf_counter() - waited
         if os.waitstatus_to_exitcode(status) != 0:
             raise Failure(f"{self.name} {cid}: init exited {os.waitstatus_to_exitcode(status)}")
-        d_wall, d_cpu, _ = self.spawn("delete", cid, errfile=err)
+        d_wall, d_cpu = self.spawn("delete", cid, errfile=err)
         total = time.perf_counter() - started
         with self.lock:
             self.live.discard(cid)
@@ -186,7 +186,6 @@ class Runtime:
             "cpu": c_cpu + s_cpu + d_cpu + usage.ru_utime + usage.ru_stime,
             "create": c_wall, "start": s_wall, "wait": w_wall, "delete": d_wall,
             "create_cpu": c_cpu, "init_cpu": usage.ru_utime + usage.ru_stime,
-            "maxrss_kib": c_rss,
         }
 
     def run(self, bundle, cid, scratch):
@@ -194,18 +193,18 @@ class Runtime:
         err = scratch / f"{cid}.err"
         with self.lock:
             self.live.add(cid)
-        wall, cpu, rss = self.spawn("run", "--bundle", str(self.bundle or bundle), cid, errfile=err)
+        wall, cpu = self.spawn("run", "--bundle", str(self.bundle or bundle), cid, errfile=err)
         with self.lock:
             self.live.discard(cid)
         err.unlink(missing_ok=True)
-        return {"wall": wall, "cpu": cpu, "maxrss_kib": rss}
+        return {"wall": wall, "cpu": cpu}
 
     def validate(self, bundle, scratch):
         """`bulwark validate`: a process that loads the config and runs admission and the
         baseline, without sealing, policy or libcontainer."""
-        wall, cpu, rss = self.spawn("validate", "--bundle", str(bundle),
+        wall, cpu = self.spawn("validate", "--bundle", str(bundle),
                                     errfile=scratch / "validate.err")
-        return {"wall": wall, "cpu": cpu, "maxrss_kib": rss}
+        return {"wall": wall, "cpu": cpu}
 
     def cleanup(self):
         for cid in sorted(self.live):
@@ -315,7 +314,7 @@ def steps(rt, bundle, scratch, iterations):
     for i in range(iterations):
         log = scratch / f"steps-{i}.log"
         started = time.time()
-        wall, _, _ = rt.spawn("--debug", "--log", str(log), "run", "--bundle", str(bundle),
+        wall, _ = rt.spawn("--debug", "--log", str(log), "run", "--bundle", str(bundle),
                               f"steps-{i}", errfile=scratch / "steps.err")
         lines = log.read_text(errors="replace").splitlines()
         log.unlink()
@@ -335,6 +334,38 @@ def steps(rt, bundle, scratch, iterations):
         durations["delete and exit"].append(started + wall - previous)
         walls.append(wall)
     return {"durations": durations, "walls": walls, "skipped": skipped}
+
+
+RSS_SAMPLES = 10
+
+
+def peak_rss(runtimes, bundle, scratch):
+    """`create`'s peak RSS (KiB) per runtime, RSS_SAMPLES times each, interleaved, from GNU
+    time's `%M`; None without /usr/bin/time. Not `wait4`'s `ru_maxrss` of a process this
+    harness spawns: Linux keeps a process's high-water RSS across execve, so that one
+    starts from the harness's own (about 18 MiB of Python); time's few MiB are the floor
+    here instead."""
+    if not os.access("/usr/bin/time", os.X_OK):
+        return None
+    peaks = {rt.name: [] for rt in runtimes}
+    for i in range(RSS_SAMPLES):
+        for rt in runtimes:
+            rt.clear_seccomp_cache()
+            cid = f"rss-{i}"
+            out = scratch / f"{cid}.rss"
+            with rt.lock:
+                rt.live.add(cid)
+            subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(out), rt.binary, "--root",
+                            str(rt.root), "create", "--bundle", str(rt.bundle or bundle), cid],
+                           env=rt.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, check=True)
+            peaks[rt.name].append(int(out.read_text().split()[-1]))
+            out.unlink()
+            rt.spawn("delete", "--force", cid, errfile=scratch / f"{cid}.err")
+            with rt.lock:
+                rt.live.discard(cid)
+            reap_strays()
+    return peaks
 
 
 def concurrency(rt, bundle, scratch, n):
@@ -492,8 +523,8 @@ def verdict(ok):
     return "**met**" if ok else "**missed**"
 
 
-def write_report(out, info, load_before, load_after, iterations, e2e, par, timeline, comp,
-                 notes, comp_cmd, argv, elapsed, before=None):
+def write_report(out, info, load_before, load_after, iterations, e2e, par, timeline, rss,
+                 comp, notes, comp_cmd, argv, elapsed, before=None):
     L = []
     add = L.append
     add("# Benchmarks")
@@ -554,7 +585,10 @@ def write_report(out, info, load_before, load_after, iterations, e2e, par, timel
         "every runtime in turn (" + ", ".join(names) + "), first create → start → wait for "
         "the init → delete, then a foreground `run`. CPU is user+sys from `wait4` rusage of every "
         "runtime process (with the children they reaped) and of the container's init (the "
-        "runtime's in-container setup until execve). Peak RSS is `create`'s `ru_maxrss`. Medians. "
+        "runtime's in-container setup until execve). Peak RSS is `create`'s, under GNU time "
+        f"(`%M`, {RSS_SAMPLES} creates per runtime after everything else; `ru_maxrss` of a process "
+        "this harness spawns would start from the harness's own RSS, which Linux keeps across "
+        "execve). Medians. "
         "Every runtime's state root is on a tmpfs, as `/run` is on a host (bulwark fsyncs its state "
         "files, runc does not; before 2026-12-03 07:20 the roots were on this host's ext4 `/tmp`).")
     add("")
@@ -562,18 +596,18 @@ def write_report(out, info, load_before, load_after, iterations, e2e, par, timel
     add("|---|---|---|---|---|---|---|---|---|---|")
     for name in names:
         lc, rn = e2e[name]["lifecycle"], e2e[name]["run"]
+        peak = f"{median(rss[name]) / 1024:.1f}" if rss else "—"
         add(f"| {name} | {ms(median([r['wall'] for r in lc]))} | {ms(median([r['cpu'] for r in lc]))} | "
             f"{ms(median([r['create'] for r in lc]))} | {ms(median([r['start'] for r in lc]))} | "
             f"{ms(median([r['wait'] for r in lc]))} | {ms(median([r['delete'] for r in lc]))} | "
             f"{ms(median([r['wall'] for r in rn]))} | {ms(median([r['cpu'] for r in rn]))} | "
-            f"{median([r['maxrss_kib'] for r in lc]) / 1024:.1f} |")
+            f"{peak} |")
     v = e2e["bulwark"].get("validate", [])
     if v:
         add("")
         add(f"`bulwark validate --bundle` in the same iterations (a process that loads the config and "
             f"runs admission and the baseline; no sealed re-exec, policy, audit or libcontainer): "
-            f"median wall {ms(median([r['wall'] for r in v]))} ms, CPU {ms(median([r['cpu'] for r in v]))} ms, "
-            f"peak RSS {median([r['maxrss_kib'] for r in v]) / 1024:.1f} MiB.")
+            f"median wall {ms(median([r['wall'] for r in v]))} ms, CPU {ms(median([r['cpu'] for r in v]))} ms.")
     add("")
 
     def med(name, kind, key):
@@ -701,6 +735,11 @@ def write_report(out, info, load_before, load_after, iterations, e2e, par, timel
     if "distroless/10_files" in comp and "distroless/20000_files" in comp:
         s, l = comp["distroless/10_files"]["median_ns"], comp["distroless/20000_files"]["median_ns"]
         add(f"| distroless probe does not grow with image size | 10 files {us_from_ns(s)} µs, 20,000 files {us_from_ns(l)} µs ({l / s:.2f}×) | {verdict(l <= s * 1.25)} |")
+    if rss:
+        b, r = median(rss["bulwark"]), median(rss["runc"])
+        add(f"| `create`'s peak RSS ≤ runc's (issue #20) | bulwark {b / 1024:.1f} MiB vs runc {r / 1024:.1f} MiB | {verdict(b <= r)} |")
+    else:
+        add("| `create`'s peak RSS ≤ runc's (issue #20) | not measured (no /usr/bin/time) | — |")
     zero = all(len(r["failures"]) == 0 for rows in par.values() for r in rows if r["n"] == 64)
     add(f"| zero failures at 64 parallel | " + ", ".join(
         f"{name}: {len(r['failures'])}" for name, rows in par.items() for r in rows if r["n"] == 64) +
@@ -793,18 +832,20 @@ def main():
         print("concurrency done", file=sys.stderr)
         timeline = steps(runtimes[0], bundle, scratch, args.iterations)
         print("steps done", file=sys.stderr)
+        rss = peak_rss(runtimes, bundle, scratch)
+        print("peak RSS done", file=sys.stderr)
         audit_lines = len((workdir / "audit.jsonl").read_text().splitlines())
         bulwarks = sum(1 for rt in runtimes if rt.name.startswith("bulwark"))
         # + 1: the effective spec's create.
         expected = (bulwarks * (2 + 2 * args.iterations) + sum(int(n) for n in args.parallel.split(","))
-                    + 1 + args.iterations)
+                    + 1 + args.iterations + (bulwarks * RSS_SAMPLES if rss is not None else 0))
         if audit_lines != expected:
             notes.append(f"audit log has {audit_lines} records, expected {expected}")
 
         load_after = " ".join(Path("/proc/loadavg").read_text().split()[:3])
         info = machine_info({"bulwark": args.bulwark, "runc": args.runc, "bare-libcontainer": args.bare})
         write_report(Path(args.out), info, load_before, load_after, args.iterations, e2e, par,
-                     timeline, comp, notes, comp_cmd, sys.argv, time.monotonic() - started,
+                     timeline, rss, comp, notes, comp_cmd, sys.argv, time.monotonic() - started,
                      args.bulwark_before)
         print(f"wrote {args.out} in {time.monotonic() - started:.0f} s", file=sys.stderr)
     finally:
