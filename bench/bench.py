@@ -203,7 +203,7 @@ class Runtime:
         """`bulwark validate`: a process that loads the config and runs admission and the
         baseline, without sealing, policy or libcontainer."""
         wall, cpu = self.spawn("validate", "--bundle", str(bundle),
-                                    errfile=scratch / "validate.err")
+                               errfile=scratch / "validate.err")
         return {"wall": wall, "cpu": cpu}
 
     def cleanup(self):
@@ -315,7 +315,7 @@ def steps(rt, bundle, scratch, iterations):
         log = scratch / f"steps-{i}.log"
         started = time.time()
         wall, _ = rt.spawn("--debug", "--log", str(log), "run", "--bundle", str(bundle),
-                              f"steps-{i}", errfile=scratch / "steps.err")
+                           f"steps-{i}", errfile=scratch / "steps.err")
         lines = log.read_text(errors="replace").splitlines()
         log.unlink()
         ends = []
