@@ -165,7 +165,7 @@ class Runtime:
         started = time.perf_counter()
         bundle = self.bundle or bundle
         c_wall, c_cpu = self.spawn("create", "--bundle", str(bundle), "--pid-file",
-                                          str(pid_file), cid, errfile=err)
+                                   str(pid_file), cid, errfile=err)
         init = int(pid_file.read_text().strip())
         s_wall, s_cpu = self.spawn("start", cid, errfile=err)
         # The harness is a child subreaper: the init, orphaned when `create` exited, is
